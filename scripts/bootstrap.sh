@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Creates .venv and installs the pinned dependencies plus this project. Re-runs are cheap: it reinstalls only
+# when requirements.txt or pyproject.toml changed since the last successful install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python_bin="${PYTHON:-}"
+if [ -z "$python_bin" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 \
+       && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      python_bin="$candidate"; break
+    fi
+  done
+fi
+if [ -z "$python_bin" ]; then
+  echo "bootstrap: Python 3.11 is required (Airflow 3.3 + dbt 1.11 are pinned for it); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+
+stamp_file=.venv/.installed-from
+wanted_stamp="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$wanted_stamp" ]; then
+  exit 0
+fi
+
+echo "bootstrap: installing dependencies into .venv (first run takes a few minutes)" >&2
+[ -x .venv/bin/python ] || "$python_bin" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
+.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.txt
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
+echo "$wanted_stamp" > "$stamp_file"
