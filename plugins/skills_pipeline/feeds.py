@@ -1,0 +1,235 @@
+"""The feed contract of ../shared/feeds.md as data: columns, Chinese header labels, value kinds, natural keys.
+
+Everything that depends on a feed's layout (header mapping, staging and raw tables, the typed insert, the
+generator) reads it from here, so a new optional column is one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    RESIDENT_ID = "resident_id"  # GB 11643 18-character ID
+    USCC = "uscc"  # GB 32100 unified social credit code
+    REGION = "region"  # GB/T 2260 six-digit code
+    OCCUPATION = "occupation"  # national occupation classification D-DD-DD-DD
+    SKILL_LEVEL = "skill_level"  # rank 1-8 or a national level name, normalised downstream
+    ENUM = "enum"
+    DATE = "date"
+    MONTH = "month"
+    TIMESTAMP = "timestamp"
+    MONEY = "money"
+    POSITIVE_INT = "positive_int"
+    BOOLEAN = "boolean"
+
+
+# Raw column type per kind. Validation guarantees every loaded value parses, so the insert can use plain casts.
+RAW_TYPES = {
+    Kind.TEXT: "text",
+    Kind.RESIDENT_ID: "text",
+    Kind.USCC: "text",
+    Kind.REGION: "text",
+    Kind.OCCUPATION: "text",
+    Kind.SKILL_LEVEL: "text",
+    Kind.ENUM: "text",
+    Kind.DATE: "date",
+    Kind.MONTH: "date",
+    Kind.TIMESTAMP: "timestamptz",
+    Kind.MONEY: "numeric(14,2)",
+    Kind.POSITIVE_INT: "integer",
+    Kind.BOOLEAN: "boolean",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    label: str  # the Chinese header agencies export
+    kind: Kind
+    required: bool = True
+    # For enums: canonical code -> Chinese label; both spellings are accepted, raw stores the code.
+    choices: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    label: str
+    columns: tuple[Column, ...]
+    natural_key: tuple[str, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"feed {self.name} has no column {name!r}")
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.name}"
+
+
+PROGRAM_TYPES = {
+    "enterprise_employee": "企业职工培训",
+    "employment_skill": "就业技能培训",
+    "upgrading": "岗位技能提升培训",
+    "entrepreneurship": "创业培训",
+    "order_project": "订单式/项目制培训",
+    "high_skill": "高技能人才培训",
+    "apprentice": "新型学徒制",
+    "labour_brand": "劳务品牌培训",
+}
+TRAINEE_CATEGORIES = {
+    "enterprise_employee": "企业职工",
+    "rural_migrant": "农村转移劳动力",
+    "unemployed": "失业人员",
+    "poverty_alleviated": "脱贫劳动力",
+    "graduate": "毕业年度学生",
+    "flexible_worker": "灵活就业人员",
+    "veteran": "退役军人",
+    "disabled": "残疾人",
+    "other": "其他",
+}
+COMPLETION_STATUSES = {"completed": "结业", "dropped": "退学", "in_progress": "在训"}
+INSURANCE_TYPES = {
+    "110": "企业职工基本养老保险",
+    "120": "机关事业单位养老保险",
+    "170": "城乡居民基本养老保险",
+    "210": "失业保险",
+    "310": "职工基本医疗保险",
+    "410": "工伤保险",
+    "510": "生育保险",
+}
+EMPLOYMENT_EVENTS = {
+    "employment": "就业登记",
+    "flexible_employment": "灵活就业登记",
+    "entrepreneurship": "创业登记",
+    "unemployment": "失业登记",
+    "employment_end": "终止就业",
+}
+CERTIFICATE_TYPES = {
+    "qualification": "职业资格证书",
+    "skill_level": "职业技能等级证书",
+    "special_ability": "专项职业能力证书",
+}
+CERTIFICATE_STATUSES = {"valid": "有效", "revoked": "撤销"}
+
+# domain.md §2: rank, canonical name and the national level it corresponds to.
+SKILL_LEVELS = {
+    1: ("学徒工", None),
+    2: ("初级工", "五级"),
+    3: ("中级工", "四级"),
+    4: ("高级工", "三级"),
+    5: ("技师", "二级"),
+    6: ("高级技师", "一级"),
+    7: ("特级技师", None),
+    8: ("首席技师", None),
+}
+
+
+def skill_level_spellings() -> list[str]:
+    """Every accepted spelling of a skill level: the rank, the ladder name, the national level name."""
+    spellings: list[str] = []
+    for rank, (name, national) in SKILL_LEVELS.items():
+        spellings += [str(rank), name] + ([national] if national else [])
+    return spellings
+
+
+TRAINING = Feed(
+    name="training",
+    label="培训实名制记录",
+    natural_key=("enrollment_id",),
+    columns=(
+        Column("enrollment_id", "培训记录编号", Kind.TEXT),
+        Column("class_id", "班级编号", Kind.TEXT),
+        Column("id_number", "身份证号", Kind.RESIDENT_ID),
+        Column("name", "姓名", Kind.TEXT),
+        Column("institution_code", "培训机构代码", Kind.USCC),
+        Column("institution_name", "培训机构名称", Kind.TEXT),
+        Column("program_type", "培训类型", Kind.ENUM, choices=PROGRAM_TYPES),
+        Column("trainee_category", "人员类别", Kind.ENUM, choices=TRAINEE_CATEGORIES),
+        Column("occupation_code", "职业编码", Kind.OCCUPATION),
+        # Empty for entrepreneurship training, which has no skill level.
+        Column("skill_level", "技能等级", Kind.SKILL_LEVEL, required=False),
+        Column("start_date", "开班日期", Kind.DATE),
+        Column("end_date", "结业日期", Kind.DATE),
+        Column("training_days", "培训天数", Kind.POSITIVE_INT),
+        Column("completion_status", "结业状态", Kind.ENUM, choices=COMPLETION_STATUSES),
+        Column("region_code", "培训地区划", Kind.REGION),
+        Column("voucher_id", "电子券编号", Kind.TEXT, required=False),
+        Column("updated_at", "更新时间", Kind.TIMESTAMP),
+    ),
+)
+
+SOCIAL_SECURITY = Feed(
+    name="social_security",
+    label="社保缴费记录",
+    natural_key=("id_number", "employer_code", "insurance_type", "contribution_month"),
+    columns=(
+        Column("id_number", "身份证号", Kind.RESIDENT_ID),
+        Column("name", "姓名", Kind.TEXT),
+        # Empty for individually paid insurance.
+        Column("employer_code", "单位代码", Kind.USCC, required=False),
+        Column("region_code", "参保地", Kind.REGION),
+        Column("insurance_type", "险种类型", Kind.ENUM, choices=INSURANCE_TYPES),
+        Column("contribution_month", "费款所属期", Kind.MONTH),
+        Column("contribution_base", "缴费基数", Kind.MONEY),
+        Column("paid", "是否到账", Kind.BOOLEAN),
+        Column("updated_at", "更新时间", Kind.TIMESTAMP),
+    ),
+)
+
+EMPLOYMENT = Feed(
+    name="employment",
+    label="就业失业登记",
+    natural_key=("registration_id",),
+    columns=(
+        Column("registration_id", "登记编号", Kind.TEXT),
+        Column("id_number", "身份证号", Kind.RESIDENT_ID),
+        Column("name", "姓名", Kind.TEXT),
+        Column("event_type", "登记类型", Kind.ENUM, choices=EMPLOYMENT_EVENTS),
+        Column("employer_code", "用工单位代码", Kind.USCC, required=False),
+        Column("region_code", "登记地", Kind.REGION),
+        Column("event_date", "登记日期", Kind.DATE),
+        Column("monthly_income", "月收入", Kind.MONEY, required=False),
+        Column("updated_at", "更新时间", Kind.TIMESTAMP),
+    ),
+)
+
+CERTIFICATE = Feed(
+    name="certificate",
+    label="职业技能证书",
+    natural_key=("certificate_id",),
+    columns=(
+        Column("certificate_id", "证书编号", Kind.TEXT),
+        Column("id_number", "身份证号", Kind.RESIDENT_ID),
+        Column("name", "姓名", Kind.TEXT),
+        Column("certificate_type", "证书类型", Kind.ENUM, choices=CERTIFICATE_TYPES),
+        Column("occupation_code", "职业编码", Kind.OCCUPATION),
+        Column("occupation_name", "职业名称", Kind.TEXT),
+        # Required except for special-ability certificates (a rule of the suite, not of the column).
+        Column("skill_level", "技能等级", Kind.SKILL_LEVEL, required=False),
+        Column("issue_date", "发证日期", Kind.DATE),
+        Column("issuer_code", "评价机构代码", Kind.USCC),
+        Column("region_code", "发证地", Kind.REGION),
+        Column("status", "证书状态", Kind.ENUM, choices=CERTIFICATE_STATUSES),
+        Column("updated_at", "更新时间", Kind.TIMESTAMP),
+    ),
+)
+
+FEEDS: dict[str, Feed] = {f.name: f for f in (TRAINING, SOCIAL_SECURITY, EMPLOYMENT, CERTIFICATE)}
+
+
+def get_feed(name: str) -> Feed:
+    try:
+        return FEEDS[name]
+    except KeyError:
+        raise ValueError(f"unknown feed {name!r}; expected one of {', '.join(FEEDS)}") from None

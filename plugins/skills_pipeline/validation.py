@@ -1,0 +1,119 @@
+"""Run a feed's Great Expectations suite on a staging table and turn failures into row-selecting SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from skills_pipeline import settings
+
+log = logging.getLogger(__name__)
+# GX logs every registered function at INFO on import; only its warnings are worth reading.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+def load_suite(feed: str):
+    """Import expectations/<feed>.py and return its suite."""
+    path = settings.expectations_dir() / f"{feed}.py"
+    spec = importlib.util.spec_from_file_location(f"skills_expectations_{feed}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"no validation suite for feed {feed!r} at {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_suite()
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """One failed expectation: its rule, how many rows, and a query selecting (source_row_number, value)."""
+
+    rule: str
+    rule_from_value: bool  # the rule suffix is the selected value (identifier problems)
+    fix: str
+    unexpected_count: int
+    rows_query: str
+    is_warning: bool
+
+
+class ValidationSession:
+    """One ephemeral GX context per feed and data date; its Data Docs site collects that date's files."""
+
+    def __init__(self, feed: str, data_date: dt.date, sqlalchemy_url: str):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self._gx = gx
+        self.feed = feed
+        self.docs_dir = settings.data_docs_dir() / feed / data_date.isoformat()
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.context.add_data_docs_site(
+            site_name="ingestion",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(self.docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        self.datasource = self.context.data_sources.add_sql(name="warehouse", connection_string=sqlalchemy_url)
+        self.suite = self.context.suites.add(load_suite(feed))
+
+    @property
+    def docs_index(self) -> Path:
+        return self.docs_dir / "index.html"
+
+    def validate(self, schema: str, table: str) -> list[RuleFailure]:
+        gx = self._gx
+        asset = self.datasource.add_table_asset(name=table, table_name=table, schema_name=schema)
+        try:
+            batch_definition = asset.add_batch_definition_whole_table("whole_file")
+            definition = self.context.validation_definitions.add(
+                gx.ValidationDefinition(name=table, data=batch_definition, suite=self.suite)
+            )
+            checkpoint = self.context.checkpoints.add(
+                gx.Checkpoint(
+                    name=table,
+                    validation_definitions=[definition],
+                    actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["ingestion"])],
+                    result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["source_row_number"]},
+                )
+            )
+            result = checkpoint.run()
+        finally:
+            self.datasource.delete_asset(table)
+        (validation,) = result.run_results.values()
+        return [_to_failure(item, f"{schema}.{table}") for item in validation.results if not item.success]
+
+
+def _to_failure(item, table: str) -> RuleFailure:
+    config = item.expectation_config
+    meta = config.meta or {}
+    rule = meta.get("rule") or config.type
+    if item.exception_info and item.exception_info.get("raised_exception"):
+        raise RuntimeError(f"validation rule {rule} could not run: {item.exception_info.get('exception_message')}")
+    if config.type == "unexpected_rows_expectation":
+        query = config.kwargs["unexpected_rows_query"].replace("{batch}", table)
+        count = int(item.result.get("observed_value") or 0)
+        rows_query = f"select q.source_row_number, null::text as value from ({query}) as q"
+    else:
+        index_query = item.result.get("unexpected_index_query")
+        if not index_query:
+            raise RuntimeError(f"validation rule {rule}: GX returned no unexpected_index_query to locate the rows")
+        count = int(item.result.get("unexpected_count") or 0)
+        rows_query = f"select q.* from ({index_query.strip().rstrip(';')}) as q"
+    rule_from_value = bool(meta.get("rule_from_column"))
+    if rule_from_value:
+        rule = re.sub(r"<\w+>$", "", rule)
+    severity = str(getattr(config, "severity", "critical")).lower()
+    return RuleFailure(
+        rule=rule,
+        rule_from_value=rule_from_value,
+        fix=meta.get("fix", ""),
+        unexpected_count=count,
+        rows_query=rows_query,
+        is_warning="warning" in severity,
+    )

@@ -1,0 +1,73 @@
+"""The PostgreSQL warehouse: the configured server, or an embedded PostgreSQL 16 (pgserver) for local runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+
+import psycopg
+
+from skills_pipeline import settings
+
+log = logging.getLogger(__name__)
+
+_embedded_server = None
+
+
+def warehouse_url() -> str:
+    """The configured warehouse URL, else the embedded server's (started on first use, reused between runs)."""
+    configured = os.environ.get(settings.WAREHOUSE_URL_ENV)
+    if configured:
+        return configured
+    return start_embedded()
+
+
+def start_embedded() -> str:
+    """Start (or attach to) the embedded PostgreSQL under the state folder and export its URL to child processes."""
+    global _embedded_server
+    if _embedded_server is None:
+        import pgserver
+
+        pgdata = settings.state_dir() / "pgdata"
+        log.info("starting embedded PostgreSQL in %s", pgdata)
+        # cleanup_mode="stop": the server stops when the last process that attached to it exits.
+        _embedded_server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    url = _embedded_server.get_uri()
+    os.environ[settings.WAREHOUSE_URL_ENV] = url
+    return url
+
+
+def stop_embedded() -> None:
+    global _embedded_server
+    if _embedded_server is not None:
+        _embedded_server.cleanup()
+        _embedded_server = None
+
+
+def sqlalchemy_url(url: str | None = None) -> str:
+    """The same database as a SQLAlchemy URL with the psycopg 3 driver (GX connects through SQLAlchemy)."""
+    url = url or warehouse_url()
+    scheme, rest = url.split("://", 1)
+    return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else url
+
+
+@contextmanager
+def connect(autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(warehouse_url(), autocommit=autocommit) as conn:
+        yield conn
+
+
+MIGRATIONS = ("001_ingest.sql",)
+
+
+def migrate() -> None:
+    """Apply the schema migrations; every statement is idempotent, so this runs at the start of each load."""
+    with connect() as conn:
+        # One migrator at a time: parallel feed tasks all call this on start-up.
+        conn.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.migrate'))")
+        for name in MIGRATIONS:
+            sql = resources.files("skills_pipeline.sql").joinpath(name).read_text(encoding="utf-8")
+            conn.execute(sql)
