@@ -305,7 +305,7 @@ class FileLoader:
             share = bad / result.rows_read if result.rows_read else 0.0
             if result.rows_read == 0:
                 result.status, result.problem = "rejected", "[empty_file] the file has a header but no records"
-            elif share > self.max_bad_row_share:
+            elif share > self.max_bad_row_share and bad >= settings.MIN_BAD_ROWS_FOR_SHARE_RULE:
                 top = ", ".join(f"{rule} ×{n}" for rule, n in Counter(by_rule).most_common(3))
                 result.status = "rejected"
                 result.problem = (

@@ -151,10 +151,11 @@ def skill_level(column: str) -> gxe.Expectation:
 
 def date_not_before(later: str, earlier: str) -> gxe.Expectation:
     query = (
-        f"select b.source_row_number from {{batch}} as b "
-        f"where b.{later} ~ '{DATE_PATTERN}' and b.{earlier} ~ '{DATE_PATTERN}' "
+        # CASE, because PostgreSQL may evaluate AND operands in any order and the cast raises on bad dates.
+        f"select b.source_row_number from {{batch}} as b where case "
+        f"when b.{later} ~ '{DATE_PATTERN}' and b.{earlier} ~ '{DATE_PATTERN}' "
         f"and ingest.is_valid_date(b.{later}) and ingest.is_valid_date(b.{earlier}) "
-        f"and replace(b.{later}, '/', '-')::date < replace(b.{earlier}, '/', '-')::date"
+        f"then replace(b.{later}, '/', '-')::date < replace(b.{earlier}, '/', '-')::date else false end"
     )
     return gxe.UnexpectedRowsExpectation(
         unexpected_rows_query=query,

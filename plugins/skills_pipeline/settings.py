@@ -13,6 +13,8 @@ MAX_BAD_ROW_SHARE_ENV = "SKILLS_MAX_BAD_ROW_SHARE"
 # A file whose share of quarantined rows exceeds this is rejected whole: at that rate the export itself is
 # suspect (wrong template, shifted columns), and loading its remainder would hide the problem.
 DEFAULT_MAX_BAD_ROW_SHARE = 0.05
+# Below this many bad rows a file is judged row by row only: in a ten-row file one typo is 10%.
+MIN_BAD_ROWS_FOR_SHARE_RULE = 20
 
 
 def project_root() -> Path:

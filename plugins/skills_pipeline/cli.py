@@ -1,0 +1,152 @@
+"""`skills-pipeline`: generate feeds, ingest them, run the nightly pipeline, inspect the ledger."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from pathlib import Path
+
+from skills_pipeline import feeds, settings
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write YYYY-MM-DD") from None
+
+
+def _dates(start: dt.date, end: dt.date | None) -> list[dt.date]:
+    end = end or start
+    if end < start:
+        raise SystemExit(f"--to {end} is before --date {start}")
+    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def cmd_generate(args) -> int:
+    from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
+
+    defects = DefectRates.none() if args.no_defects else DefectRates().scaled(args.defect_scale)
+    config = GeneratorConfig(
+        out=Path(args.out),
+        persons=args.persons,
+        start=args.start,
+        end=args.end,
+        history_months=args.history_months,
+        seed=args.seed,
+        defects=defects,
+        feeds=tuple(args.feed or feeds.FEEDS),
+    )
+
+    def progress(done: int, total: int) -> None:
+        print(f"  {done:,}/{total:,} people simulated", file=sys.stderr)
+
+    manifest = generate(config, progress=progress)
+    files = manifest["files"]
+    rows = sum(f["rows"] for f in files)
+    defects_injected = sum(len(f["row_defects"]) for f in files)
+    print(f"wrote {len(files)} files, {rows:,} rows ({defects_injected:,} defective rows) under {config.out}")
+    for feed in feeds.FEEDS:
+        feed_rows = sum(f["rows"] for f in files if f["feed"] == feed)
+        print(f"  {feed:<16} {feed_rows:>12,} rows")
+    print(f"manifest: {config.out / 'manifest.json'}")
+    return 0
+
+
+def cmd_ingest(args) -> int:
+    from skills_pipeline.loader import RejectedFiles, ingest
+
+    failed = False
+    for day in _dates(args.date, args.to):
+        for feed in args.feed or feeds.FEEDS:
+            try:
+                report = ingest(feed, day, landing_root=args.landing_root)
+            except RejectedFiles as error:
+                print(error, file=sys.stderr)
+                failed = True
+                continue
+            for file in report.files:
+                print(file.describe())
+    return 1 if failed else 0
+
+
+def cmd_run(args) -> int:
+    from skills_pipeline.runner import run_main_job
+
+    return run_main_job(
+        landing_root=args.landing_root,
+        start=args.date,
+        end=args.to,
+        persons=args.persons,
+    )
+
+
+def cmd_ledger(args) -> int:
+    from skills_pipeline.reports import print_ledger
+
+    print_ledger(args.date)
+    return 0
+
+
+def cmd_acknowledge(args) -> int:
+    from skills_pipeline.loader import acknowledge
+
+    acknowledge(args.batch_id, args.note)
+    print(f"batch {args.batch_id} acknowledged")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skills-pipeline", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress of every file")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="the main job: ingest (a generated demo by default) through Airflow")
+    run.add_argument("--landing-root", help=f"process real deliveries here (default: generate a demo; env {settings.LANDING_ROOT_ENV})")
+    run.add_argument("--date", type=_date, help="first data date to process (default: the demo's, or yesterday)")
+    run.add_argument("--to", type=_date, help="last data date (default: --date)")
+    run.add_argument("--persons", type=int, default=20_000, help="demo population (default 20,000)")
+    run.set_defaults(handler=cmd_run)
+
+    gen = commands.add_parser("generate", help="write synthetic agency feeds to the contract in feeds.md")
+    gen.add_argument("--out", required=True, help="landing root to write <feed>/<date>/ files under")
+    gen.add_argument("--persons", type=int, default=2_000)
+    gen.add_argument("--start", type=_date, default=dt.date(2026, 6, 1), help="first delivery date")
+    gen.add_argument("--end", type=_date, default=dt.date(2026, 6, 7), help="last delivery date")
+    gen.add_argument("--history-months", type=int, default=6, help="months of history in the first day's extract")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--feed", action="append", choices=list(feeds.FEEDS), help="only these feeds (repeatable)")
+    gen.add_argument("--defect-scale", type=float, default=1.0, help="multiply every default defect rate")
+    gen.add_argument("--no-defects", action="store_true", help="write clean feeds only")
+    gen.set_defaults(handler=cmd_generate)
+
+    ing = commands.add_parser("ingest", help="validate and load deliveries directly, without Airflow")
+    ing.add_argument("--date", type=_date, required=True)
+    ing.add_argument("--to", type=_date)
+    ing.add_argument("--feed", action="append", choices=list(feeds.FEEDS))
+    ing.add_argument("--landing-root")
+    ing.set_defaults(handler=cmd_ingest)
+
+    led = commands.add_parser("ledger", help="what was read, loaded and quarantined per file")
+    led.add_argument("--date", type=_date)
+    led.set_defaults(handler=cmd_ledger)
+
+    ack = commands.add_parser("acknowledge", help="accept a rejected batch so its date can pass")
+    ack.add_argument("batch_id", type=int)
+    ack.add_argument("--note", required=True, help="why (e.g. 'agency re-sent as batch 42')")
+    ack.set_defaults(handler=cmd_acknowledge)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,419 @@
+"""Simulate coherent working lives and write what each agency would deliver, day by day.
+
+People are generated one at a time from their own seeded random stream, so memory stays flat at any population
+size and the same seed always writes the same bytes. A person's records are routed to the delivery date on which
+the agency would export them; everything dated before the first delivery date arrives in one initial extract on
+that date (how a new interface is onboarded), then daily files follow.
+
+Life histories: enterprise employees pay employee insurance all along and sometimes take upgrading training;
+others register as unemployed, train, often get certified, and some start paying employee insurance or register
+employment afterwards, some with an income below the local minimum living standard, some never.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+import random
+import resource
+import zlib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from skills_pipeline import feeds
+from skills_pipeline.generator import reference
+from skills_pipeline.generator.writers import FeedFileWriter, FileDefects
+from skills_pipeline.identifiers import resident_id_with_check_character, uscc_with_check_character
+
+ENTERPRISE_PROGRAMS = ["enterprise_employee", "upgrading", "high_skill", "apprentice"]
+OPEN_PROGRAMS = ["employment_skill", "order_project", "entrepreneurship", "labour_brand", "high_skill"]
+CATEGORY_WEIGHTS = {
+    "enterprise_employee": 30,
+    "rural_migrant": 25,
+    "unemployed": 14,
+    "graduate": 10,
+    "poverty_alleviated": 6,
+    "flexible_worker": 6,
+    "veteran": 3,
+    "disabled": 2,
+    "other": 4,
+}
+EMPLOYEE_INSURANCE = ["110", "210", "310", "410", "510"]
+BIRTH_SPAN_DAYS = 14_600  # people aged 18 to 58 at the first delivery date
+BIRTH_DATE_STRIDE = 7_919  # prime, so (block * stride) % span gives each block of 1,000 people its own birth date
+
+
+@dataclass
+class DefectRates:
+    """Share of rows (or of files, for the file-level ones) that get each defect."""
+
+    bad_check_character: float = 0.004
+    missing_required: float = 0.003
+    impossible_date: float = 0.002
+    negative_money: float = 0.002
+    duplicate_row: float = 0.002
+    correction: float = 0.03
+    extra_column_file: float = 0.2
+    renamed_column_file: float = 0.03
+    duplicate_file: float = 0.05
+    late_file: float = 0.05
+
+    @classmethod
+    def none(cls) -> DefectRates:
+        return cls(**{f.name: 0.0 for f in fields(cls)})
+
+    def scaled(self, factor: float) -> DefectRates:
+        return DefectRates(**{f.name: min(getattr(self, f.name) * factor, 1.0) for f in fields(self)})
+
+
+@dataclass
+class GeneratorConfig:
+    out: Path
+    persons: int = 2_000
+    start: dt.date = dt.date(2026, 6, 1)
+    end: dt.date = dt.date(2026, 6, 7)
+    history_months: int = 6
+    seed: int = 42
+    defects: DefectRates = field(default_factory=DefectRates)
+    feeds: tuple[str, ...] = tuple(feeds.FEEDS)
+
+    @property
+    def history_start(self) -> dt.date:
+        return add_months(self.start.replace(day=1), -self.history_months)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    month_index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(month_index, 12)
+    return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def stable_rng(*parts: object) -> random.Random:
+    return random.Random(zlib.crc32(":".join(map(str, parts)).encode()))
+
+
+@dataclass(frozen=True)
+class Organisation:
+    code: str
+    name: str
+    region: str
+
+    @property
+    def delivery_day(self) -> int:
+        """The day of the month on which this employer's contributions reach the social-security export."""
+        return 1 + zlib.crc32(self.code.encode()) % 28
+
+
+@dataclass(frozen=True)
+class TrainingClass:
+    class_id: str
+    institution: Organisation
+    program_type: str
+    occupation: tuple[str, str, bool]
+    skill_level: int | None
+    start_date: dt.date
+    end_date: dt.date
+    training_days: int
+
+
+def pick_county(rng: random.Random) -> str:
+    counties = list(reference.COUNTIES)
+    weights = [reference.COUNTY_WEIGHTS.get(c, 1) for c in counties]
+    return rng.choices(counties, weights)[0]
+
+
+def make_uscc(rng: random.Random, region: str, legal_form: str) -> str:
+    # Registration authority 9 (market regulation) + entity type, division code, 9-character organisation code.
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    body = "".join(rng.choice(alphabet) for _ in range(9))
+    return uscc_with_check_character(f"9{legal_form}{region}{body}")
+
+
+class World:
+    """The organisations and classes every person draws from; built once from the seed."""
+
+    def __init__(self, config: GeneratorConfig):
+        rng = stable_rng(config.seed, "world")
+        self.institutions = []
+        for number in range(max(8, config.persons // 1_500)):
+            region = pick_county(rng)
+            name = f"{reference.COUNTIES[region]}{rng.choice(reference.INSTITUTION_WORDS)}{number + 1}"
+            self.institutions.append(Organisation(make_uscc(rng, region, "2"), name, region))
+        self.evaluators = [
+            Organisation(make_uscc(rng, pick_county(rng), "1"), f"职业技能等级认定机构{n + 1}", "140000")
+            for n in range(max(3, config.persons // 20_000))
+        ]
+        self.employers = []
+        for number in range(max(20, config.persons // 40)):
+            region = pick_county(rng)
+            name = f"山西{reference.COUNTIES[region]}{rng.choice(reference.EMPLOYER_INDUSTRY_WORDS)}有限公司{number + 1}"
+            self.employers.append(Organisation(make_uscc(rng, region, "1"), name, region))
+        self.classes_by_audience: dict[str, list[TrainingClass]] = {"enterprise": [], "open": []}
+        first = config.history_start - dt.timedelta(days=20)
+        span = (config.end - first).days + 1
+        for number in range(max(12, config.persons * 2 // 5 // 25)):
+            audience = "enterprise" if number % 3 == 0 else "open"
+            program = rng.choice(ENTERPRISE_PROGRAMS if audience == "enterprise" else OPEN_PROGRAMS)
+            occupation = rng.choice(reference.OCCUPATIONS)
+            if program == "entrepreneurship" or not occupation[2]:
+                level = None
+            elif program == "high_skill":
+                level = rng.choice([4, 4, 5, 6])
+            else:
+                level = rng.choice([2, 2, 3, 3, 4])
+            days = rng.randint(10, 20) if program == "order_project" else rng.randint(5, 30)
+            start = first + dt.timedelta(days=rng.randrange(span))
+            institution = rng.choice(self.institutions)
+            self.classes_by_audience[audience].append(
+                TrainingClass(
+                    class_id=f"BJ{start:%Y}{number + 1:06d}",
+                    institution=institution,
+                    program_type=program,
+                    occupation=occupation,
+                    skill_level=level,
+                    start_date=start,
+                    end_date=start + dt.timedelta(days=days + days // 5 - 1),
+                    training_days=days,
+                )
+            )
+
+
+@dataclass
+class Person:
+    index: int
+    id_number: str
+    name: str
+    county: str
+    category: str
+
+
+def make_person(config: GeneratorConfig, index: int, rng: random.Random) -> Person:
+    block, sequence = divmod(index, 1_000)
+    birth = config.start - dt.timedelta(days=18 * 365 + (block * BIRTH_DATE_STRIDE) % BIRTH_SPAN_DAYS)
+    county = pick_county(rng)
+    prefix = county
+    if birth.year < reference.HISTORICAL_BEFORE_YEAR:
+        prefix = reference.HISTORICAL_PREFIX.get(county, county)
+    id_number = resident_id_with_check_character(f"{prefix}{birth:%Y%m%d}{sequence:03d}")
+    name = rng.choice(reference.SURNAMES) + "".join(rng.choices(reference.GIVEN_CHARS, k=rng.choice([1, 2, 2])))
+    category = rng.choices(list(CATEGORY_WEIGHTS), list(CATEGORY_WEIGHTS.values()))[0]
+    return Person(index, id_number, name, county, category)
+
+
+def stamp(day: dt.date, rng: random.Random, hour: int = 9) -> str:
+    return f"{day:%Y-%m-%d} {hour + rng.randrange(min(8, 24 - hour)):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
+
+
+def level_spelling(rank: int, rng: random.Random) -> str:
+    name, national = feeds.SKILL_LEVELS[rank]
+    return rng.choice([str(rank), name] + ([national] if national else []))
+
+
+class Life:
+    """One person's records, each tagged with the date its agency delivers it."""
+
+    def __init__(self, config: GeneratorConfig, world: World, person: Person, rng: random.Random):
+        self.config, self.world, self.person, self.rng = config, world, person, rng
+        self.records: list[tuple[str, dt.date, dict]] = []
+
+    def emit(self, feed: str, delivered: dt.date, row: dict) -> None:
+        self.records.append((feed, delivered, row))
+
+    def simulate(self) -> list[tuple[str, dt.date, dict]]:
+        rng, person = self.rng, self.person
+        employer = rng.choice(self.world.employers) if person.category == "enterprise_employee" else None
+        if employer:
+            base = rng.randrange(30, 90) * 100
+            self.contribute(employer, base, self.config.history_start, self.config.end, EMPLOYEE_INSURANCE)
+        train_chance = 0.2 if employer else 0.45
+        if rng.random() < train_chance:
+            audience = "enterprise" if employer else "open"
+            self.train(rng.choice(self.world.classes_by_audience[audience]), has_job=employer is not None)
+        elif not employer and rng.random() < 0.15:
+            self.individual_pension(self.config.history_start)
+        return self.records
+
+    def contribute(self, employer: Organisation | None, base: int, first: dt.date, last: dt.date, types) -> None:
+        """Monthly contributions from first's month to last's month, delivered the following month."""
+        month = first.replace(day=1)
+        while month <= last:
+            delivery_month = add_months(month, 1)
+            day = employer.delivery_day if employer else 1 + self.person.index % 28
+            delivered = delivery_month.replace(day=day)
+            for insurance_type in types:
+                self.emit(
+                    "social_security",
+                    delivered,
+                    {
+                        "id_number": self.person.id_number,
+                        "name": self.person.name,
+                        "employer_code": employer.code if employer else None,
+                        "region_code": employer.region if employer else self.person.county,
+                        "insurance_type": insurance_type,
+                        "contribution_month": f"{month:%Y%m}",
+                        "contribution_base": f"{base:.2f}",
+                        "paid": "1" if self.rng.random() > 0.02 else "0",
+                        "updated_at": stamp(delivered, self.rng, hour=1),
+                    },
+                )
+            month = delivery_month
+
+    def individual_pension(self, first: dt.date) -> None:
+        self.contribute(None, 200, first, self.config.end, ["170"])
+
+    def register(self, event_type: str, day: dt.date, employer: Organisation | None, income: int | None) -> None:
+        self.emit(
+            "employment",
+            day,
+            {
+                "registration_id": f"DJ{day:%Y%m%d}{self.person.index:08d}{event_type[:2].upper()}",
+                "id_number": self.person.id_number,
+                "name": self.person.name,
+                "event_type": event_type,
+                "employer_code": employer.code if employer else None,
+                "region_code": employer.region if employer else self.person.county,
+                "event_date": f"{day:%Y-%m-%d}",
+                "monthly_income": f"{income:.2f}" if income is not None else None,
+                "updated_at": stamp(day, self.rng, hour=14),
+            },
+        )
+
+    def train(self, course: TrainingClass, has_job: bool) -> None:
+        rng, person = self.rng, self.person
+        if person.category == "unemployed":
+            self.register("unemployment", course.start_date - dt.timedelta(days=rng.randint(10, 60)), None, None)
+        row = {
+            "enrollment_id": f"{course.class_id}-{person.index:08d}",
+            "class_id": course.class_id,
+            "id_number": person.id_number,
+            "name": person.name,
+            "institution_code": course.institution.code,
+            "institution_name": course.institution.name,
+            "program_type": course.program_type,
+            "trainee_category": "enterprise_employee" if has_job else person.category,
+            "occupation_code": course.occupation[0],
+            "skill_level": level_spelling(course.skill_level, rng) if course.skill_level else None,
+            "start_date": f"{course.start_date:%Y-%m-%d}",
+            "end_date": f"{course.end_date:%Y-%m-%d}",
+            "training_days": str(course.training_days),
+            "completion_status": "in_progress",
+            "region_code": course.institution.region,
+            "voucher_id": f"DZQ{course.start_date:%Y}{person.index:09d}" if rng.random() < 0.7 else None,
+            "updated_at": stamp(course.start_date, rng),
+        }
+        self.emit("training", course.start_date, dict(row))
+        finished = course.end_date + dt.timedelta(days=1)
+        outcome = rng.choices(["completed", "dropped"], [92, 8])[0]
+        self.emit("training", finished, {**row, "completion_status": outcome, "updated_at": stamp(finished, rng)})
+        if outcome != "completed":
+            return
+        self.certify(course, finished)
+        if not has_job:
+            self.find_work(course, finished)
+
+    def certify(self, course: TrainingClass, finished: dt.date) -> None:
+        rng = self.rng
+        special = course.skill_level is None and course.program_type != "entrepreneurship"
+        if not (course.skill_level or special) or rng.random() > 0.65:
+            return
+        issued = finished + dt.timedelta(days=rng.randint(7, 40))
+        issuer = course.institution if rng.random() < 0.4 else rng.choice(self.world.evaluators)
+        row = {
+            "certificate_id": f"ZS{issued:%Y}{self.person.index:09d}{course.occupation[0][-2:]}",
+            "id_number": self.person.id_number,
+            "name": self.person.name,
+            "certificate_type": "special_ability" if special else rng.choice(["skill_level", "skill_level", "qualification"]),
+            "occupation_code": course.occupation[0],
+            "occupation_name": course.occupation[1],
+            "skill_level": None if special else level_spelling(course.skill_level, rng),
+            "issue_date": f"{issued:%Y-%m-%d}",
+            "issuer_code": issuer.code,
+            "region_code": course.institution.region,
+            "status": "valid",
+            "updated_at": stamp(issued, rng),
+        }
+        self.emit("certificate", issued, row)
+        if rng.random() < self.config.defects.correction:
+            revoked = issued + dt.timedelta(days=rng.randint(1, 5))
+            self.emit("certificate", revoked, {**row, "status": "revoked", "updated_at": stamp(revoked, rng)})
+
+    def find_work(self, course: TrainingClass, finished: dt.date) -> None:
+        rng = self.rng
+        chance = 0.85 if course.program_type == "order_project" else 0.5
+        roll = rng.random()
+        if roll < chance:
+            start = finished + dt.timedelta(days=rng.randint(0, 150))
+            employer = rng.choice(self.world.employers)
+            base = rng.randrange(25, 60) * 100
+            months = rng.choice([1, 3, 6, 12, 24])
+            self.contribute(employer, base, start, min(add_months(start, months - 1), self.config.end), EMPLOYEE_INSURANCE)
+            if rng.random() < 0.6:
+                # A tenth of registered incomes fall below the minimum living standard: not "employed" (003).
+                income = base if rng.random() > 0.1 else rng.randrange(40, 75) * 10
+                self.register("employment", start, employer, income)
+                if rng.random() < self.config.defects.correction * 3:
+                    fixed = start + dt.timedelta(days=rng.randint(1, 5))
+                    self.emit("employment", fixed, {**self.records[-1][2], "monthly_income": f"{base + 100:.2f}",
+                                                    "updated_at": stamp(fixed, rng, hour=17)})  # fmt: skip
+        elif roll < chance + 0.15:
+            day = finished + dt.timedelta(days=rng.randint(0, 90))
+            self.register("flexible_employment", day, None, rng.randrange(60, 400) * 10)
+            self.individual_pension(day)
+
+
+class Router:
+    """Sends each record to the writer of its feed and delivery date; dates before the window collapse into the
+    initial extract, keeping only a record's latest version there (a file never repeats a natural key)."""
+
+    def __init__(self, config: GeneratorConfig):
+        self.config = config
+        self.writers: dict[tuple[str, dt.date], FeedFileWriter] = {}
+
+    def writer(self, feed: str, day: dt.date) -> FeedFileWriter:
+        key = (feed, day)
+        if key not in self.writers:
+            rng = stable_rng(self.config.seed, feed, day)
+            defects = FileDefects.draw(rng, self.config.defects)
+            root = self.config.out / "_late" if defects.late else self.config.out
+            self.writers[key] = FeedFileWriter(feeds.get_feed(feed), day, root, rng, defects, self.config)
+        return self.writers[key]
+
+    def route(self, records: list[tuple[str, dt.date, dict]]) -> None:
+        latest: dict[tuple[str, dt.date, tuple], dict] = {}
+        for feed, delivered, row in records:
+            if feed not in self.config.feeds or delivered > self.config.end:
+                continue
+            day = max(delivered, self.config.start)
+            natural_key = tuple(row[k] for k in feeds.get_feed(feed).natural_key)
+            latest[(feed, day, natural_key)] = row  # later versions are emitted later
+        for (feed, day, _), row in latest.items():
+            self.writer(feed, day).write(row)
+
+    def close(self) -> list[dict]:
+        return [writer.close() for writer in self.writers.values()]
+
+
+def generate(config: GeneratorConfig, progress=None) -> dict:
+    """Write the feeds under config.out and return the manifest (also written to out/manifest.json)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one open file per feed and delivery date
+    config.out.mkdir(parents=True, exist_ok=True)
+    world = World(config)
+    router = Router(config)
+    try:
+        for index in range(config.persons):
+            rng = random.Random(config.seed * 1_000_003 + index)
+            person = make_person(config, index, rng)
+            router.route(Life(config, world, person, rng).simulate())
+            if progress and (index + 1) % 10_000 == 0:
+                progress(index + 1, config.persons)
+        files = router.close()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    manifest = {
+        "config": {**asdict(config), "out": str(config.out)},
+        "files": sorted(files, key=lambda f: (f["data_date"], f["feed"], f["path"])),
+    }
+    (config.out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
+    return manifest
