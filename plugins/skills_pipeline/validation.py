@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.util
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from skills_pipeline import settings
 log = logging.getLogger(__name__)
 # GX logs every registered function at INFO on import; only its warnings are worth reading.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
+# The generic SQL datasource is deliberate: GX's Postgres one rejects Unix-socket URLs (the embedded warehouse).
+warnings.filterwarnings("ignore", message="You are using a generic SQLDatasource")
 
 
 def load_suite(feed: str):

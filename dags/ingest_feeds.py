@@ -1,0 +1,68 @@
+"""
+### Nightly ingestion of the four agency feeds
+
+For each feed (training, social security, employment, certificates) and the run's data date — the Beijing date
+on which its data interval starts — every file delivered under `<landing root>/<feed>/<YYYY-MM-DD>/` is validated
+with the feed's Great Expectations suite and loaded into `raw` by COPY. Bad rows go to `raw.quarantined_rows`
+with their rules; the ledger `ingest.load_ledger` reconciles every file. Re-running a date is safe: content
+already in the ledger is skipped.
+
+`check` fails (without retries) while a file of the date stands rejected; fix the delivery, then
+`skills-pipeline acknowledge BATCH_ID --note ...`. Each feed's Asset is updated when its check passes.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
+
+from skills_pipeline.orchestration import RAW_ASSET_URIS
+
+FEEDS = tuple(RAW_ASSET_URIS)
+RAW_ASSETS = {feed: Asset(name=f"raw_{feed}", uri=uri, group="skills_warehouse") for feed, uri in RAW_ASSET_URIS.items()}
+
+
+@dag(
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="Asia/Shanghai"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,  # back-fills are deliberate: `airflow dags backfill` or `skills-pipeline run --date --to`
+    max_active_runs=1,
+    tags=["skills", "ingestion"],
+    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": pendulum.duration(minutes=5)},
+    params={
+        "landing_root": Param(
+            None, type=["null", "string"], description="Override the landing root (local path or fsspec URL)"
+        )
+    },
+)
+def ingest_feeds():
+    for feed in FEEDS:
+
+        @task_group(group_id=feed)
+        def feed_group(feed: str = feed):
+            @task
+            def load(feed: str, data_interval_start=None, params=None) -> dict:
+                from skills_pipeline.orchestration import data_date_of, load_feed
+
+                return load_feed(feed, data_date_of(data_interval_start), (params or {}).get("landing_root"))
+
+            @task(outlets=[RAW_ASSETS[feed]], retries=0)
+            def check(summary: dict) -> None:
+                import datetime as dt
+
+                from airflow.sdk.exceptions import AirflowFailException
+
+                from skills_pipeline.loader import RejectedFiles
+                from skills_pipeline.orchestration import check_feed
+
+                try:
+                    check_feed(summary["feed"], dt.date.fromisoformat(summary["data_date"]))
+                except RejectedFiles as rejected:
+                    raise AirflowFailException(str(rejected)) from None
+
+            check(load(feed))
+
+        feed_group()
+
+
+ingest_feeds()

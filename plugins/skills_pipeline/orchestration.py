@@ -1,0 +1,34 @@
+"""What the DAGs' tasks call. Kept free of Airflow imports so it is tested without a scheduler."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from skills_pipeline import loader
+
+LOCAL_ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
+RAW_ASSET_URIS = {feed: f"warehouse://raw/{feed}" for feed in ("training", "social_security", "employment", "certificate")}
+
+
+def data_date_of(data_interval_start: dt.datetime) -> dt.date:
+    """The deliveries a nightly run processes: the local (Beijing) date its data interval starts on."""
+    return data_interval_start.astimezone(LOCAL_ZONE).date()
+
+
+def load_feed(feed: str, data_date: dt.date, landing_root: str | None = None) -> dict:
+    """Load every file of one feed and date; returns a JSON-able summary for XCom. Rejections are checked apart."""
+    report = loader.ingest(feed, data_date, landing_root=landing_root, fail_on_rejected=False)
+    return {
+        "feed": feed,
+        "data_date": data_date.isoformat(),
+        **report.totals(),
+        "rejected": [f.path for f in report.rejected],
+        "data_docs": report.data_docs,
+        "files": [f.describe() for f in report.files],
+    }
+
+
+def check_feed(feed: str, data_date: dt.date) -> None:
+    """Raise loader.RejectedFiles while a file of this feed and date stands rejected and unacknowledged."""
+    loader.raise_for_rejected(feed, data_date)

@@ -1,0 +1,67 @@
+"""Readable summaries of what a run did, straight from the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from skills_pipeline import settings, warehouse
+
+
+def ledger_totals(dates: list[dt.date]) -> list[tuple]:
+    with warehouse.connect() as conn:
+        return conn.execute(
+            "select feed, count(*) as files, count(*) filter (where status = 'rejected') as rejected, "
+            "coalesce(sum(rows_read), 0), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
+            "from ingest.load_ledger where data_date = any(%s) group by feed order by feed",
+            (dates,),
+        ).fetchall()
+
+
+def print_summary(dates: list[dt.date], elapsed: float, states: dict) -> None:
+    with warehouse.connect() as conn:
+        repeats = conn.execute(
+            "select count(*) from ingest.deliveries where is_repeat and data_date = any(%s)", (dates,)
+        ).fetchone()[0]
+        rejected = conn.execute(
+            "select batch_id, feed, data_date, problem from ingest.load_ledger "
+            "where status = 'rejected' and data_date = any(%s) order by batch_id",
+            (dates,),
+        ).fetchall()
+        top_rules = conn.execute(
+            "select rule, sum(n::bigint) from ingest.load_ledger, jsonb_each_text(rule_failures) as r(rule, n) "
+            "where data_date = any(%s) group by rule order by 2 desc limit 5",
+            (dates,),
+        ).fetchall()
+    print()
+    print(f"Ingestion of {dates[0]} to {dates[-1]} finished in {elapsed:.0f}s")
+    failed = {day: state for day, state in states.items() if not state.endswith("success")}
+    print(f"  Airflow runs: {len(states) - len(failed)} succeeded, {len(failed)} failed")
+    print()
+    print(f"  {'feed':<16}{'files':>7}{'rejected':>10}{'rows read':>14}{'loaded':>14}{'quarantined':>13}")
+    for feed, files, rejected_files, read, loaded, quarantined in ledger_totals(dates):
+        print(f"  {feed:<16}{files:>7}{rejected_files:>10}{read:>14,}{loaded:>14,}{quarantined:>13,}")
+    print(f"  repeated deliveries skipped (same content): {repeats}")
+    if top_rules:
+        print("  most frequent quarantine rules: " + ", ".join(f"{rule} ×{n}" for rule, n in top_rules))
+    for batch_id, feed, day, problem in rejected:
+        print(f"  REJECTED batch {batch_id} ({feed} {day}): {problem}")
+    print()
+    print("Where to look next")
+    print("  ledger:      skills-pipeline ledger --date YYYY-MM-DD   (or select * from ingest.load_ledger)")
+    print("  quarantine:  select failed_rules, details, raw_record from raw.quarantined_rows where batch_id = ...")
+    print(f"  Data Docs:   {settings.data_docs_dir()}/<feed>/<date>/index.html")
+    print(f"  warehouse:   psql \"$({settings.WAREHOUSE_URL_ENV} or the embedded server under {settings.state_dir()}/pgdata)\"")
+
+
+def print_ledger(day: dt.date | None) -> None:
+    with warehouse.connect() as conn:
+        rows = conn.execute(
+            "select batch_id, feed, data_date, status, rows_read, rows_loaded, rows_quarantined, source_path, problem "
+            "from ingest.load_ledger where %s::date is null or data_date = %s order by batch_id",
+            (day, day),
+        ).fetchall()
+    print(f"{'batch':>6} {'feed':<16}{'date':<12}{'status':<10}{'read':>10}{'loaded':>10}{'quarant.':>10}  file")
+    for batch_id, feed, data_date, status, read, loaded, quarantined, path, problem in rows:
+        print(f"{batch_id:>6} {feed:<16}{data_date!s:<12}{status:<10}{read:>10,}{loaded:>10,}{quarantined:>10,}  {path}")
+        if problem:
+            print(f"{'':>7}{problem}")
