@@ -1,0 +1,72 @@
+"""Shared fixtures. Tests run against a real PostgreSQL: the server at SKILLS_TEST_WAREHOUSE_URL when set (CI can
+point it at a local PostgreSQL 15), otherwise an embedded PostgreSQL 16 started for the session and stopped after.
+Each session works in a database of its own, dropped at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+# Everything the session writes (Airflow home, Data Docs, embedded server) lives under one temporary folder.
+# Airflow reads its configuration at import time, so this runs before any test module imports it.
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="skills-tests-"))
+os.environ["SKILLS_STATE_DIR"] = str(SESSION_DIR / "state")
+os.environ.pop("SKILLS_LANDING_ROOT", None)
+
+from skills_pipeline import runner  # noqa: E402  (after the environment above)
+
+runner.configure_airflow()
+
+
+def _admin_url() -> tuple[str, object | None]:
+    configured = os.environ.get("SKILLS_TEST_WAREHOUSE_URL")
+    if configured:
+        return configured, None
+    import pgserver
+
+    server = pgserver.get_server(SESSION_DIR / "pgdata", cleanup_mode="stop")
+    return server.get_uri(), server
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, query = url.partition("?")
+    base = base.rsplit("/", 1)[0] + f"/{database}"
+    return f"{base}?{query}" if query else base
+
+
+@pytest.fixture(scope="session")
+def warehouse_url():
+    admin_url, server = _admin_url()
+    database = f"skills_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'create database "{database}"')
+    url = _with_database(admin_url, database)
+    os.environ["SKILLS_WAREHOUSE_URL"] = url
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{database}" with (force)')
+        if server is not None:
+            server.cleanup()
+        shutil.rmtree(SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def warehouse(warehouse_url):
+    """An empty warehouse for one test: the project's schemas are dropped before it runs."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute("drop schema if exists raw, ingest, scratch cascade")
+    yield warehouse_url
+
+
+@pytest.fixture
+def db(warehouse):
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        yield conn
