@@ -1,0 +1,306 @@
+"""Ingestion against a real PostgreSQL: validation rules, reconciliation, idempotency, atomicity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections import defaultdict
+
+import fsspec
+import pytest
+
+from helpers import DAY, OTHER_ID, PERSON_ID, social_security_row, training_row, write_csv
+from skills_pipeline import loader
+from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
+
+pytestmark = pytest.mark.integration
+
+
+def ingest(feed, root, day=DAY, **kwargs):
+    return loader.ingest(feed, day, landing_root=str(root), **kwargs)
+
+
+def quarantined(db, batch_id=None) -> dict[int, list[str]]:
+    rows = db.execute(
+        "select source_row_number, failed_rules from raw.quarantined_rows where %s::bigint is null or batch_id = %s",
+        (batch_id, batch_id),
+    ).fetchall()
+    return dict(rows)
+
+
+# -- each validation rule ----------------------------------------------------------------------------------
+
+SOCIAL_SECURITY_DEFECTS = [
+    ({"id_number": PERSON_ID[:-1] + ("1" if PERSON_ID[-1] != "1" else "2")}, "id_number:check_character"),
+    ({"id_number": PERSON_ID[:17]}, "id_number:length"),
+    ({"employer_code": "91141125MA0L0000I1"}, "employer_code:characters"),
+    ({"name": ""}, "name:required"),
+    ({"region_code": "14112"}, "region_code:region_format"),
+    ({"insurance_type": "999"}, "insurance_type:allowed_values"),
+    ({"contribution_month": "202613"}, "contribution_month:month_format"),
+    ({"contribution_base": "-100.00"}, "contribution_base:negative"),
+    ({"contribution_base": "12.345"}, "contribution_base:money_format"),
+    ({"paid": "maybe"}, "paid:boolean"),
+    ({"updated_at": "2026-02-30 10:00:00"}, "updated_at:impossible_timestamp"),
+    ({"updated_at": "yesterday"}, "updated_at:timestamp_format"),
+]
+
+
+@pytest.mark.parametrize(("change", "rule"), SOCIAL_SECURITY_DEFECTS, ids=[r for _, r in SOCIAL_SECURITY_DEFECTS])
+def test_each_social_security_rule_quarantines_its_row(db, tmp_path, change, rule):
+    good = social_security_row()
+    bad = social_security_row(**{"insurance_type": "310", **change})
+    write_csv(tmp_path, "social_security", [good, bad])
+    (result,) = ingest("social_security", tmp_path).files
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (2, 1, 1)
+    assert quarantined(db) == {2: [rule]}
+
+
+TRAINING_DEFECTS = [
+    ({"start_date": "2026-13-01"}, "start_date:impossible_date"),
+    ({"start_date": "01/05/2026"}, "start_date:date_format"),
+    ({"end_date": "2026-04-30"}, "end_date:before_start_date"),
+    ({"training_days": "0"}, "training_days:positive_integer"),
+    ({"program_type": "yoga"}, "program_type:allowed_values"),
+    ({"skill_level": "九级"}, "skill_level:allowed_values"),
+    ({"occupation_code": "41001"}, "occupation_code:occupation_format"),
+    ({"completion_status": ""}, "completion_status:required"),
+    ({"institution_code": ""}, "institution_code:required"),
+]
+
+
+@pytest.mark.parametrize(("change", "rule"), TRAINING_DEFECTS, ids=[r for _, r in TRAINING_DEFECTS])
+def test_each_training_rule_quarantines_its_row(db, tmp_path, change, rule):
+    rows = [training_row(), training_row(enrollment_id="BJ2026000001-00000002", **change)]
+    write_csv(tmp_path, "training", rows)
+    ingest("training", tmp_path)
+    assert quarantined(db) == {2: [rule]}
+
+
+def test_accepted_spellings_load_as_canonical_values(db, tmp_path):
+    rows = [
+        training_row(program_type="订单式/项目制培训", trainee_category="农村转移劳动力", completion_status="结业",
+                     start_date="2026/05/01", end_date="20260518", skill_level="五级"),  # fmt: skip
+    ]
+    write_csv(tmp_path, "training", rows, chinese=False)
+    ingest("training", tmp_path)
+    loaded = db.execute(
+        "select program_type, trainee_category, completion_status, start_date, end_date, skill_level, updated_at "
+        "from raw.training"
+    ).fetchone()
+    assert loaded[:6] == ("order_project", "rural_migrant", "completed", dt.date(2026, 5, 1), dt.date(2026, 5, 18), "五级")
+    assert loaded[6] == dt.datetime(2026, 5, 19, 1, 0, tzinfo=dt.UTC)  # 09:00 Beijing time
+
+
+def test_special_ability_certificates_need_no_level_others_do(db, tmp_path):
+    base = {
+        "certificate_id": "ZS1", "id_number": PERSON_ID, "name": "张三", "certificate_type": "special_ability",
+        "occupation_code": "4-07-03-02", "occupation_name": "直播销售员", "skill_level": "", "issue_date": "2026-05-30",
+        "issuer_code": "", "region_code": "141125", "status": "valid", "updated_at": "2026-05-30 10:00:00",
+    }  # fmt: skip
+    from helpers import INSTITUTION
+
+    rows = [
+        {**base, "issuer_code": INSTITUTION},
+        {**base, "certificate_id": "ZS2", "certificate_type": "skill_level", "issuer_code": INSTITUTION},
+    ]
+    write_csv(tmp_path, "certificate", rows)
+    ingest("certificate", tmp_path)
+    assert quarantined(db) == {2: ["skill_level:required"]}
+
+
+def test_duplicate_natural_key_within_a_file_keeps_the_first(db, tmp_path):
+    write_csv(tmp_path, "social_security", [social_security_row(), social_security_row(), social_security_row()])
+    (result,) = ingest("social_security", tmp_path).files
+    assert quarantined(db) == {2: ["natural_key:duplicate_in_file"], 3: ["natural_key:duplicate_in_file"]}
+    assert result.rows_loaded == 1
+
+
+def test_unknown_region_prefix_loads_with_a_warning(db, tmp_path):
+    from skills_pipeline.identifiers import resident_id_with_check_character
+
+    write_csv(tmp_path, "social_security", [social_security_row(id_number=resident_id_with_check_character("14999919800101123"))])
+    (result,) = ingest("social_security", tmp_path).files
+    assert (result.rows_loaded, result.rows_with_warnings) == (1, 1)
+    assert db.execute("select rule from raw.row_warnings").fetchall() == [("id_number:unknown_region_prefix",)]
+
+
+# -- formats and file-level problems -----------------------------------------------------------------------
+
+
+def test_gb18030_and_xlsx_files_load(db, tmp_path):
+    import openpyxl
+
+    write_csv(tmp_path, "social_security", [social_security_row()], name="a.csv", encoding="gb18030")
+    workbook = openpyxl.Workbook()
+    row = social_security_row(id_number=OTHER_ID, name="李四")
+    from skills_pipeline import feeds
+
+    workbook.active.append([c.label for c in feeds.SOCIAL_SECURITY.columns])
+    workbook.active.append([row[c] for c in feeds.SOCIAL_SECURITY.column_names])
+    workbook.save(tmp_path / "social_security" / DAY.isoformat() / "b.xlsx")
+    report = ingest("social_security", tmp_path)
+    assert [(f.encoding, f.rows_loaded) for f in report.files] == [("gb18030", 1), (None, 1)]
+    assert sorted(db.execute("select name from raw.social_security").fetchall()) == [("张三",), ("李四",)]
+
+
+def test_a_renamed_column_rejects_the_file_with_its_reason_and_other_files_still_load(db, tmp_path):
+    from skills_pipeline import feeds
+
+    header = [c.label for c in feeds.SOCIAL_SECURITY.columns]
+    header[0] = "身份证号码"
+    write_csv(tmp_path, "social_security", [social_security_row()] * 3, name="a.csv", header=header)
+    write_csv(tmp_path, "social_security", [social_security_row()], name="b.csv")
+    with pytest.raises(loader.RejectedFiles, match="missing required column"):
+        ingest("social_security", tmp_path)
+    ledger = db.execute(
+        "select source_path, status, problem_rule, rows_read, rows_loaded, rows_quarantined "
+        "from ingest.load_ledger order by source_path"
+    ).fetchall()
+    assert [row[1:] for row in ledger] == [
+        ("rejected", "missing_required_column", 3, 0, 3),
+        ("loaded", None, 1, 1, 0),
+    ]
+    assert db.execute("select count(*) from raw.social_security").fetchone()[0] == 1
+
+
+def test_an_undecodable_file_is_rejected_not_garbled(db, tmp_path):
+    folder = tmp_path / "employment" / DAY.isoformat()
+    folder.mkdir(parents=True)
+    (folder / "broken.csv").write_bytes("登记编号\n".encode("utf-16"))
+    report = ingest("employment", tmp_path, fail_on_rejected=False)
+    assert report.files[0].status == "rejected"
+    assert "neither UTF-8 nor GB18030" in report.files[0].problem
+
+
+def test_bad_row_share_rejects_the_file_and_fails_until_acknowledged(db, tmp_path):
+    rows = [
+        social_security_row(contribution_month=f"2025{month:02d}", insurance_type=insurance_type)
+        for month in range(1, 13)
+        for insurance_type in ("110", "210", "310", "410")
+    ]
+    for row in rows[:25]:
+        row["paid"] = "?"
+    write_csv(tmp_path, "social_security", rows)
+    with pytest.raises(loader.RejectedFiles, match=r"bad_row_share.*52.1%"):
+        ingest("social_security", tmp_path)
+    assert db.execute("select count(*) from raw.social_security").fetchone()[0] == 0
+    assert len(quarantined(db)) == 25  # the failing rows are still there to diagnose
+    with pytest.raises(loader.RejectedFiles):
+        ingest("social_security", tmp_path)  # a retry cannot make the problem disappear
+    batch_id = db.execute("select batch_id from ingest.load_ledger").fetchone()[0]
+    loader.acknowledge(batch_id, "agency re-exported")
+    ingest("social_security", tmp_path)
+
+
+# -- idempotency and atomicity -----------------------------------------------------------------------------
+
+
+def test_rerun_and_repeated_delivery_add_nothing(db, tmp_path):
+    path = write_csv(tmp_path, "social_security", [social_security_row()])
+    ingest("social_security", tmp_path)
+    shutil.copy(path, path.with_name("resent.csv"))
+    report = ingest("social_security", tmp_path)
+    assert [f.status for f in report.files] == ["repeat", "repeat"]
+    assert db.execute("select count(*) from raw.social_security").fetchone()[0] == 1
+    assert db.execute("select count(*), count(*) filter (where is_repeat) from ingest.deliveries").fetchone() == (2, 1)
+
+
+def test_corrections_are_new_versions_in_append_only_raw(db, tmp_path):
+    write_csv(tmp_path, "training", [training_row(completion_status="in_progress")])
+    ingest("training", tmp_path)
+    later = DAY + dt.timedelta(days=1)
+    write_csv(tmp_path, "training", [training_row(updated_at="2026-06-02 09:00:00")], day=later)
+    ingest("training", tmp_path, day=later)
+    versions = db.execute("select completion_status from raw.training order by updated_at").fetchall()
+    assert versions == [("in_progress",), ("completed",)]
+
+
+def test_an_interrupted_load_leaves_nothing_half_written(db, tmp_path, monkeypatch):
+    write_csv(tmp_path, "social_security", [social_security_row(), social_security_row(name="")])
+    original = loader.FileLoader._insert_raw
+
+    def insert_then_crash(self, conn, table, batch_id, expected_rows):
+        original(self, conn, table, batch_id, expected_rows)
+        raise KeyboardInterrupt("operator pressed Ctrl-C after raw was written")
+
+    monkeypatch.setattr(loader.FileLoader, "_insert_raw", insert_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        ingest("social_security", tmp_path)
+    for table in ("ingest.load_ledger", "ingest.deliveries", "raw.social_security", "raw.quarantined_rows"):
+        assert db.execute(f"select count(*) from {table}").fetchone()[0] == 0, table
+    assert db.execute("select count(*) from pg_tables where schemaname = 'scratch'").fetchone()[0] == 0
+    monkeypatch.undo()
+    (result,) = ingest("social_security", tmp_path).files
+    assert (result.status, result.rows_loaded, result.rows_quarantined) == ("loaded", 1, 1)
+
+
+def test_object_store_landing_root(db):
+    import csv
+    import io
+
+    from skills_pipeline import feeds
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(feeds.SOCIAL_SECURITY.column_names)
+    writer.writerow(social_security_row().values())
+    fs = fsspec.filesystem("memory")
+    fs.pipe(f"/bucket/social_security/{DAY}/s.csv", buffer.getvalue().encode("gb18030"))
+    (result,) = loader.ingest("social_security", DAY, landing_root="memory://bucket").files
+    assert (result.encoding, result.rows_loaded) == ("gb18030", 1)
+    assert db.execute("select source_path from ingest.load_ledger").fetchone()[0].startswith("memory://")
+
+
+# -- a generated week against its manifest -----------------------------------------------------------------
+
+
+def test_a_generated_week_reconciles_with_what_was_injected(db, tmp_path):
+    config = GeneratorConfig(out=tmp_path, persons=1500, start=DAY, end=DAY + dt.timedelta(days=6),
+                             history_months=4, defects=DefectRates().scaled(2))  # fmt: skip
+    manifest = generate(config)
+    for day in (config.start + dt.timedelta(days=n) for n in range(7)):
+        for feed in ("training", "social_security", "employment", "certificate"):
+            ingest(feed, tmp_path, day=day, max_bad_row_share=1.0, fail_on_rejected=False)
+
+    ledger = {
+        path: (status, rule, read, loaded, quarantined_count, batch)
+        for path, status, rule, read, loaded, quarantined_count, batch in db.execute(
+            "select source_path, status, problem_rule, rows_read, rows_loaded, rows_quarantined, batch_id "
+            "from ingest.load_ledger"
+        ).fetchall()
+    }
+    expected_quarantine = defaultdict(dict)
+    for entry in manifest["files"]:
+        if entry["late"]:
+            assert entry["path"] not in ledger  # still waiting in _late/
+            continue
+        status, rule, read, loaded, quarantined_count, batch = ledger[entry["path"]]
+        assert read == entry["rows"] == loaded + quarantined_count
+        if entry["expected_rejection"]:
+            assert (status, rule) == ("rejected", entry["expected_rejection"])
+            continue
+        assert status == "loaded"
+        for defect in entry["row_defects"]:
+            expected_quarantine[batch][defect["row"]] = [defect["rule"]]
+        actual = quarantined(db, batch)
+        assert actual == expected_quarantine[batch], entry["path"]
+        if entry["duplicate_delivery"]:
+            assert db.execute(
+                "select is_repeat, batch_id from ingest.deliveries where source_path = %s",
+                (entry["duplicate_delivery"],),
+            ).fetchone() == (True, batch)
+    assert sum(len(v) for v in expected_quarantine.values()) > 100
+
+    raw_total = sum(
+        db.execute(f"select count(*) from raw.{feed}").fetchone()[0]
+        for feed in ("training", "social_security", "employment", "certificate")
+    )
+    assert raw_total == sum(v[3] for v in ledger.values())
+
+    before = db.execute("select count(*) from ingest.load_ledger").fetchone()[0]
+    for day in (config.start + dt.timedelta(days=n) for n in range(7)):
+        for feed in ("training", "social_security", "employment", "certificate"):
+            report = ingest(feed, tmp_path, day=day, fail_on_rejected=False)
+            assert all(f.status == "repeat" for f in report.files)
+    assert db.execute("select count(*) from ingest.load_ledger").fetchone()[0] == before
