@@ -23,6 +23,7 @@ RAW_ASSETS = {feed: Asset(name=f"raw_{feed}", uri=uri, group="skills_warehouse")
 
 
 @dag(
+    doc_md=__doc__,
     schedule=CronDataIntervalTimetable("0 2 * * *", timezone="Asia/Shanghai"),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,  # back-fills are deliberate: `airflow dags backfill` or `skills-pipeline run --date --to`

@@ -61,7 +61,7 @@ def load_dag(dag_id: str):
     bag = DagBag(dag_folder=str(settings.project_root() / "dags"))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
-    return bag.get_dag(dag_id)
+    return bag.dags[dag_id]
 
 
 def run_dag_for_dates(dag_id: str, dates: list[dt.date], run_conf: dict | None = None) -> dict[dt.date, str]:
