@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
-
 from skills_pipeline.orchestration import RAW_ASSET_URIS
 
 FEEDS = tuple(RAW_ASSET_URIS)
-RAW_ASSETS = {feed: Asset(name=f"raw_{feed}", uri=uri, group="skills_warehouse") for feed, uri in RAW_ASSET_URIS.items()}
+RAW_ASSETS = {
+    feed: Asset(name=f"raw_{feed}", uri=uri, group="skills_warehouse") for feed, uri in RAW_ASSET_URIS.items()
+}
 
 
 @dag(
@@ -52,7 +53,6 @@ def ingest_feeds():
                 import datetime as dt
 
                 from airflow.sdk.exceptions import AirflowFailException
-
                 from skills_pipeline.loader import RejectedFiles
                 from skills_pipeline.orchestration import check_feed
 

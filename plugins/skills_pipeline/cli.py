@@ -104,7 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="the main job: ingest (a generated demo by default) through Airflow")
-    run.add_argument("--landing-root", help=f"process real deliveries here (default: generate a demo; env {settings.LANDING_ROOT_ENV})")
+    run.add_argument(
+        "--landing-root",
+        help=f"process real deliveries here (default: generate a demo; env {settings.LANDING_ROOT_ENV})",
+    )
     run.add_argument("--date", type=_date, help="first data date to process (default: the demo's, or yesterday)")
     run.add_argument("--to", type=_date, help="last data date (default: --date)")
     run.add_argument("--persons", type=int, default=20_000, help="demo population (default 20,000)")

@@ -283,7 +283,8 @@ class FileLoader:
                 )
                 conn.execute(
                     sql.SQL(
-                        "insert into row_failures select q.source_row_number, {}, {}, {} from ({}) as q(source_row_number, value)"
+                        "insert into row_failures select q.source_row_number, {}, {}, {} "
+                        "from ({}) as q(source_row_number, value)"
                     ).format(
                         rule, sql.Literal(failure.fix), sql.Literal(failure.is_warning), sql.SQL(failure.rows_query)
                     )
@@ -297,8 +298,8 @@ class FileLoader:
             by_rule = dict(
                 conn.execute("select rule, count(*) from row_failures where not is_warning group by rule").fetchall()
             )
-            for record in malformed:
-                by_rule["record:malformed"] = by_rule.get("record:malformed", 0) + 1
+            if malformed:
+                by_rule["record:malformed"] = len(malformed)
             result.rule_failures = by_rule
             result.rows_read = staged_rows + len(malformed)
             bad = failed_rows + len(malformed)

@@ -8,7 +8,9 @@ import zoneinfo
 from skills_pipeline import loader
 
 LOCAL_ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
-RAW_ASSET_URIS = {feed: f"warehouse://raw/{feed}" for feed in ("training", "social_security", "employment", "certificate")}
+RAW_ASSET_URIS = {
+    feed: f"warehouse://raw/{feed}" for feed in ("training", "social_security", "employment", "certificate")
+}
 
 
 def data_date_of(data_interval_start: dt.datetime) -> dt.date:

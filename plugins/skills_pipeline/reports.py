@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from skills_pipeline import settings, warehouse
 
@@ -50,7 +51,8 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict) -> None:
     print("  ledger:      skills-pipeline ledger --date YYYY-MM-DD   (or select * from ingest.load_ledger)")
     print("  quarantine:  select failed_rules, details, raw_record from raw.quarantined_rows where batch_id = ...")
     print(f"  Data Docs:   {settings.data_docs_dir()}/<feed>/<date>/index.html")
-    print(f"  warehouse:   psql \"$({settings.WAREHOUSE_URL_ENV} or the embedded server under {settings.state_dir()}/pgdata)\"")
+    where = f"${settings.WAREHOUSE_URL_ENV}" if os.environ.get(settings.WAREHOUSE_URL_ENV) else "the embedded server"
+    print(f'  warehouse:   psql "{warehouse.warehouse_url()}"   ({where}; schemas ingest and raw)')
 
 
 def print_ledger(day: dt.date | None) -> None:
@@ -62,6 +64,8 @@ def print_ledger(day: dt.date | None) -> None:
         ).fetchall()
     print(f"{'batch':>6} {'feed':<16}{'date':<12}{'status':<10}{'read':>10}{'loaded':>10}{'quarant.':>10}  file")
     for batch_id, feed, data_date, status, read, loaded, quarantined, path, problem in rows:
-        print(f"{batch_id:>6} {feed:<16}{data_date!s:<12}{status:<10}{read:>10,}{loaded:>10,}{quarantined:>10,}  {path}")
+        print(
+            f"{batch_id:>6} {feed:<16}{data_date!s:<12}{status:<10}{read:>10,}{loaded:>10,}{quarantined:>10,}  {path}"
+        )
         if problem:
             print(f"{'':>7}{problem}")

@@ -119,7 +119,7 @@ def run_main_job(
     for noisy in ("pgserver", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     url = warehouse.warehouse_url()
-    print(f"warehouse: {_redact(url)}", flush=True)
+    print(f"warehouse: {warehouse.redacted(url)}", flush=True)
     demo = landing_root is None and not os.environ.get(settings.LANDING_ROOT_ENV)
     if demo:
         root = settings.state_dir() / "demo_landing"
@@ -142,12 +142,3 @@ def run_main_job(
             states.update(run_dag_for_dates("ingest_feeds", late_dates))
     print_summary(dates, elapsed=time.perf_counter() - started, states=states)
     return 0 if all(state.endswith("success") for state in states.values()) else 1
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
-    return url

@@ -54,6 +54,15 @@ def sqlalchemy_url(url: str | None = None) -> str:
     return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else url
 
 
+def redacted(url: str) -> str:
+    """The URL with its password masked, for printing."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
 @contextmanager
 def connect(autocommit: bool = False) -> Iterator[psycopg.Connection]:
     with psycopg.connect(warehouse_url(), autocommit=autocommit) as conn:

@@ -8,7 +8,6 @@ from collections import defaultdict
 
 import fsspec
 import pytest
-
 from helpers import DAY, OTHER_ID, PERSON_ID, social_security_row, training_row, write_csv
 from skills_pipeline import loader
 from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
@@ -79,8 +78,14 @@ def test_each_training_rule_quarantines_its_row(db, tmp_path, change, rule):
 
 def test_accepted_spellings_load_as_canonical_values(db, tmp_path):
     rows = [
-        training_row(program_type="订单式/项目制培训", trainee_category="农村转移劳动力", completion_status="结业",
-                     start_date="2026/05/01", end_date="20260518", skill_level="五级"),  # fmt: skip
+        training_row(
+            program_type="订单式/项目制培训",
+            trainee_category="农村转移劳动力",
+            completion_status="结业",
+            start_date="2026/05/01",
+            end_date="20260518",
+            skill_level="五级",
+        ),  # fmt: skip
     ]
     write_csv(tmp_path, "training", rows, chinese=False)
     ingest("training", tmp_path)
@@ -88,7 +93,14 @@ def test_accepted_spellings_load_as_canonical_values(db, tmp_path):
         "select program_type, trainee_category, completion_status, start_date, end_date, skill_level, updated_at "
         "from raw.training"
     ).fetchone()
-    assert loaded[:6] == ("order_project", "rural_migrant", "completed", dt.date(2026, 5, 1), dt.date(2026, 5, 18), "五级")
+    assert loaded[:6] == (
+        "order_project",
+        "rural_migrant",
+        "completed",
+        dt.date(2026, 5, 1),
+        dt.date(2026, 5, 18),
+        "五级",
+    )
     assert loaded[6] == dt.datetime(2026, 5, 19, 1, 0, tzinfo=dt.UTC)  # 09:00 Beijing time
 
 
@@ -119,7 +131,11 @@ def test_duplicate_natural_key_within_a_file_keeps_the_first(db, tmp_path):
 def test_unknown_region_prefix_loads_with_a_warning(db, tmp_path):
     from skills_pipeline.identifiers import resident_id_with_check_character
 
-    write_csv(tmp_path, "social_security", [social_security_row(id_number=resident_id_with_check_character("14999919800101123"))])
+    write_csv(
+        tmp_path,
+        "social_security",
+        [social_security_row(id_number=resident_id_with_check_character("14999919800101123"))],
+    )
     (result,) = ingest("social_security", tmp_path).files
     assert (result.rows_loaded, result.rows_with_warnings) == (1, 1)
     assert db.execute("select rule from raw.row_warnings").fetchall() == [("id_number:unknown_region_prefix",)]

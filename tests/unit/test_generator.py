@@ -69,7 +69,11 @@ def test_manifest_records_each_injected_defect_once(tmp_path):
     manifest = generate(_config(tmp_path, defects=DefectRates().scaled(5)))
     defects = [d for f in manifest["files"] for d in f["row_defects"]]
     assert len(defects) > 50
-    assert {d["rule"] for d in defects} >= {"id_number:check_character", "name:required", "natural_key:duplicate_in_file"}
+    assert {d["rule"] for d in defects} >= {
+        "id_number:check_character",
+        "name:required",
+        "natural_key:duplicate_in_file",
+    }
     for entry in manifest["files"]:
         rows = [d["row"] for d in entry["row_defects"]]
         assert len(rows) == len(set(rows)) and all(1 <= r <= entry["rows"] for r in rows)

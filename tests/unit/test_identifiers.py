@@ -1,7 +1,6 @@
 import datetime as dt
 
 import pytest
-
 from skills_pipeline.identifiers import (
     VALID,
     check_resident_id,

@@ -3,7 +3,6 @@ import json
 
 import fsspec
 import pytest
-
 from skills_pipeline import feeds, readers
 
 TRAINING = feeds.TRAINING

@@ -147,7 +147,9 @@ class World:
         self.employers = []
         for number in range(max(20, config.persons // 40)):
             region = pick_county(rng)
-            name = f"山西{reference.COUNTIES[region]}{rng.choice(reference.EMPLOYER_INDUSTRY_WORDS)}有限公司{number + 1}"
+            name = (
+                f"山西{reference.COUNTIES[region]}{rng.choice(reference.EMPLOYER_INDUSTRY_WORDS)}有限公司{number + 1}"
+            )
             self.employers.append(Organisation(make_uscc(rng, region, "1"), name, region))
         self.classes_by_audience: dict[str, list[TrainingClass]] = {"enterprise": [], "open": []}
         first = config.history_start - dt.timedelta(days=20)
@@ -202,7 +204,9 @@ def make_person(config: GeneratorConfig, index: int, rng: random.Random) -> Pers
 
 
 def stamp(day: dt.date, rng: random.Random, hour: int = 9) -> str:
-    return f"{day:%Y-%m-%d} {hour + rng.randrange(min(8, 24 - hour)):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
+    return (
+        f"{day:%Y-%m-%d} {hour + rng.randrange(min(8, 24 - hour)):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
+    )
 
 
 def level_spelling(rank: int, rng: random.Random) -> str:
@@ -323,7 +327,9 @@ class Life:
             "certificate_id": f"ZS{issued:%Y}{self.person.index:09d}{course.occupation[0][-2:]}",
             "id_number": self.person.id_number,
             "name": self.person.name,
-            "certificate_type": "special_ability" if special else rng.choice(["skill_level", "skill_level", "qualification"]),
+            "certificate_type": "special_ability"
+            if special
+            else rng.choice(["skill_level", "skill_level", "qualification"]),
             "occupation_code": course.occupation[0],
             "occupation_name": course.occupation[1],
             "skill_level": None if special else level_spelling(course.skill_level, rng),
@@ -347,7 +353,9 @@ class Life:
             employer = rng.choice(self.world.employers)
             base = rng.randrange(25, 60) * 100
             months = rng.choice([1, 3, 6, 12, 24])
-            self.contribute(employer, base, start, min(add_months(start, months - 1), self.config.end), EMPLOYEE_INSURANCE)
+            self.contribute(
+                employer, base, start, min(add_months(start, months - 1), self.config.end), EMPLOYEE_INSURANCE
+            )
             if rng.random() < 0.6:
                 # A tenth of registered incomes fall below the minimum living standard: not "employed" (003).
                 income = base if rng.random() > 0.1 else rng.randrange(40, 75) * 10

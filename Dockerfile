@@ -1,0 +1,7 @@
+# The Airflow image plus this project's pinned dependencies and package (dags/, dbt_project/, expectations/
+# are mounted by docker-compose.yml so they can change without a rebuild).
+FROM apache/airflow:3.3.2-python3.11
+COPY --chown=airflow:root requirements.txt pyproject.toml README.md /opt/skills/
+COPY --chown=airflow:root plugins /opt/skills/plugins
+RUN pip install --no-cache-dir -r /opt/skills/requirements.txt \
+ && pip install --no-cache-dir --no-deps -e /opt/skills

@@ -1,0 +1,39 @@
+# Every verb here is documented in the README. `make` alone prints this list.
+.DEFAULT_GOAL := help
+VENV := .venv/bin
+
+.PHONY: help venv run test lint format bench generate requirements clean
+
+help: ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
+
+venv: ## create .venv with the pinned dependencies (every other verb does this first)
+	@scripts/bootstrap.sh
+
+run: venv ## the main job: generate a demo (or use SKILLS_LANDING_ROOT) and run the pipeline through Airflow
+	$(VENV)/skills-pipeline run $(ARGS)
+
+test: venv ## lint, then the whole test suite against a real PostgreSQL
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/python -m pytest $(ARGS)
+
+lint: venv ## ruff lint and format check
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+format: venv ## apply ruff's formatting and safe fixes
+	$(VENV)/ruff check --fix .
+	$(VENV)/ruff format .
+
+bench: venv ## ingestion benchmark (ROWS=1000000 by default)
+	$(VENV)/python bench/bench_ingest.py --rows $${ROWS:-1000000}
+
+generate: venv ## write synthetic feeds: make generate ARGS="--out /tmp/landing --persons 5000"
+	$(VENV)/skills-pipeline generate $(ARGS)
+
+requirements: venv ## recompile requirements.txt from requirements.in (pins only, no registry hosts)
+	$(VENV)/uv pip compile requirements.in --python-version 3.11 --no-header --annotation-style line -o requirements.txt
+
+clean: ## remove local state (embedded warehouse, Airflow home, demo feeds, Data Docs)
+	rm -rf .local
