@@ -52,7 +52,7 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict) -> None:
     print("  quarantine:  select failed_rules, details, raw_record from raw.quarantined_rows where batch_id = ...")
     print(f"  Data Docs:   {settings.data_docs_dir()}/<feed>/<date>/index.html")
     where = f"${settings.WAREHOUSE_URL_ENV}" if os.environ.get(settings.WAREHOUSE_URL_ENV) else "the embedded server"
-    print(f'  warehouse:   psql "{warehouse.warehouse_url()}"   ({where}; schemas ingest and raw)')
+    print(f'  warehouse:   psql "{warehouse.redacted(warehouse.warehouse_url())}"   ({where}; schemas ingest and raw)')
 
 
 def print_ledger(day: dt.date | None) -> None:
