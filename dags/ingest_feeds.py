@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
+
 from skills_pipeline.orchestration import RAW_ASSET_URIS
 
 FEEDS = tuple(RAW_ASSET_URIS)
@@ -53,6 +54,7 @@ def ingest_feeds():
                 import datetime as dt
 
                 from airflow.sdk.exceptions import AirflowFailException
+
                 from skills_pipeline.loader import RejectedFiles
                 from skills_pipeline.orchestration import check_feed
 

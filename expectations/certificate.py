@@ -1,6 +1,7 @@
 """Validation suite for the certificate feed (职业技能证书): one row per certificate."""
 
 import great_expectations as gx
+
 from skills_pipeline import feeds, rules
 
 

@@ -1,6 +1,7 @@
 """Validation suite for the employment feed (就业失业登记): one row per registration event."""
 
 import great_expectations as gx
+
 from skills_pipeline import feeds, rules
 
 

@@ -1,6 +1,7 @@
 """Validation suite for the social-security feed (社保缴费记录): person x month x insurance type x employer."""
 
 import great_expectations as gx
+
 from skills_pipeline import feeds, rules
 
 

@@ -1,6 +1,7 @@
 """Validation suite for the training feed (培训实名制记录): one row per trainee per class."""
 
 import great_expectations as gx
+
 from skills_pipeline import feeds, rules
 
 

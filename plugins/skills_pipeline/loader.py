@@ -44,6 +44,7 @@ class FileResult:
     rule_failures: dict[str, int] = field(default_factory=dict)
     unknown_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # where the time went, for benchmarks and logs
 
     def describe(self) -> str:
         if self.status == "repeat":
@@ -148,7 +149,15 @@ class FileLoader:
     def load(self, delivery: readers.Delivery) -> FileResult:
         started = time.perf_counter()
         result = FileResult(path=delivery.url, status="loaded")
+        clock = [started]
+
+        def lap(stage: str) -> None:
+            now = time.perf_counter()
+            result.stage_seconds[stage] = now - clock[0]
+            clock[0] = now
+
         sha256, encoding, encoding_problem = self._fingerprint(delivery)
+        lap("fingerprint")
         result.encoding = encoding
         with warehouse.connect() as conn:
             existing = conn.execute(
@@ -168,9 +177,13 @@ class FileLoader:
             result.unknown_columns = parsed.header.unknown_columns
             malformed = self._stage(staging, parsed)
             staged_rows = self._count(staging)
+            lap("parse_and_copy_to_staging")
             self._check_identifiers(staging)
+            lap("identifier_checks")
             failures = self.session.validate("scratch", staging)
+            lap("great_expectations")
             self._write_batch(delivery, sha256, result, staging, staged_rows, malformed, failures)
+            lap("load_raw_and_quarantine")
         except readers.FileProblem as problem:
             result.status = "rejected"
             result.problem = f"[{problem.rule}] {problem.message}"

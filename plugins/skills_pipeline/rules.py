@@ -4,7 +4,8 @@ Suites run on a per-file staging table of text columns (GX's SQL engine, so Post
 expectation carries meta:
   rule  - the name a quarantined row is tagged with, "<column>:<check>"
   fix   - what the sending agency should do, shown to people reading the quarantine
-Row-selecting queries always select `source_row_number`, which is how failures map back to delivered rows.
+Row-selecting queries always select `source_row_number`, which is how failures map back to delivered rows. They
+never alias `{batch}`: GX substitutes it as `(SELECT ...) AS subselect`.
 Identifier check characters are verified with python-stdnum on distinct values before the suite runs; their
 verdicts arrive in the helper columns `<column>__problem` / `<column>__warning`.
 """
@@ -72,12 +73,17 @@ def one_of(column: str, choices: dict[str, str] | list[str], label: str) -> gxe.
     )
 
 
+def _literal(pattern: str) -> str:
+    """A regex inside an UnexpectedRowsExpectation query: GX str.format()s the query, so braces are doubled."""
+    return pattern.replace("{", "{{").replace("}", "}}")
+
+
 def _calendar(column: str, pattern: str, check_function: str, what: str) -> gxe.Expectation:
     # Calendar validity is checked once per distinct well-formed value, then mapped back to rows.
     query = (
-        f"select b.source_row_number from {{batch}} as b where b.{column} in ("
-        f"select d.value from (select distinct s.{column} as value from {{batch}} as s) as d "
-        f"where d.value ~ '{pattern}' and not ingest.{check_function}(d.value))"
+        f"select source_row_number from {{batch}} where {column} in ("
+        f"select d.value from (select distinct {column} as value from {{batch}}) as d "
+        f"where d.value ~ '{_literal(pattern)}' and not ingest.{check_function}(d.value))"
     )
     return gxe.UnexpectedRowsExpectation(
         unexpected_rows_query=query,
@@ -152,10 +158,10 @@ def skill_level(column: str) -> gxe.Expectation:
 def date_not_before(later: str, earlier: str) -> gxe.Expectation:
     query = (
         # CASE, because PostgreSQL may evaluate AND operands in any order and the cast raises on bad dates.
-        f"select b.source_row_number from {{batch}} as b where case "
-        f"when b.{later} ~ '{DATE_PATTERN}' and b.{earlier} ~ '{DATE_PATTERN}' "
-        f"and ingest.is_valid_date(b.{later}) and ingest.is_valid_date(b.{earlier}) "
-        f"then replace(b.{later}, '/', '-')::date < replace(b.{earlier}, '/', '-')::date else false end"
+        f"select source_row_number from {{batch}} where case "
+        f"when {later} ~ '{_literal(DATE_PATTERN)}' and {earlier} ~ '{_literal(DATE_PATTERN)}' "
+        f"and ingest.is_valid_date({later}) and ingest.is_valid_date({earlier}) "
+        f"then replace({later}, '/', '-')::date < replace({earlier}, '/', '-')::date else false end"
     )
     return gxe.UnexpectedRowsExpectation(
         unexpected_rows_query=query,
@@ -167,8 +173,8 @@ def date_not_before(later: str, earlier: str) -> gxe.Expectation:
 def required_unless(column: str, other: str, exempt_values: list[str]) -> gxe.Expectation:
     exempt = ", ".join(f"'{value}'" for value in exempt_values)
     query = (
-        f"select b.source_row_number from {{batch}} as b "
-        f"where b.{column} is null and b.{other} is not null and b.{other} not in ({exempt})"
+        f"select source_row_number from {{batch}} "
+        f"where {column} is null and {other} is not null and {other} not in ({exempt})"
     )
     return gxe.UnexpectedRowsExpectation(
         unexpected_rows_query=query,

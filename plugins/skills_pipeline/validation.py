@@ -92,14 +92,28 @@ class ValidationSession:
         return [_to_failure(item, f"{schema}.{table}") for item in validation.results if not item.success]
 
 
+def _raised_exception(info) -> str | None:
+    """GX reports errors either flat or keyed per metric; any raised exception means the rule did not run."""
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))
+    for value in info.values():
+        if isinstance(value, dict) and (value.get("raised_exception") or value.get("exception_traceback")):
+            return str(value.get("exception_message") or value.get("exception_traceback", "")).strip()[:800]
+    return None
+
+
 def _to_failure(item, table: str) -> RuleFailure:
     config = item.expectation_config
     meta = config.meta or {}
     rule = meta.get("rule") or config.type
-    if item.exception_info and item.exception_info.get("raised_exception"):
-        raise RuntimeError(f"validation rule {rule} could not run: {item.exception_info.get('exception_message')}")
+    error = _raised_exception(item.exception_info)
+    if error:
+        raise RuntimeError(f"validation rule {rule} could not run, so the file was not judged: {error}")
     if config.type == "unexpected_rows_expectation":
-        query = config.kwargs["unexpected_rows_query"].replace("{batch}", table)
+        # Formatted exactly as GX formats it (doubled braces are literal), with the staging table as the batch.
+        query = config.kwargs["unexpected_rows_query"].format(batch=table)
         count = int(item.result.get("observed_value") or 0)
         rows_query = f"select q.source_row_number, null::text as value from ({query}) as q"
     else:

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 
 import pytest
+
 from skills_pipeline import runner, settings
 from skills_pipeline.generator import GeneratorConfig, generate
 

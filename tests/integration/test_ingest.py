@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import fsspec
 import pytest
+
 from helpers import DAY, OTHER_ID, PERSON_ID, social_security_row, training_row, write_csv
 from skills_pipeline import loader
 from skills_pipeline.generator import DefectRates, GeneratorConfig, generate

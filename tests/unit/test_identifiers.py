@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+
 from skills_pipeline.identifiers import (
     VALID,
     check_resident_id,

@@ -3,6 +3,7 @@ import json
 
 import fsspec
 import pytest
+
 from skills_pipeline import feeds, readers
 
 TRAINING = feeds.TRAINING
