@@ -38,10 +38,10 @@ class FileResult:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
-    rows_with_warnings: int = 0
     encoding: str | None = None
     problem: str | None = None
     rule_failures: dict[str, int] = field(default_factory=dict)
+    rule_warnings: dict[str, int] = field(default_factory=dict)
     unknown_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)  # where the time went, for benchmarks and logs
@@ -178,7 +178,7 @@ class FileLoader:
             malformed = self._stage(staging, parsed)
             staged_rows = self._count(staging)
             lap("parse_and_copy_to_staging")
-            self._check_identifiers(staging)
+            result.rule_warnings = self._check_identifiers(staging)
             lap("identifier_checks")
             failures = self.session.validate("scratch", staging)
             lap("great_expectations")
@@ -214,9 +214,7 @@ class FileLoader:
     def _stage(self, staging: str, parsed: readers.ParsedFile) -> list[readers.Record]:
         """COPY the well-formed records into scratch.<staging>; return the malformed ones."""
         names = self.feed.column_names
-        helper_columns = [
-            f"{c.name}__{suffix}" for c in _identifier_columns(self.feed) for suffix in ("problem", "warning")
-        ]
+        helper_columns = [f"{c.name}__problem" for c in _identifier_columns(self.feed)]
         table = sql.Identifier("scratch", staging)
         definition = sql.SQL(", ").join(
             [sql.SQL("source_row_number bigint not null")]
@@ -237,7 +235,6 @@ class FileLoader:
                             continue
                         extras = json.dumps(record.extras, ensure_ascii=False) if record.extras else None
                         copy.write_row((record.row_number, *record.values, extras))
-            conn.execute(sql.SQL("analyze {}").format(table))
         return malformed
 
     def _count(self, staging: str) -> int:
@@ -246,38 +243,40 @@ class FileLoader:
                 sql.SQL("select count(*) from {}").format(sql.Identifier("scratch", staging))
             ).fetchone()[0]
 
-    def _check_identifiers(self, staging: str) -> None:
-        """Check each distinct identifier once with python-stdnum; flag only the rows that need it."""
+    def _check_identifiers(self, staging: str) -> dict[str, int]:
+        """Check each distinct identifier once with python-stdnum and flag the rows that fail; returns warning
+        counts (rows whose ID prefix stdnum does not know: they load, and flagging them row by row would cost an
+        update of a large share of the file for a verdict nobody acts on)."""
         table = sql.Identifier("scratch", staging)
+        warnings: dict[str, int] = {}
         with warehouse.connect() as conn:
             for column in _identifier_columns(self.feed):
                 check = IDENTIFIER_CHECKS[column.kind]
                 ident = sql.Identifier(column.name)
                 values = conn.execute(
-                    sql.SQL("select distinct {} from {} where {} is not null").format(ident, table, ident)
+                    sql.SQL("select {}, count(*) from {} where {} is not null group by 1").format(ident, table, ident)
                 ).fetchall()
-                verdicts = []
-                for (value,) in values:
+                problems = []
+                for value, rows in values:
                     verdict = check(value, self.today) if column.kind is Kind.RESIDENT_ID else check(value)
-                    if verdict is not identifiers.VALID and (verdict.problem or verdict.warning):
-                        verdicts.append((value, verdict.problem, verdict.warning))
-                if not verdicts:
+                    if verdict.problem:
+                        problems.append((value, verdict.problem))
+                    elif verdict.warning:
+                        rule = f"{column.name}:{verdict.warning}"
+                        warnings[rule] = warnings.get(rule, 0) + rows
+                if not problems:
                     continue
-                conn.execute("create temporary table verdicts (value text, problem text, warning text) on commit drop")
+                conn.execute("create temporary table verdicts (value text, problem text) on commit drop")
                 with conn.cursor().copy("copy verdicts from stdin") as copy:
-                    for row in verdicts:
+                    for row in problems:
                         copy.write_row(row)
                 conn.execute(
-                    sql.SQL(
-                        "update {} as s set {} = v.problem, {} = v.warning from verdicts as v where s.{} = v.value"
-                    ).format(
-                        table,
-                        sql.Identifier(f"{column.name}__problem"),
-                        sql.Identifier(f"{column.name}__warning"),
-                        ident,
+                    sql.SQL("update {} as s set {} = v.problem from verdicts as v where s.{} = v.value").format(
+                        table, sql.Identifier(f"{column.name}__problem"), ident
                     )
                 )
                 conn.commit()
+        return warnings
 
     # -- the batch transaction -----------------------------------------------------------------------------
 
@@ -285,10 +284,10 @@ class FileLoader:
         table = sql.Identifier("scratch", staging)
         with warehouse.connect() as conn:
             conn.execute(
-                "create temporary table row_failures (source_row_number bigint, rule text, fix text, "
-                "is_warning boolean) on commit drop"
+                "create temporary table row_failures (source_row_number bigint, rule text, fix text) on commit drop"
             )
-            for failure in failures:
+            result.rule_warnings.update({f.rule: f.unexpected_count for f in failures if f.is_warning})
+            for failure in (f for f in failures if not f.is_warning):
                 rule = (
                     sql.SQL("{} || q.value").format(sql.Literal(failure.rule))
                     if failure.rule_from_value
@@ -296,21 +295,13 @@ class FileLoader:
                 )
                 conn.execute(
                     sql.SQL(
-                        "insert into row_failures select q.source_row_number, {}, {}, {} "
+                        "insert into row_failures select q.source_row_number, {}, {} "
                         "from ({}) as q(source_row_number, value)"
-                    ).format(
-                        rule, sql.Literal(failure.fix), sql.Literal(failure.is_warning), sql.SQL(failure.rows_query)
-                    )
+                    ).format(rule, sql.Literal(failure.fix), sql.SQL(failure.rows_query))
                 )
             self._flag_duplicate_keys(conn, table)
-            counts = conn.execute(
-                "select count(distinct source_row_number) filter (where not is_warning), "
-                "count(distinct source_row_number) filter (where is_warning) from row_failures"
-            ).fetchone()
-            failed_rows, warned_rows = counts
-            by_rule = dict(
-                conn.execute("select rule, count(*) from row_failures where not is_warning group by rule").fetchall()
-            )
+            failed_rows = conn.execute("select count(distinct source_row_number) from row_failures").fetchone()[0]
+            by_rule = dict(conn.execute("select rule, count(*) from row_failures group by rule").fetchall())
             if malformed:
                 by_rule["record:malformed"] = len(malformed)
             result.rule_failures = by_rule
@@ -331,17 +322,10 @@ class FileLoader:
                 result.rows_loaded, result.rows_quarantined = 0, result.rows_read
             else:
                 result.rows_loaded, result.rows_quarantined = result.rows_read - bad, bad
-                result.rows_with_warnings = warned_rows
             batch_id = self._insert_ledger(conn, delivery, sha256, result)
             self._quarantine(conn, table, batch_id, malformed)
             if result.status == "loaded":
                 self._insert_raw(conn, table, batch_id, result.rows_loaded)
-                conn.execute(
-                    "insert into raw.row_warnings select distinct %s, source_row_number, rule from row_failures "
-                    "where is_warning and source_row_number not in "
-                    "(select source_row_number from row_failures where not is_warning)",
-                    (batch_id,),
-                )
             conn.commit()
             result.batch_id = batch_id
 
@@ -354,7 +338,7 @@ class FileLoader:
         conn.execute(
             sql.SQL(
                 "insert into row_failures "
-                "select s.source_row_number, 'natural_key:duplicate_in_file', {fix}, false "
+                "select s.source_row_number, 'natural_key:duplicate_in_file', {fix} "
                 "from {table} as s join (select {keys}, min(source_row_number) as first_row from {table} "
                 "group by {keys} having count(*) > 1) as d on {join} where s.source_row_number > d.first_row"
             ).format(
@@ -370,8 +354,8 @@ class FileLoader:
     def _insert_ledger(self, conn, delivery, sha256, result, problem_rule: str | None = None) -> int:
         batch_id = conn.execute(
             "insert into ingest.load_ledger (feed, data_date, source_path, content_sha256, file_format, encoding, "
-            "status, problem_rule, problem, rows_read, rows_loaded, rows_quarantined, rows_with_warnings, "
-            "unknown_columns, rule_failures, data_docs_path) "
+            "status, problem_rule, problem, rows_read, rows_loaded, rows_quarantined, "
+            "unknown_columns, rule_failures, rule_warnings, data_docs_path) "
             "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning batch_id",
             (
                 self.feed.name,
@@ -386,9 +370,9 @@ class FileLoader:
                 result.rows_read,
                 result.rows_loaded,
                 result.rows_quarantined,
-                result.rows_with_warnings,
                 result.unknown_columns,
                 json.dumps(result.rule_failures),
+                json.dumps(result.rule_warnings),
                 str(self.session.docs_index) if self.session else None,
             ),
         ).fetchone()[0]
@@ -413,7 +397,7 @@ class FileLoader:
                 "insert into raw.quarantined_rows (batch_id, source_row_number, failed_rules, details, raw_record) "
                 "select {batch}, s.source_row_number, f.rules, f.details, {record} from {table} as s join ("
                 "select source_row_number, array_agg(distinct rule order by rule) as rules, "
-                "string_agg(distinct rule || ': ' || fix, '; ') as details from row_failures where not is_warning "
+                "string_agg(distinct rule || ': ' || fix, '; ') as details from row_failures "
                 "group by source_row_number) as f using (source_row_number)"
             ).format(batch=sql.Literal(batch_id), record=record, table=table)
         )
@@ -440,7 +424,7 @@ class FileLoader:
         inserted = conn.execute(
             sql.SQL(
                 "insert into {raw} ({columns}) select {batch}, source_row_number, {casts}, extra_columns from {table} "
-                "where source_row_number not in (select source_row_number from row_failures where not is_warning)"
+                "where source_row_number not in (select source_row_number from row_failures)"
             ).format(
                 raw=sql.Identifier("raw", self.feed.name),
                 columns=target_columns,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import importlib.util
 import logging
@@ -70,6 +71,8 @@ class ValidationSession:
         return self.docs_dir / "index.html"
 
     def validate(self, schema: str, table: str) -> list[RuleFailure]:
+        """Every rule with counts only (that run feeds Data Docs), then only the failed hard rules again with
+        the row-locating queries: on a clean file the second pass never runs, and it is ~40% of the cost."""
         gx = self._gx
         asset = self.datasource.add_table_asset(name=table, table_name=table, schema_name=schema)
         try:
@@ -82,14 +85,28 @@ class ValidationSession:
                     name=table,
                     validation_definitions=[definition],
                     actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["ingestion"])],
-                    result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["source_row_number"]},
+                    result_format={"result_format": "BASIC"},
                 )
             )
-            result = checkpoint.run()
+            (summary,) = checkpoint.run().run_results.values()
+            for item in summary.results:
+                _raise_if_errored(item)
+            failed = [item for item in summary.results if not item.success]
+            warnings = [_to_warning(item) for item in failed if _is_warning(item.expectation_config)]
+            failed_ids = {item.expectation_config.id for item in failed if not _is_warning(item.expectation_config)}
+            if not failed_ids:
+                return warnings
+            rerun = gx.ExpectationSuite(
+                name=f"{self.suite.name}_failed_rules",
+                expectations=[copy.copy(e) for e in self.suite.expectations if e.id in failed_ids],
+            )
+            detail = batch_definition.get_batch().validate(
+                rerun,
+                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["source_row_number"]},
+            )
+            return warnings + [_to_failure(item, f"{schema}.{table}") for item in detail.results if not item.success]
         finally:
             self.datasource.delete_asset(table)
-        (validation,) = result.run_results.values()
-        return [_to_failure(item, f"{schema}.{table}") for item in validation.results if not item.success]
 
 
 def _raised_exception(info) -> str | None:
@@ -104,13 +121,36 @@ def _raised_exception(info) -> str | None:
     return None
 
 
+def _is_warning(config) -> bool:
+    return "warning" in str(getattr(config, "severity", "critical")).lower()
+
+
+def _raise_if_errored(item) -> None:
+    error = _raised_exception(item.exception_info)
+    if error:
+        rule = (item.expectation_config.meta or {}).get("rule") or item.expectation_config.type
+        raise RuntimeError(f"validation rule {rule} could not run, so the file was not judged: {error}")
+
+
+def _to_warning(item) -> RuleFailure:
+    """Warnings are counted, not located: the rows load anyway."""
+    config = item.expectation_config
+    count = item.result.get("unexpected_count", item.result.get("observed_value")) or 0
+    return RuleFailure(
+        rule=(config.meta or {}).get("rule") or config.type,
+        rule_from_value=False,
+        fix=(config.meta or {}).get("fix", ""),
+        unexpected_count=int(count),
+        rows_query="",
+        is_warning=True,
+    )
+
+
 def _to_failure(item, table: str) -> RuleFailure:
     config = item.expectation_config
     meta = config.meta or {}
     rule = meta.get("rule") or config.type
-    error = _raised_exception(item.exception_info)
-    if error:
-        raise RuntimeError(f"validation rule {rule} could not run, so the file was not judged: {error}")
+    _raise_if_errored(item)
     if config.type == "unexpected_rows_expectation":
         # Formatted exactly as GX formats it (doubled braces are literal), with the staging table as the batch.
         query = config.kwargs["unexpected_rows_query"].format(batch=table)
@@ -125,12 +165,11 @@ def _to_failure(item, table: str) -> RuleFailure:
     rule_from_value = bool(meta.get("rule_from_column"))
     if rule_from_value:
         rule = re.sub(r"<\w+>$", "", rule)
-    severity = str(getattr(config, "severity", "critical")).lower()
     return RuleFailure(
         rule=rule,
         rule_from_value=rule_from_value,
         fix=meta.get("fix", ""),
         unexpected_count=count,
         rows_query=rows_query,
-        is_warning="warning" in severity,
+        is_warning=False,
     )

@@ -21,9 +21,10 @@ create table if not exists ingest.load_ledger (
     rows_read bigint not null,
     rows_loaded bigint not null,
     rows_quarantined bigint not null,
-    rows_with_warnings bigint not null default 0,
     unknown_columns text[] not null default '{}',
     rule_failures jsonb not null default '{}',
+    -- rows that loaded but drew a warning, per rule (e.g. an ID prefix python-stdnum does not know)
+    rule_warnings jsonb not null default '{}',
     data_docs_path text,
     loaded_at timestamptz not null default now(),
     acknowledged_at timestamptz,
@@ -56,17 +57,11 @@ create table if not exists raw.quarantined_rows (
     primary key (batch_id, source_row_number)
 );
 
-create table if not exists raw.row_warnings (
-    batch_id bigint not null references ingest.load_ledger (batch_id),
-    source_row_number bigint not null,
-    rule text not null,
-    primary key (batch_id, source_row_number, rule)
-);
-
--- Calendar checks used by the validation suites. They run once per distinct value (see expectations/), so an
--- exception handler is affordable and far simpler than re-implementing the calendar in SQL.
+-- Calendar checks used by the validation suites. They run once per distinct value (see rules.py), so an
+-- exception handler is affordable and far simpler than re-implementing the calendar in SQL. Parallel restricted:
+-- an exception block opens a subtransaction, which parallel workers cannot.
 create or replace function ingest.is_valid_date(value text) returns boolean
-language plpgsql immutable parallel safe as $$
+language plpgsql immutable parallel restricted as $$
 begin
     return replace(value, '/', '-')::date between date '1900-01-01' and date '2100-12-31';
 exception when others then
@@ -75,7 +70,7 @@ end;
 $$;
 
 create or replace function ingest.is_valid_timestamp(value text) returns boolean
-language plpgsql immutable parallel safe as $$
+language plpgsql immutable parallel restricted as $$
 begin
     return replace(value, '/', '-')::timestamp between timestamp '1900-01-01' and timestamp '2100-12-31';
 exception when others then
