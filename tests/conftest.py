@@ -46,6 +46,10 @@ def warehouse_url():
     database = f"skills_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'create database "{database}"')
+        # Make the planner choose parallel plans even on tiny test tables, as it does on real files: code that
+        # only works serially (e.g. a function that opens subtransactions) must fail here, not in production.
+        for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0"):
+            conn.execute(f'alter database "{database}" set {setting}')
     url = _with_database(admin_url, database)
     os.environ["SKILLS_WAREHOUSE_URL"] = url
     try:

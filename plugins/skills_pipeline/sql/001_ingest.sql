@@ -58,10 +58,10 @@ create table if not exists raw.quarantined_rows (
 );
 
 -- Calendar checks used by the validation suites. They run once per distinct value (see rules.py), so an
--- exception handler is affordable and far simpler than re-implementing the calendar in SQL. Parallel restricted:
--- an exception block opens a subtransaction, which parallel workers cannot.
+-- exception handler is affordable and far simpler than re-implementing the calendar in SQL. Parallel unsafe: an
+-- exception block opens a subtransaction, which no process may do while a parallel plan runs (leader included).
 create or replace function ingest.is_valid_date(value text) returns boolean
-language plpgsql immutable parallel restricted as $$
+language plpgsql immutable parallel unsafe as $$
 begin
     return replace(value, '/', '-')::date between date '1900-01-01' and date '2100-12-31';
 exception when others then
@@ -70,7 +70,7 @@ end;
 $$;
 
 create or replace function ingest.is_valid_timestamp(value text) returns boolean
-language plpgsql immutable parallel restricted as $$
+language plpgsql immutable parallel unsafe as $$
 begin
     return replace(value, '/', '-')::timestamp between timestamp '1900-01-01' and timestamp '2100-12-31';
 exception when others then
