@@ -18,6 +18,8 @@ import pytest
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="skills-tests-"))
 os.environ["SKILLS_STATE_DIR"] = str(SESSION_DIR / "state")
 os.environ.pop("SKILLS_LANDING_ROOT", None)
+os.environ["SKILLS_PSEUDONYM_KEY"] = "test-key-" + "0123456789abcdef" * 3  # a throwaway key for test data only
+os.environ.pop("SKILLS_PSEUDONYM_KEY_FILE", None)
 
 from skills_pipeline import runner  # noqa: E402  (after the environment above)
 
@@ -66,7 +68,7 @@ def warehouse_url():
 def warehouse(warehouse_url):
     """An empty warehouse for one test: the project's schemas are dropped before it runs."""
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute("drop schema if exists raw, ingest, scratch cascade")
+        conn.execute("drop schema if exists raw, ingest, scratch, vault cascade")
     yield warehouse_url
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from skills_pipeline import feeds, identifiers, readers, settings, warehouse
+from skills_pipeline import feeds, identifiers, pseudonyms, readers, settings, warehouse
 from skills_pipeline.feeds import Feed, Kind
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,8 @@ def _identifier_columns(feed: Feed) -> list[feeds.Column]:
 class FileLoader:
     """Loads one delivery. Holds two connections: autocommit for staging (GX must see it), one for the batch."""
 
-    def __init__(self, feed: Feed, session, max_bad_row_share: float, today: dt.date):
+    def __init__(self, feed: Feed, session, max_bad_row_share: float, today: dt.date, key: pseudonyms.PseudonymKey):
+        self.key = key
         self.feed = feed
         self.session = session
         self.max_bad_row_share = max_bad_row_share
@@ -256,14 +257,19 @@ class FileLoader:
                 values = conn.execute(
                     sql.SQL("select {}, count(*) from {} where {} is not null group by 1").format(ident, table, ident)
                 ).fetchall()
-                problems = []
+                problems, people = [], []
                 for value, rows in values:
                     verdict = check(value, self.today) if column.kind is Kind.RESIDENT_ID else check(value)
                     if verdict.problem:
                         problems.append((value, verdict.problem))
-                    elif verdict.warning:
+                        continue
+                    if column.kind is Kind.RESIDENT_ID:
+                        people.append(value)
+                    if verdict.warning:
                         rule = f"{column.name}:{verdict.warning}"
                         warnings[rule] = warnings.get(rule, 0) + rows
+                pseudonyms.record(conn, self.key, people)
+                conn.commit()
                 if not problems:
                     continue
                 conn.execute("create temporary table verdicts (value text, problem text) on commit drop")
@@ -473,7 +479,11 @@ def ingest(
     feed = feeds.get_feed(feed_name)
     landing_root = landing_root or settings.landing_root()
     share = settings.max_bad_row_share() if max_bad_row_share is None else max_bad_row_share
+    key = pseudonyms.load_key()  # before anything is written: a missing key stops the run here
     warehouse.migrate()
+    with warehouse.connect() as conn:
+        pseudonyms.ensure_key_registered(conn, key)
+        conn.commit()
     deliveries = readers.discover(landing_root, feed.name, data_date)
     files: list[FileResult] = []
     report = IngestReport(feed.name, data_date, files)
@@ -490,7 +500,7 @@ def ingest(
                 from skills_pipeline.validation import ValidationSession
 
                 session = ValidationSession(feed.name, data_date, warehouse.sqlalchemy_url())
-                loader = FileLoader(feed, session, share, today=data_date + dt.timedelta(days=1))
+                loader = FileLoader(feed, session, share, today=data_date + dt.timedelta(days=1), key=key)
                 for number, delivery in enumerate(deliveries, start=1):
                     log.info("%s %s: file %d/%d %s", feed.name, data_date, number, len(deliveries), delivery.name)
                     outcome = loader.load(delivery)

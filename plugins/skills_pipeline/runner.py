@@ -44,6 +44,22 @@ def configure_airflow() -> Path:
     return home
 
 
+def ensure_local_pseudonym_key() -> None:
+    """Local runs without a configured key get a random one under the state folder (never in the repository)."""
+    from skills_pipeline import pseudonyms
+
+    if os.environ.get(pseudonyms.KEY_ENV) or os.environ.get(pseudonyms.KEY_FILE_ENV):
+        return
+    path = settings.state_dir() / "pseudonym.key"
+    if not path.exists():
+        import secrets
+
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+        print(f"no {pseudonyms.KEY_ENV} configured: created a local key in {path} (for this machine only)", flush=True)
+    os.environ[pseudonyms.KEY_FILE_ENV] = str(path)
+
+
 def migrate_airflow_metadata(home: Path) -> None:
     """`airflow db migrate` once per metadata database (it takes ~20 s; later runs only check a stamp)."""
     stamp = home / ".migrated"
@@ -116,6 +132,7 @@ def run_main_job(
 
     started = time.perf_counter()
     home = configure_airflow()
+    ensure_local_pseudonym_key()
     for noisy in ("pgserver", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     url = warehouse.warehouse_url()

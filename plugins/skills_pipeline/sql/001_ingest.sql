@@ -77,3 +77,20 @@ exception when others then
     return false;
 end;
 $$;
+
+-- The vault: the only place a pseudonym maps back to an ID number (restricted to the vault officer role).
+create schema if not exists vault;
+
+create table if not exists vault.pseudonym_keys (
+    key_version integer primary key,
+    key_fingerprint char(64) not null,
+    created_at timestamptz not null default now()
+);
+
+create table if not exists vault.person_pseudonyms (
+    id_number text not null,
+    key_version integer not null references vault.pseudonym_keys (key_version),
+    person_id char(32) not null,
+    primary key (id_number, key_version),
+    unique (key_version, person_id)
+);

@@ -1,0 +1,40 @@
+"""Pseudonymisation at load time: keyed, stable, checked before anything is written."""
+
+import hashlib
+import hmac
+
+import pytest
+
+from helpers import PERSON_ID, social_security_row, write_csv
+from skills_pipeline import loader, pseudonyms
+
+pytestmark = pytest.mark.integration
+
+
+def test_each_loaded_person_gets_a_keyed_pseudonym(db, tmp_path, monkeypatch):
+    write_csv(tmp_path, "social_security", [social_security_row(), social_security_row(insurance_type="310")])
+    loader.ingest("social_security", __import__("helpers").DAY, landing_root=str(tmp_path))
+    rows = db.execute("select id_number, key_version, person_id from vault.person_pseudonyms").fetchall()
+    key = pseudonyms.load_key()
+    expected = hmac.new(key.secret, PERSON_ID.encode(), hashlib.sha256).hexdigest()[:32]
+    assert rows == [(PERSON_ID, 1, expected)]
+    assert expected != hashlib.sha256(PERSON_ID.encode()).hexdigest()[:32]  # not an unkeyed, enumerable hash
+
+
+def test_a_missing_key_stops_before_anything_is_written(db, tmp_path, monkeypatch):
+    monkeypatch.delenv(pseudonyms.KEY_ENV)
+    write_csv(tmp_path, "social_security", [social_security_row()])
+    with pytest.raises(pseudonyms.PseudonymKeyError, match="no pseudonymisation key"):
+        loader.ingest("social_security", __import__("helpers").DAY, landing_root=str(tmp_path))
+    assert db.execute("select count(*) from pg_namespace where nspname in ('raw', 'ingest')").fetchone()[0] == 0
+
+
+def test_a_wrong_key_for_a_recorded_version_is_refused(db, tmp_path, monkeypatch):
+    write_csv(tmp_path, "social_security", [social_security_row()])
+    day = __import__("helpers").DAY
+    loader.ingest("social_security", day, landing_root=str(tmp_path))
+    monkeypatch.setenv(pseudonyms.KEY_ENV, "another-key-" + "f" * 40)
+    write_csv(tmp_path, "social_security", [social_security_row(insurance_type="410")], name="b.csv")
+    with pytest.raises(pseudonyms.PseudonymKeyError, match="not the key that version 1"):
+        loader.ingest("social_security", day, landing_root=str(tmp_path))
+    assert db.execute("select count(*) from ingest.load_ledger").fetchone()[0] == 1
