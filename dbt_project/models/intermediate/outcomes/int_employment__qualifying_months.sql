@@ -1,0 +1,88 @@
+{#-
+    One row per person and month in which they count as employed by social-security evidence: a paid employee
+    insurance contribution (domain.md §4) whose base is at least the local minimum living standard of the
+    contribution's city and year (province default where the city has none). Incremental: only (person, month)
+    pairs touched by newly loaded contributions are recomputed.
+-#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['person_id', 'employment_month'],
+        incremental_strategy='delete+insert',
+        indexes=[{'columns': ['person_id', 'employment_month']}],
+    )
+}}
+
+with
+
+contributions as (
+    select * from {{ ref('stg_social_security__contributions') }}
+),
+
+insurance_types as (
+    select * from {{ ref('insurance_types') }}
+),
+
+minimum_living_standards as (
+    select * from {{ ref('minimum_living_standards') }}
+),
+
+{% if is_incremental() %}
+touched_person_months as (
+    select distinct person_id, contribution_month
+    from contributions
+    where batch_id > (select coalesce(max(last_batch_id), 0) from {{ this }})
+),
+{% endif %}
+
+relevant_contributions as (
+    select contributions.*
+    from contributions
+    {% if is_incremental() %}
+        inner join touched_person_months
+            on
+                contributions.person_id = touched_person_months.person_id
+                and contributions.contribution_month = touched_person_months.contribution_month
+    {% endif %}
+),
+
+with_thresholds as (
+    select
+        relevant_contributions.*,
+        insurance_types.is_employee_insurance,
+        coalesce(city_standard.monthly_minimum_yuan, province_standard.monthly_minimum_yuan) as minimum_yuan
+    from relevant_contributions
+    inner join insurance_types
+        on relevant_contributions.insurance_type = insurance_types.insurance_type
+    left join minimum_living_standards as city_standard
+        on
+            {{ city_of('relevant_contributions.region_code') }} = city_standard.city_code
+            and extract(year from relevant_contributions.contribution_month) = city_standard.year
+    left join minimum_living_standards as province_standard
+        on
+            province_standard.city_code = '140000'
+            and extract(year from relevant_contributions.contribution_month) = province_standard.year
+),
+
+qualifying as (
+    select *
+    from with_thresholds
+    where
+        is_employee_insurance
+        and is_paid
+        and contribution_base >= coalesce(minimum_yuan, 0)
+),
+
+final as (
+    select
+        person_id,
+        contribution_month as employment_month,
+        min(nullif(employer_code, '')) as employer_code,
+        min(region_code) as region_code,
+        max(contribution_base) as contribution_base,
+        max(batch_id) as last_batch_id
+    from qualifying
+    group by person_id, contribution_month
+)
+
+select * from final

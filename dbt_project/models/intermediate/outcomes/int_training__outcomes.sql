@@ -1,0 +1,130 @@
+-- For each enrollment: was the trainee employed within the window after the end date, on which evidence, and
+-- was a certificate of the same occupation obtained. The window length is a setting (pipeline_settings seed).
+with
+
+enrollments as (
+    select * from {{ ref('stg_training__enrollments') }}
+),
+
+trainee_categories as (
+    select * from {{ ref('trainee_categories') }}
+),
+
+pipeline_settings as (
+    select * from {{ ref('pipeline_settings') }}
+),
+
+employment_months as (
+    select * from {{ ref('int_employment__qualifying_months') }}
+),
+
+registrations as (
+    select * from {{ ref('int_employment__qualifying_registrations') }}
+),
+
+certificates as (
+    select * from {{ ref('stg_certificate__certificates') }}
+),
+
+window_length as (
+    select value::integer as months
+    from pipeline_settings
+    where setting = 'employment_window_months'
+),
+
+windows as (
+    select
+        enrollments.*,
+        enrollments.end_date + 1 as window_start_date,
+        (enrollments.end_date + make_interval(months => window_length.months))::date as window_end_date,
+        not trainee_categories.is_excluded_from_employment_rate
+        and enrollments.completion_status = 'completed' as is_in_employment_rate
+    from enrollments
+    cross join window_length
+    inner join trainee_categories
+        on enrollments.trainee_category = trainee_categories.trainee_category
+),
+
+contribution_evidence as (
+    select
+        windows.enrollment_id,
+        min(employment_months.employment_month) as first_employment_month,
+        bool_or(employment_months.employer_code = windows.institution_code) as is_employed_by_institution
+    from windows
+    inner join employment_months
+        on
+            windows.person_id = employment_months.person_id
+            and employment_months.employment_month
+            between date_trunc('month', windows.window_start_date)::date and windows.window_end_date
+    group by windows.enrollment_id
+),
+
+registration_evidence as (
+    select
+        windows.enrollment_id,
+        min(registrations.event_date) as first_registration_date
+    from windows
+    inner join registrations
+        on
+            windows.person_id = registrations.person_id
+            and registrations.event_date between windows.window_start_date and windows.window_end_date
+    group by windows.enrollment_id
+),
+
+certificate_evidence as (
+    select
+        windows.enrollment_id,
+        min(certificates.issue_date) as first_certificate_date
+    from windows
+    inner join certificates
+        on
+            windows.person_id = certificates.person_id
+            and windows.occupation_code = certificates.occupation_code
+            and certificates.is_valid
+            and certificates.issue_date >= windows.start_date
+    group by windows.enrollment_id
+),
+
+final as (
+    select
+        windows.enrollment_id,
+        windows.class_id,
+        windows.person_id,
+        windows.institution_code,
+        windows.program_type,
+        windows.trainee_category,
+        windows.occupation_code,
+        windows.skill_rank,
+        windows.region_code,
+        windows.start_date,
+        windows.end_date,
+        date_trunc('month', windows.end_date)::date as completion_month,
+        windows.completion_status,
+        windows.is_in_employment_rate,
+        windows.window_end_date,
+        contribution_evidence.first_employment_month,
+        registration_evidence.first_registration_date,
+        coalesce(contribution_evidence.is_employed_by_institution, false) as is_employed_by_institution,
+        windows.completion_status = 'completed'
+        and (
+            contribution_evidence.enrollment_id is not null
+            or registration_evidence.enrollment_id is not null
+        ) as is_employed_in_window,
+        case
+            when contribution_evidence.enrollment_id is not null and registration_evidence.enrollment_id is not null
+                then 'contribution_and_registration'
+            when contribution_evidence.enrollment_id is not null then 'contribution'
+            when registration_evidence.enrollment_id is not null then 'registration'
+        end as employment_evidence,
+        certificate_evidence.first_certificate_date,
+        certificate_evidence.enrollment_id is not null as is_certified
+    from windows
+    left join contribution_evidence
+        on windows.enrollment_id = contribution_evidence.enrollment_id
+    left join registration_evidence
+        on windows.enrollment_id = registration_evidence.enrollment_id
+    left join certificate_evidence
+        on windows.enrollment_id = certificate_evidence.enrollment_id
+)
+
+select * from final

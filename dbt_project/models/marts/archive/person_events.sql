@@ -1,0 +1,133 @@
+-- One row per archive event (training, certificate, employment spell, registration) for downstream systems to
+-- consume incrementally by updated_at.
+with
+
+enrollments as (
+    select * from {{ ref('stg_training__enrollments') }}
+),
+
+certificates as (
+    select * from {{ ref('stg_certificate__certificates') }}
+),
+
+registrations as (
+    select * from {{ ref('stg_employment__registrations') }}
+),
+
+employment_months as (
+    select * from {{ ref('int_employment__qualifying_months') }}
+),
+
+contributions as (
+    select * from {{ ref('stg_social_security__contributions') }}
+),
+
+-- Consecutive qualifying months with the same employer form one spell (gaps and islands).
+numbered_months as (
+    select
+        person_id,
+        coalesce(employer_code, '') as employer_code,
+        region_code,
+        employment_month,
+        (extract(year from employment_month) * 12 + extract(month from employment_month))::integer
+        - row_number() over (
+            partition by person_id, coalesce(employer_code, '') order by employment_month
+        )::integer as island
+    from employment_months
+),
+
+contribution_updates as (
+    select person_id, employer_code, max(updated_at) as updated_at
+    from contributions
+    group by person_id, employer_code
+),
+
+employment_spells as (
+    select
+        numbered_months.person_id,
+        numbered_months.employer_code,
+        min(numbered_months.region_code) as region_code,
+        min(numbered_months.employment_month) as start_date,
+        (max(numbered_months.employment_month) + interval '1 month - 1 day')::date as end_date,
+        count(*) as months
+    from numbered_months
+    group by numbered_months.person_id, numbered_months.employer_code, numbered_months.island
+),
+
+events as (
+    select
+        'training:' || enrollment_id as event_id,
+        person_id,
+        'training' as event_type,
+        start_date as event_date,
+        end_date,
+        region_code,
+        jsonb_build_object(
+            'enrollment_id', enrollment_id, 'class_id', class_id, 'institution_code', institution_code,
+            'program_type', program_type, 'trainee_category', trainee_category,
+            'occupation_code', occupation_code, 'skill_rank', skill_rank, 'training_days', training_days,
+            'completion_status', completion_status, 'voucher_id', voucher_id
+        ) as details,
+        updated_at
+    from enrollments
+
+    union all
+
+    select
+        'certificate:' || certificate_id,
+        person_id,
+        'certificate',
+        issue_date,
+        null::date,
+        region_code,
+        jsonb_build_object(
+            'certificate_id', certificate_id, 'certificate_type', certificate_type,
+            'occupation_code', occupation_code, 'occupation_name', occupation_name, 'skill_rank', skill_rank,
+            'issuer_code', issuer_code, 'status', status
+        ),
+        updated_at
+    from certificates
+
+    union all
+
+    select
+        'registration:' || registration_id,
+        person_id,
+        'registration',
+        event_date,
+        null::date,
+        region_code,
+        jsonb_build_object(
+            'registration_id', registration_id, 'event_type', event_type, 'employer_code', employer_code,
+            'monthly_income', monthly_income
+        ),
+        updated_at
+    from registrations
+
+    union all
+
+    select
+        'employment_spell:' || md5(employment_spells.person_id || ':' || employment_spells.employer_code || ':'
+        || employment_spells.start_date::text),
+        employment_spells.person_id,
+        'employment_spell',
+        employment_spells.start_date,
+        employment_spells.end_date,
+        employment_spells.region_code,
+        jsonb_build_object(
+            'employer_code', nullif(employment_spells.employer_code, ''), 'months', employment_spells.months
+        ),
+        coalesce(contribution_updates.updated_at, employment_spells.end_date::timestamptz)
+    from employment_spells
+    left join contribution_updates
+        on
+            employment_spells.person_id = contribution_updates.person_id
+            and employment_spells.employer_code = contribution_updates.employer_code
+),
+
+final as (
+    select * from events
+    where person_id is not null
+)
+
+select * from final

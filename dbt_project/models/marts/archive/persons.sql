@@ -1,0 +1,82 @@
+-- 劳动者终身职业技能培训电子档案: one row per person, with the whole timeline as a versioned JSON document.
+with
+
+people as (
+    select * from {{ ref('int_people__unified') }}
+),
+
+events as (
+    select * from {{ ref('person_events') }}
+),
+
+certificates as (
+    select * from {{ ref('stg_certificate__certificates') }}
+),
+
+skill_levels as (
+    select * from {{ ref('skill_levels') }}
+),
+
+highest_levels as (
+    select
+        person_id,
+        max(skill_rank) as highest_skill_rank
+    from certificates
+    where is_valid and skill_rank is not null
+    group by person_id
+),
+
+event_summaries as (
+    select
+        person_id,
+        count(*) filter (where event_type = 'training') as trainings,
+        count(*) filter (
+            where event_type = 'training' and details ->> 'completion_status' = 'completed'
+        ) as completed_trainings,
+        count(*) filter (where event_type = 'certificate' and details ->> 'status' = 'valid') as valid_certificates,
+        count(*) filter (where event_type = 'employment_spell') as employment_spells,
+        min(event_date) as first_activity_date,
+        max(coalesce(end_date, event_date)) as last_activity_date,
+        max(updated_at) as updated_at,
+        jsonb_agg(
+            jsonb_build_object(
+                'event_id', event_id, 'event_type', event_type, 'event_date', event_date,
+                'end_date', end_date, 'region_code', region_code, 'details', details
+            )
+            order by event_date, event_id
+        ) as events
+    from events
+    group by person_id
+),
+
+final as (
+    select
+        people.person_id,
+        people.birth_year,
+        people.gender,
+        people.home_region_code,
+        highest_levels.highest_skill_rank,
+        skill_levels.level_name as highest_skill_level,
+        coalesce(skill_levels.is_high_skilled, false) as is_high_skilled,
+        coalesce(event_summaries.trainings, 0) as trainings,
+        coalesce(event_summaries.completed_trainings, 0) as completed_trainings,
+        coalesce(event_summaries.valid_certificates, 0) as valid_certificates,
+        coalesce(event_summaries.employment_spells, 0) as employment_spells,
+        event_summaries.first_activity_date,
+        event_summaries.last_activity_date,
+        jsonb_build_object(
+            'schema_version', 1,
+            'person_id', people.person_id,
+            'events', coalesce(event_summaries.events, '[]'::jsonb)
+        ) as timeline,
+        event_summaries.updated_at
+    from people
+    left join highest_levels
+        on people.person_id = highest_levels.person_id
+    left join skill_levels
+        on highest_levels.highest_skill_rank = skill_levels.skill_rank
+    left join event_summaries
+        on people.person_id = event_summaries.person_id
+)
+
+select * from final

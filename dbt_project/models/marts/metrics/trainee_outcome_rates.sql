@@ -1,0 +1,79 @@
+{#-
+    Trainee employment rate (denominator: completed trainees excluding enterprise employees on the job, 001 §一;
+    numerator: those employed within the window) and certification rate, per completion month and breakdown.
+    A rate is final once latest_window_end_date has passed.
+-#}
+{%- set breakdowns = {
+    'province': "'140000'",
+    'city': 'city_code',
+    'county': 'county_code',
+    'institution': 'institution_code',
+    'program_type': 'program_type',
+    'trainee_category': 'trainee_category',
+    'class': 'class_id',
+} -%}
+
+with
+
+outcomes as (
+    select * from {{ ref('int_training__outcomes') }}
+    where completion_status = 'completed'
+),
+
+regions as (
+    select * from {{ ref('regions') }}
+),
+
+targets as (
+    select * from {{ ref('targets') }}
+    where indicator = 'trainee_employment_rate'
+),
+
+with_geography as (
+    select
+        outcomes.*,
+        outcomes.region_code as county_code,
+        coalesce(regions.city_code, {{ city_of('outcomes.region_code') }}) as city_code
+    from outcomes
+    left join regions
+        on outcomes.region_code = regions.region_code
+),
+
+rates as (
+    {% for breakdown, column in breakdowns.items() %}
+        select
+            completion_month,
+            '{{ breakdown }}' as breakdown,
+            {{ column }}::text as breakdown_value,
+            count(*) filter (where is_in_employment_rate and is_employed_in_window) as employed_trainees,
+            count(*) filter (where is_in_employment_rate) as employment_rate_denominator,
+            count(*) filter (where is_certified) as certified_trainees,
+            count(*) as completed_trainees,
+            max(window_end_date) as latest_window_end_date
+        from with_geography
+        group by completion_month{% if breakdown != 'province' %}, {{ column }}{% endif %}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+final as (
+    select
+        rates.completion_month,
+        rates.breakdown,
+        rates.breakdown_value,
+        rates.employed_trainees,
+        rates.employment_rate_denominator,
+        round(rates.employed_trainees::numeric / nullif(rates.employment_rate_denominator, 0), 4) as employment_rate,
+        targets.target_value as employment_rate_target,
+        rates.certified_trainees,
+        rates.completed_trainees,
+        round(rates.certified_trainees::numeric / nullif(rates.completed_trainees, 0), 4) as certification_rate,
+        rates.latest_window_end_date
+    from rates
+    left join targets
+        on
+            targets.region_code = '140000'
+            and rates.completion_month between targets.period_start and targets.period_end
+)
+
+select * from final

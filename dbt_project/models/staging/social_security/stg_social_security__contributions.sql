@@ -1,0 +1,76 @@
+{#-
+    The largest feed (~10 million rows a month at province scale), so incremental: each run reads only batches
+    loaded since the last one. A key seen again competes with its stored version, and the latest updated_at
+    wins, so a late file carrying an older version cannot overwrite a newer one.
+-#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['person_id', 'employer_code', 'insurance_type', 'contribution_month'],
+        incremental_strategy='delete+insert',
+        indexes=[{'columns': ['batch_id']}, {'columns': ['person_id', 'contribution_month']}],
+    )
+}}
+
+with
+
+contributions as (
+    select * from {{ source('social_security', 'contributions') }}
+    {% if is_incremental() %}
+        where batch_id > (select coalesce(max(batch_id), 0) from {{ this }})
+    {% endif %}
+),
+
+person_pseudonyms as (
+    select * from {{ source('vault', 'person_pseudonyms') }}
+    where key_version = {{ var('pseudonym_key_version') }}
+),
+
+new_versions as (
+    select
+        person_pseudonyms.person_id,
+        coalesce(contributions.employer_code, '') as employer_code,
+        contributions.region_code,
+        contributions.insurance_type,
+        contributions.contribution_month,
+        contributions.contribution_base,
+        contributions.paid as is_paid,
+        contributions.updated_at,
+        contributions.batch_id,
+        contributions.source_row_number
+    from contributions
+    left join person_pseudonyms
+        on contributions.id_number = person_pseudonyms.id_number
+),
+
+candidates as (
+    select * from new_versions
+    {% if is_incremental() %}
+        union all
+        select stored.*
+        from {{ this }} as stored
+        inner join new_versions
+            on
+                stored.person_id = new_versions.person_id
+                and stored.employer_code = new_versions.employer_code
+                and stored.insurance_type = new_versions.insurance_type
+                and stored.contribution_month = new_versions.contribution_month
+    {% endif %}
+),
+
+final as (
+    {{ latest_version('candidates', ['person_id', 'employer_code', 'insurance_type', 'contribution_month']) }}
+)
+
+select
+    person_id,
+    employer_code,
+    region_code,
+    insurance_type,
+    contribution_month,
+    contribution_base,
+    is_paid,
+    updated_at,
+    batch_id,
+    source_row_number
+from final

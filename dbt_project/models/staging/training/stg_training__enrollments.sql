@@ -1,0 +1,46 @@
+with
+
+enrollments as (
+    select * from {{ source('training', 'enrollments') }}
+),
+
+person_pseudonyms as (
+    select * from {{ source('vault', 'person_pseudonyms') }}
+    where key_version = {{ var('pseudonym_key_version') }}
+),
+
+skill_level_spellings as (
+    select * from {{ ref('skill_level_spellings') }}
+),
+
+latest_enrollments as (
+    {{ latest_version('enrollments', ['enrollment_id']) }}
+),
+
+final as (
+    select
+        latest_enrollments.enrollment_id,
+        latest_enrollments.class_id,
+        person_pseudonyms.person_id,
+        latest_enrollments.institution_code,
+        latest_enrollments.institution_name,
+        latest_enrollments.program_type,
+        latest_enrollments.trainee_category,
+        latest_enrollments.occupation_code,
+        skill_level_spellings.skill_rank,
+        latest_enrollments.start_date,
+        latest_enrollments.end_date,
+        latest_enrollments.training_days,
+        latest_enrollments.completion_status,
+        latest_enrollments.region_code,
+        latest_enrollments.voucher_id,
+        latest_enrollments.updated_at,
+        latest_enrollments.batch_id
+    from latest_enrollments
+    left join person_pseudonyms
+        on latest_enrollments.id_number = person_pseudonyms.id_number
+    left join skill_level_spellings
+        on latest_enrollments.skill_level = skill_level_spellings.spelling
+)
+
+select * from final
