@@ -90,7 +90,7 @@ create table if not exists vault.pseudonym_keys (
 create table if not exists vault.person_pseudonyms (
     id_number text not null,
     key_version integer not null references vault.pseudonym_keys (key_version),
-    person_id char(32) not null,
+    person_id text not null check (length(person_id) = 32),
     primary key (id_number, key_version),
     unique (key_version, person_id)
 );
