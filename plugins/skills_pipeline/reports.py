@@ -18,7 +18,35 @@ def ledger_totals(dates: list[dt.date]) -> list[tuple]:
         ).fetchall()
 
 
-def print_summary(dates: list[dt.date], elapsed: float, states: dict) -> None:
+def print_archive_summary() -> None:
+    """Persons archived and the latest complete month's employment rates by programme type, if built."""
+    with warehouse.connect() as conn:
+        built = conn.execute("select to_regclass('archive.persons') is not null").fetchone()[0]
+        if not built:
+            print("  archive not built (see the build_archive run above)")
+            return
+        persons, trained, high_skilled = conn.execute(
+            "select count(*), count(*) filter (where trainings > 0), count(*) filter (where is_high_skilled) "
+            "from archive.persons"
+        ).fetchone()
+        rates = conn.execute(
+            "select breakdown_value, sum(employed_trainees), sum(employment_rate_denominator), "
+            "max(employment_rate_target) from metrics.trainee_outcome_rates where breakdown = 'program_type' "
+            "group by breakdown_value order by breakdown_value"
+        ).fetchall()
+    print(f"  persons archived: {persons:,} ({trained:,} with training, {high_skilled:,} high-skilled)")
+    print("  trainee employment rate by programme type, all completion months (target: province, 001 §一):")
+    for program, employed, denominator, target in rates:
+        rate = f"{employed / denominator:6.1%}" if denominator else "   n/a"
+        flag = (
+            ""
+            if not denominator or target is None
+            else ("  meets target" if employed / denominator >= target else "  below target")
+        )
+        print(f"    {program:<22}{rate}  ({employed:,}/{denominator:,}; target {target:.0%}){flag}")
+
+
+def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_state: str | None = None) -> None:
     with warehouse.connect() as conn:
         repeats = conn.execute(
             "select count(*) from ingest.deliveries where is_repeat and data_date = any(%s)", (dates,)
@@ -46,12 +74,18 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict) -> None:
         print("  most frequent quarantine rules: " + ", ".join(f"{rule} ×{n}" for rule, n in top_rules))
     for batch_id, feed, day, problem in rejected:
         print(f"  REJECTED batch {batch_id} ({feed} {day}): {problem}")
+    if archive_state is not None:
+        print()
+        print(f"Archive and metrics (build_archive: {archive_state})")
+        print_archive_summary()
     print()
     print("Where to look next")
     print("  ledger:      skills-pipeline ledger --date YYYY-MM-DD   (or select * from ingest.load_ledger)")
     print("  quarantine:  select failed_rules, details, raw_record from raw.quarantined_rows where batch_id = ...")
     print(f"  Data Docs:   {settings.data_docs_dir()}/<feed>/<date>/index.html")
-    where = f"${settings.WAREHOUSE_URL_ENV}" if os.environ.get(settings.WAREHOUSE_URL_ENV) else "the embedded server"
+    print("  archive:     select * from archive.persons; select * from archive.person_events where updated_at > ...")
+    print("  metrics:     select * from metrics.trainee_outcome_rates; select * from metrics.skilled_talent_shares")
+    print("  dbt docs:    .venv/bin/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project")
     print(f'  warehouse:   psql "{warehouse.redacted(warehouse.warehouse_url())}"   ({where}; schemas ingest and raw)')
 
 

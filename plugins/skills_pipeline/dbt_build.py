@@ -47,8 +47,7 @@ def run(*args: str) -> None:
         raise RuntimeError(f"dbt {' '.join(args)} failed: {result.exception or 'see the dbt log above'}")
 
 
-def ensure_manifest() -> Path:
-    """`dbt parse` once, so Cosmos renders the DAG from the manifest instead of running `dbt ls` per parse."""
-    if not manifest_path().exists():
-        run("parse", "--quiet")
+def parse() -> Path:
+    """Re-parse the project (a few seconds): the build_archive DAG renders from this manifest."""
+    run("parse", "--quiet")
     return manifest_path()

@@ -1,0 +1,72 @@
+"""
+### Build the lifelong skill archive and the metrics
+
+Runs when all four raw feeds have been updated (their Assets, published by `ingest_feeds`). Astronomer Cosmos
+renders the dbt project in `dbt_project/` as one task per seed and model, each model's tests right after it,
+from the manifest `dbt parse` wrote during set-up (parsing the DAG never runs dbt). When the build passes, the
+`archive` and `metrics` Assets are updated for downstream consumers.
+
+Personal information: the models read ID numbers only through `vault.person_pseudonyms`; everything in `archive`
+and `metrics` carries keyed pseudonyms.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+
+from skills_pipeline.orchestration import RAW_ASSET_URIS
+
+DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
+MANIFEST = DBT_PROJECT / "target" / "manifest.json"
+RAW_ASSETS = [Asset(name=f"raw_{feed}", uri=uri, group="skills_warehouse") for feed, uri in RAW_ASSET_URIS.items()]
+ARCHIVE_ASSET = Asset(name="archive", uri="warehouse://archive", group="skills_warehouse")
+METRICS_ASSET = Asset(name="metrics", uri="warehouse://metrics", group="skills_warehouse")
+
+if not MANIFEST.exists():
+    raise FileNotFoundError(f"{MANIFEST} is missing: run `make venv` (it runs `dbt parse`) before loading DAGs")
+
+
+@dag(
+    doc_md=__doc__,
+    schedule=RAW_ASSETS[0] & RAW_ASSETS[1] & RAW_ASSETS[2] & RAW_ASSETS[3],
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["skills", "dbt", "archive", "metrics"],
+    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": pendulum.duration(minutes=5)},
+)
+def build_archive():
+    dbt_build = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(manifest_path=MANIFEST, project_name="skills_archive"),
+        profile_config=ProfileConfig(
+            profile_name="skills", target_name="warehouse", profiles_yml_filepath=DBT_PROJECT / "profiles.yml"
+        ),
+        execution_config=ExecutionConfig(
+            dbt_project_path=DBT_PROJECT,
+            dbt_executable_path=Path(sys.executable).with_name("dbt"),
+            invocation_mode=InvocationMode.DBT_RUNNER,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.AFTER_EACH,
+            # A test spanning two models (a relationship) runs once both exist, not right after the first.
+            should_detach_multiple_parents_tests=True,
+        ),
+        default_args={"owner": "data-engineering", "retries": 1},
+    )
+
+    @task(outlets=[ARCHIVE_ASSET, METRICS_ASSET])
+    def publish() -> None:
+        """Marks the archive and metrics as updated; downstream consumers schedule on these Assets."""
+
+    dbt_build >> publish()
+
+
+build_archive()
