@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from skills_pipeline import settings, warehouse
 
@@ -86,7 +85,8 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
     print("  archive:     select * from archive.persons; select * from archive.person_events where updated_at > ...")
     print("  metrics:     select * from metrics.trainee_outcome_rates; select * from metrics.skilled_talent_shares")
     print("  dbt docs:    .venv/bin/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project")
-    print(f'  warehouse:   psql "{warehouse.redacted(warehouse.warehouse_url())}"   ({where}; schemas ingest and raw)')
+    url = warehouse.redacted(warehouse.warehouse_url())
+    print(f'  warehouse:   psql "{url}"   (schemas ingest, raw, archive, metrics)')
 
 
 def print_ledger(day: dt.date | None) -> None:
