@@ -25,8 +25,8 @@ from skills_pipeline.orchestration import RAW_ASSET_URIS
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 RAW_ASSETS = [Asset(name=f"raw_{feed}", uri=uri, group="skills_warehouse") for feed, uri in RAW_ASSET_URIS.items()]
-ARCHIVE_ASSET = Asset(name="archive", uri="warehouse://archive", group="skills_warehouse")
-METRICS_ASSET = Asset(name="metrics", uri="warehouse://metrics", group="skills_warehouse")
+ARCHIVE_ASSET = Asset(name="archive", uri="warehouse://marts/archive", group="skills_warehouse")
+METRICS_ASSET = Asset(name="metrics", uri="warehouse://marts/metrics", group="skills_warehouse")
 
 if not MANIFEST.exists():
     raise FileNotFoundError(f"{MANIFEST} is missing: run `make venv` (it runs `dbt parse`) before loading DAGs")

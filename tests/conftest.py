@@ -21,7 +21,7 @@ os.environ.pop("SKILLS_LANDING_ROOT", None)
 os.environ["SKILLS_PSEUDONYM_KEY"] = "test-key-" + "0123456789abcdef" * 3  # a throwaway key for test data only
 os.environ.pop("SKILLS_PSEUDONYM_KEY_FILE", None)
 
-from skills_pipeline import runner  # noqa: E402  (after the environment above)
+from skills_pipeline import dbt_build, runner  # noqa: E402  (after the environment above)
 
 runner.configure_airflow()
 
@@ -68,7 +68,9 @@ def warehouse_url():
 def warehouse(warehouse_url):
     """An empty warehouse for one test: the project's schemas are dropped before it runs."""
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute("drop schema if exists raw, ingest, scratch, vault cascade")
+        conn.execute(
+            "drop schema if exists raw, ingest, scratch, vault, staging, intermediate, archive, metrics, reference cascade"
+        )
     yield warehouse_url
 
 
@@ -76,3 +78,18 @@ def warehouse(warehouse_url):
 def db(warehouse):
     with psycopg.connect(warehouse, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest():
+    """The manifest the build_archive DAG renders from (what `make venv` writes with dbt parse)."""
+    return dbt_build.parse()
+
+
+@pytest.fixture
+def dbt(warehouse):
+    """Run dbt against the test warehouse; the previous test's models are dropped first."""
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        conn.execute("drop schema if exists staging, intermediate, archive, metrics, reference cascade")
+    dbt_build.export_profile_env(warehouse)
+    return dbt_build.run

@@ -12,7 +12,7 @@ HEAVY_MODULES = {"great_expectations", "pandas", "dbt", "psycopg", "sqlalchemy",
 
 
 @pytest.fixture(scope="module")
-def dagbag():
+def dagbag(dbt_manifest):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAGS_FOLDER))
@@ -20,7 +20,7 @@ def dagbag():
 
 def test_dags_import_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "ingest_feeds" in dagbag.dag_ids
+    assert {"ingest_feeds", "build_archive"} <= set(dagbag.dag_ids)
 
 
 def test_every_dag_declares_tags_owner_retries_and_catchup(dagbag):
@@ -52,3 +52,15 @@ def test_dag_files_import_nothing_heavy_at_module_level():
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in HEAVY_MODULES, f"{path.name} imports {name} at module level"
+
+
+def test_archive_build_runs_every_model_and_publishes_archive_and_metrics(dagbag):
+    import json
+
+    dag = dagbag.dags["build_archive"]
+    manifest = json.loads((DAGS_FOLDER.parent / "dbt_project" / "target" / "manifest.json").read_text())
+    models = {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"}
+    task_ids = " ".join(dag.task_ids)
+    assert all(model in task_ids for model in models), models
+    outlets = {outlet.uri for task in dag.tasks for outlet in task.outlets}
+    assert {"warehouse://marts/archive", "warehouse://marts/metrics"} <= outlets
