@@ -68,9 +68,8 @@ def warehouse_url():
 def warehouse(warehouse_url):
     """An empty warehouse for one test: the project's schemas are dropped before it runs."""
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(
-            "drop schema if exists raw, ingest, scratch, vault, staging, intermediate, archive, metrics, reference cascade"
-        )
+        schemas = "raw, ingest, scratch, vault, staging, intermediate, archive, metrics, reference"
+        conn.execute(f"drop schema if exists {schemas} cascade")
     yield warehouse_url
 
 
