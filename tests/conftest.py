@@ -92,3 +92,11 @@ def dbt(warehouse):
         conn.execute("drop schema if exists staging, intermediate, archive, metrics, reference cascade")
     dbt_build.export_profile_env(warehouse)
     return dbt_build.run
+
+
+@pytest.fixture(scope="session")
+def airflow_metadata():
+    """Airflow's metadata database for dag.test runs (SQLite, migrated once per session)."""
+    home = runner.configure_airflow()
+    runner.migrate_airflow_metadata(home)
+    return home

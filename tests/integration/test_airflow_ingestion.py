@@ -13,13 +13,6 @@ from skills_pipeline.generator import GeneratorConfig, generate
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
 
-@pytest.fixture(scope="module")
-def airflow_metadata():
-    home = runner.configure_airflow()
-    runner.migrate_airflow_metadata(home)
-    return home
-
-
 def test_ingestion_dag_loads_a_generated_week_and_a_rerun_changes_nothing(db, tmp_path, airflow_metadata, monkeypatch):
     start = dt.date(2026, 6, 1)
     dates = [start + dt.timedelta(days=n) for n in range(3)]
@@ -42,6 +35,8 @@ def test_ingestion_dag_loads_a_generated_week_and_a_rerun_changes_nothing(db, tm
         if rejected:
             rejected_dates.add(day)
         assert states[day].endswith("failed" if rejected else "success"), (day, states[day])
+    loaded_dates = {row[0] for row in db.execute("select distinct data_date from ingest.load_ledger")}
+    assert loaded_dates == set(dates)  # each run processed its own data date, not the day before
     first = snapshot()
     assert first[0] > 0 and first[1] > 1000 and first[2] > 0
 
