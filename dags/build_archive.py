@@ -20,10 +20,11 @@ from airflow.sdk import Asset, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
+from skills_pipeline.dbt_build import manifest_path, project_dir
 from skills_pipeline.orchestration import RAW_ASSET_URIS
 
-DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
-MANIFEST = DBT_PROJECT / "target" / "manifest.json"
+DBT_PROJECT = project_dir()
+MANIFEST = manifest_path()
 RAW_ASSETS = [Asset(name=f"raw_{feed}", uri=uri, group="skills_warehouse") for feed, uri in RAW_ASSET_URIS.items()]
 ARCHIVE_ASSET = Asset(name="archive", uri="warehouse://marts/archive", group="skills_warehouse")
 METRICS_ASSET = Asset(name="metrics", uri="warehouse://marts/metrics", group="skills_warehouse")

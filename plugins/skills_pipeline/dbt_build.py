@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from skills_pipeline import settings, warehouse
+from skills_pipeline import settings
 
 
 def project_dir() -> Path:
@@ -19,6 +19,8 @@ def manifest_path() -> Path:
 
 def profile_env(url: str | None = None) -> dict[str, str]:
     """SKILLS_DBT_* variables read by dbt_project/profiles.yml, from a PostgreSQL URL (socket URLs included)."""
+    from skills_pipeline import warehouse  # psycopg stays out of DAG parsing
+
     parts = urlsplit(url or warehouse.warehouse_url())
     query = parse_qs(parts.query)
     host = query.get("host", [parts.hostname or "localhost"])[0]
