@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 VENV := .venv/bin
 
-.PHONY: help venv run test lint format bench generate requirements clean
+.PHONY: help venv run test lint format bench bench-nightly generate requirements clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ format: venv ## apply ruff's formatting and safe fixes
 
 bench: venv ## ingestion benchmark (ROWS=1000000 by default)
 	$(VENV)/python bench/bench_ingest.py --rows $${ROWS:-1000000}
+
+bench-nightly: venv ## nightly cost on an empty warehouse vs on 12 months of history (PERSONS=20000)
+	$(VENV)/python bench/bench_nightly.py --persons $${PERSONS:-20000}
 
 generate: venv ## write synthetic feeds: make generate ARGS="--out /tmp/landing --persons 5000"
 	$(VENV)/skills-pipeline generate $(ARGS)
