@@ -22,10 +22,16 @@ targets as (
     select * from {{ ref('targets') }}
 ),
 
-ranked_certificates as (
-    select person_id, skill_rank, issue_date
+-- When each person first held a valid levelled certificate, and first held one at rank 4 or above: one row per
+-- person, so the join below is linear in employment months (a per-month lookup of certificates is quadratic).
+skill_milestones as (
+    select
+        person_id,
+        min(issue_date) as skilled_since,
+        min(issue_date) filter (where skill_rank >= 4) as high_skilled_since
     from certificates
     where is_valid and skill_rank is not null
+    group by person_id
 ),
 
 employed_people as (
@@ -34,17 +40,16 @@ employed_people as (
         employment_months.employment_month,
         employment_months.region_code as county_code,
         coalesce(regions.city_code, {{ city_of('employment_months.region_code') }}) as city_code,
-        (
-            select max(ranked_certificates.skill_rank)
-            from ranked_certificates
-            where
-                ranked_certificates.person_id = employment_months.person_id
-                and ranked_certificates.issue_date
-                < (employment_months.employment_month + interval '1 month')::date
-        ) as skill_rank
+        coalesce(skill_milestones.skilled_since < employment_months.employment_month + interval '1 month', false)
+            as is_skilled,
+        coalesce(
+            skill_milestones.high_skilled_since < employment_months.employment_month + interval '1 month', false
+        ) as is_high_skilled
     from employment_months
     left join regions
         on employment_months.region_code = regions.region_code
+    left join skill_milestones
+        on employment_months.person_id = skill_milestones.person_id
 ),
 
 by_region as (
@@ -53,8 +58,8 @@ by_region as (
         region_level,
         region_code,
         count(distinct person_id) as employed_persons,
-        count(distinct person_id) filter (where skill_rank is not null) as skilled_persons,
-        count(distinct person_id) filter (where skill_rank >= 4) as high_skilled_persons
+        count(distinct person_id) filter (where is_skilled) as skilled_persons,
+        count(distinct person_id) filter (where is_high_skilled) as high_skilled_persons
     from employed_people
     cross join lateral (
         values ('county', employed_people.county_code), ('city', employed_people.city_code), ('province', '140000')
