@@ -23,10 +23,6 @@ insurance_types as (
     select * from {{ ref('insurance_types') }}
 ),
 
-minimum_living_standards as (
-    select * from {{ ref('minimum_living_standards') }}
-),
-
 {% if is_incremental() %}
 touched_person_months as (
     select distinct person_id, contribution_month
@@ -50,18 +46,11 @@ with_thresholds as (
     select
         relevant_contributions.*,
         insurance_types.is_employee_insurance,
-        coalesce(city_standard.monthly_minimum_yuan, province_standard.monthly_minimum_yuan) as minimum_yuan
+        {{ minimum_living_standard() }} as minimum_yuan
     from relevant_contributions
     inner join insurance_types
         on relevant_contributions.insurance_type = insurance_types.insurance_type
-    left join minimum_living_standards as city_standard
-        on
-            {{ city_of('relevant_contributions.region_code') }} = city_standard.city_code
-            and extract(year from relevant_contributions.contribution_month) = city_standard.year
-    left join minimum_living_standards as province_standard
-        on
-            province_standard.city_code = '140000'
-            and extract(year from relevant_contributions.contribution_month) = province_standard.year
+    {{ join_minimum_living_standard('relevant_contributions.region_code', 'relevant_contributions.contribution_month') }}
 ),
 
 qualifying as (

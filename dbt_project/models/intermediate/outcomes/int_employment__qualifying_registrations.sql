@@ -6,23 +6,12 @@ registrations as (
     select * from {{ ref('stg_employment__registrations') }}
 ),
 
-minimum_living_standards as (
-    select * from {{ ref('minimum_living_standards') }}
-),
-
 with_thresholds as (
     select
         registrations.*,
-        coalesce(city_standard.monthly_minimum_yuan, province_standard.monthly_minimum_yuan) as minimum_yuan
+        {{ minimum_living_standard() }} as minimum_yuan
     from registrations
-    left join minimum_living_standards as city_standard
-        on
-            {{ city_of('registrations.region_code') }} = city_standard.city_code
-            and extract(year from registrations.event_date) = city_standard.year
-    left join minimum_living_standards as province_standard
-        on
-            province_standard.city_code = '140000'
-            and extract(year from registrations.event_date) = province_standard.year
+    {{ join_minimum_living_standard('registrations.region_code', 'registrations.event_date') }}
 ),
 
 final as (

@@ -26,14 +26,16 @@ division_code_history as (
     select * from {{ ref('division_code_history') }}
 ),
 
+-- Everyone the loader has pseudonymised, kept if any agency's loaded records name them. EXISTS probes the
+-- staging tables' person indexes instead of scanning every contribution ever loaded each night.
 known_person_ids as (
-    select person_id from enrollments
-    union
-    select person_id from contributions
-    union
-    select person_id from registrations
-    union
-    select person_id from certificates
+    select person_pseudonyms.person_id
+    from person_pseudonyms
+    where
+        exists (select from enrollments where enrollments.person_id = person_pseudonyms.person_id)
+        or exists (select from contributions where contributions.person_id = person_pseudonyms.person_id)
+        or exists (select from registrations where registrations.person_id = person_pseudonyms.person_id)
+        or exists (select from certificates where certificates.person_id = person_pseudonyms.person_id)
 ),
 
 -- Birth date, gender and the division prefix are read from the ID here, inside the warehouse's own process:
