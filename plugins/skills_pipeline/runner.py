@@ -136,6 +136,8 @@ def run_main_job(
     started = time.perf_counter()
     home = configure_airflow()
     ensure_local_pseudonym_key()
+    # The console is for the summary: dbt prints only errors here (deployed task logs keep dbt's full output).
+    os.environ.setdefault("DBT_QUIET", "true")
     for noisy in ("pgserver", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     url = warehouse.warehouse_url()
