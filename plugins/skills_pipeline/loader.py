@@ -138,7 +138,8 @@ def _identifier_columns(feed: Feed) -> list[feeds.Column]:
 
 
 class FileLoader:
-    """Loads one delivery. Holds two connections: autocommit for staging (GX must see it), one for the batch."""
+    """Loads one delivery. Staging is committed as it is written (GX validates it over its own connection); the
+    batch itself — ledger, raw rows, quarantine — is one transaction."""
 
     def __init__(self, feed: Feed, session, max_bad_row_share: float, today: dt.date, key: pseudonyms.PseudonymKey):
         self.key = key
