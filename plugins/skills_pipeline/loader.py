@@ -39,6 +39,7 @@ class FileResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     encoding: str | None = None
+    problem_rule: str | None = None  # why a file was rejected, e.g. missing_required_column, bad_row_share
     problem: str | None = None
     rule_failures: dict[str, int] = field(default_factory=dict)
     rule_warnings: dict[str, int] = field(default_factory=dict)
@@ -158,7 +159,7 @@ class FileLoader:
             result.stage_seconds[stage] = now - clock[0]
             clock[0] = now
 
-        sha256, encoding, encoding_problem = self._fingerprint(delivery)
+        sha256, encoding, encoding_problem = readers.fingerprint(delivery.url)
         lap("fingerprint")
         result.encoding = encoding
         with warehouse.connect() as conn:
@@ -177,8 +178,7 @@ class FileLoader:
                 raise encoding_problem
             parsed = readers.open_delivery(self.feed, delivery, encoding)
             result.unknown_columns = parsed.header.unknown_columns
-            malformed = self._stage(staging, parsed)
-            staged_rows = self._count(staging)
+            staged_rows, malformed = self._stage(staging, parsed)
             lap("parse_and_copy_to_staging")
             result.rule_warnings = self._check_identifiers(staging)
             lap("identifier_checks")
@@ -187,34 +187,20 @@ class FileLoader:
             self._write_batch(delivery, sha256, result, staging, staged_rows, malformed, failures)
             lap("load_raw_and_quarantine")
         except readers.FileProblem as problem:
-            result.status = "rejected"
+            result.status, result.problem_rule = "rejected", problem.rule
             result.problem = f"[{problem.rule}] {problem.message}"
             result.rows_read = result.rows_quarantined = _count_data_lines(delivery, encoding)
-            self._write_rejected_file(delivery, sha256, result, problem.rule)
+            self._write_rejected_file(delivery, sha256, result)
         finally:
             with warehouse.connect(autocommit=True) as conn:
                 conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier("scratch", staging)))
         result.seconds = time.perf_counter() - started
         return result
 
-    @staticmethod
-    def _fingerprint(delivery):
-        try:
-            sha256, encoding = readers.fingerprint(delivery.url)
-            return sha256, encoding, None
-        except readers.FileProblem as problem:
-            import hashlib
-
-            import fsspec
-
-            with fsspec.open(delivery.url, "rb") as handle:
-                sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-            return sha256, None, problem
-
     # -- staging -------------------------------------------------------------------------------------------
 
-    def _stage(self, staging: str, parsed: readers.ParsedFile) -> list[readers.Record]:
-        """COPY the well-formed records into scratch.<staging>; return the malformed ones."""
+    def _stage(self, staging: str, parsed: readers.ParsedFile) -> tuple[int, list[readers.Record]]:
+        """COPY the well-formed records into scratch.<staging>; return how many, and the malformed ones."""
         names = self.feed.column_names
         helper_columns = [f"{c.name}__problem" for c in _identifier_columns(self.feed)]
         table = sql.Identifier("scratch", staging)
@@ -224,6 +210,7 @@ class FileLoader:
             + [sql.SQL("extra_columns jsonb")]
         )
         malformed: list[readers.Record] = []
+        staged_rows = 0
         with warehouse.connect(autocommit=True) as conn:
             conn.execute(sql.SQL("drop table if exists {}").format(table))
             # Unlogged: staging is rebuilt from the file after a crash, so WAL would be wasted work.
@@ -237,13 +224,8 @@ class FileLoader:
                             continue
                         extras = json.dumps(record.extras, ensure_ascii=False) if record.extras else None
                         copy.write_row((record.row_number, *record.values, extras))
-        return malformed
-
-    def _count(self, staging: str) -> int:
-        with warehouse.connect() as conn:
-            return conn.execute(
-                sql.SQL("select count(*) from {}").format(sql.Identifier("scratch", staging))
-            ).fetchone()[0]
+                        staged_rows += 1
+        return staged_rows, malformed
 
     def _check_identifiers(self, staging: str) -> dict[str, int]:
         """Check each distinct identifier once with python-stdnum and flag the rows that fail; returns warning
@@ -316,10 +298,11 @@ class FileLoader:
             bad = failed_rows + len(malformed)
             share = bad / result.rows_read if result.rows_read else 0.0
             if result.rows_read == 0:
-                result.status, result.problem = "rejected", "[empty_file] the file has a header but no records"
+                result.status, result.problem_rule = "rejected", "empty_file"
+                result.problem = "[empty_file] the file has a header but no records"
             elif share > self.max_bad_row_share and bad >= settings.MIN_BAD_ROWS_FOR_SHARE_RULE:
                 top = ", ".join(f"{rule} ×{n}" for rule, n in Counter(by_rule).most_common(3))
-                result.status = "rejected"
+                result.status, result.problem_rule = "rejected", "bad_row_share"
                 result.problem = (
                     f"[bad_row_share] {share:.1%} of rows failed validation (limit {self.max_bad_row_share:.1%}; "
                     f"most frequent: {top}); nothing from this file was loaded. Ask the agency to fix the export, or "
@@ -358,7 +341,7 @@ class FileLoader:
             )
         )
 
-    def _insert_ledger(self, conn, delivery, sha256, result, problem_rule: str | None = None) -> int:
+    def _insert_ledger(self, conn, delivery, sha256, result) -> int:
         batch_id = conn.execute(
             "insert into ingest.load_ledger (feed, data_date, source_path, content_sha256, file_format, encoding, "
             "status, problem_rule, problem, rows_read, rows_loaded, rows_quarantined, "
@@ -372,7 +355,7 @@ class FileLoader:
                 delivery.file_format,
                 result.encoding,
                 result.status,
-                problem_rule or (result.problem.split("]")[0].lstrip("[") if result.problem else None),
+                result.problem_rule,
                 result.problem,
                 result.rows_read,
                 result.rows_loaded,
@@ -443,9 +426,9 @@ class FileLoader:
         if inserted != expected_rows:
             raise RuntimeError(f"batch {batch_id}: inserted {inserted} rows into raw, ledger says {expected_rows}")
 
-    def _write_rejected_file(self, delivery, sha256, result, problem_rule: str) -> None:
+    def _write_rejected_file(self, delivery, sha256, result) -> None:
         with warehouse.connect() as conn:
-            result.batch_id = self._insert_ledger(conn, delivery, sha256, result, problem_rule)
+            result.batch_id = self._insert_ledger(conn, delivery, sha256, result)
             conn.commit()
 
 

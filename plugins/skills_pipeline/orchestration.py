@@ -5,12 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-from skills_pipeline import loader
+from skills_pipeline import feeds
 
 LOCAL_ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
-RAW_ASSET_URIS = {
-    feed: f"warehouse://raw/{feed}" for feed in ("training", "social_security", "employment", "certificate")
-}
+RAW_ASSET_URIS = {feed: f"warehouse://raw/{feed}" for feed in feeds.FEEDS}
 
 
 def data_date_of(data_interval_start: dt.datetime) -> dt.date:
@@ -20,6 +18,8 @@ def data_date_of(data_interval_start: dt.datetime) -> dt.date:
 
 def load_feed(feed: str, data_date: dt.date, landing_root: str | None = None) -> dict:
     """Load every file of one feed and date; returns a JSON-able summary for XCom. Rejections are checked apart."""
+    from skills_pipeline import loader  # DAG files import this module: keep the database stack out of parsing
+
     report = loader.ingest(feed, data_date, landing_root=landing_root, fail_on_rejected=False)
     return {
         "feed": feed,
@@ -33,4 +33,6 @@ def load_feed(feed: str, data_date: dt.date, landing_root: str | None = None) ->
 
 def check_feed(feed: str, data_date: dt.date) -> None:
     """Raise loader.RejectedFiles while a file of this feed and date stands rejected and unacknowledged."""
+    from skills_pipeline import loader
+
     loader.raise_for_rejected(feed, data_date)

@@ -15,6 +15,7 @@ import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import fsspec
 
@@ -59,11 +60,18 @@ def discover(landing_root: str, feed: str, data_date: dt.date) -> list[Delivery]
     return deliveries
 
 
-def fingerprint(url: str) -> tuple[str, str | None]:
+class Fingerprint(NamedTuple):
+    sha256: str
+    encoding: str | None  # None for binary formats (XLSX) and for text that is neither encoding
+    problem: FileProblem | None = None  # set when the text is neither UTF-8 nor GB18030
+
+
+def fingerprint(url: str) -> Fingerprint:
     """The file's SHA-256 and its text encoding, in one streaming pass (a second one only for non-UTF-8 files).
 
     UTF-8 is tried strictly first: about one line in nine of UTF-8 Chinese text also decodes as GB18030, into
-    garbage, so the order matters. Returns encoding None for binary formats; raises FileProblem if neither fits.
+    garbage, so the order matters. A file that is neither still gets its digest (the ledger records it), with the
+    problem instead of an encoding.
     """
     digest = hashlib.sha256()
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="strict")
@@ -82,9 +90,9 @@ def fingerprint(url: str) -> tuple[str, str | None]:
         except UnicodeDecodeError:
             is_utf8 = False
     if url.lower().endswith(".xlsx"):
-        return digest.hexdigest(), None
+        return Fingerprint(digest.hexdigest(), None)
     if is_utf8:
-        return digest.hexdigest(), "utf-8"
+        return Fingerprint(digest.hexdigest(), "utf-8")
     gb = codecs.getincrementaldecoder("gb18030")(errors="strict")
     try:
         with fsspec.open(url, "rb") as handle:
@@ -92,12 +100,13 @@ def fingerprint(url: str) -> tuple[str, str | None]:
                 gb.decode(chunk)
         gb.decode(b"", final=True)
     except UnicodeDecodeError as error:
-        raise FileProblem(
+        problem = FileProblem(
             "encoding",
             f"the file is neither UTF-8 nor GB18030 (invalid byte at offset {error.start} of a chunk); "
             "re-export it as UTF-8 or GB18030 CSV",
-        ) from None
-    return digest.hexdigest(), "gb18030"
+        )
+        return Fingerprint(digest.hexdigest(), None, problem)
+    return Fingerprint(digest.hexdigest(), "gb18030")
 
 
 def _header_key(text: str) -> str:
@@ -287,8 +296,7 @@ def _open_jsonl(feed: Feed, delivery: Delivery, encoding: str) -> ParsedFile:
 
     def records() -> Iterator[Record]:
         try:
-            for row_number, line in enumerate([first] if first else [], start=1):
-                yield from _jsonl_record(header, keys, known, row_number, line)
+            yield from _jsonl_record(header, keys, known, 1, first)
             for row_number, line in enumerate(lines, start=2):
                 yield from _jsonl_record(header, keys, known, row_number, line)
         finally:

@@ -49,7 +49,7 @@ def test_clean_feeds_have_valid_identifiers_in_every_format(tmp_path):
         feed = feeds.get_feed(entry["feed"])
         delivery = readers.Delivery(entry["feed"], dt.date.fromisoformat(entry["data_date"]), entry["path"],
                                     entry["path"].rsplit("/", 1)[-1], entry["format"])  # fmt: skip
-        _, encoding = readers.fingerprint(entry["path"])
+        encoding = readers.fingerprint(entry["path"]).encoding
         assert encoding == (None if entry["format"] == "xlsx" else entry["encoding"].replace("-sig", ""))
         parsed = readers.open_delivery(feed, delivery, encoding)
         id_position = feed.column_names.index("id_number")

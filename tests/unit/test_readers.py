@@ -55,7 +55,8 @@ def _write(tmp_path, data: bytes, name="f.csv") -> str:
 
 def test_utf8_is_detected_before_gb18030(tmp_path):
     text = "姓名,机构\n" + CHINESE_LINE * 50
-    sha, encoding = readers.fingerprint(_write(tmp_path, text.encode("utf-8")))
+    sha, encoding, problem = readers.fingerprint(_write(tmp_path, text.encode("utf-8")))
+    assert problem is None
     assert encoding == "utf-8"
     assert len(sha) == 64
 
@@ -68,13 +69,15 @@ def test_some_utf8_chinese_text_also_decodes_as_gb18030_which_is_why_utf8_goes_f
 
 def test_gb18030_is_detected(tmp_path):
     text = "姓名,机构\n" + CHINESE_LINE * 50
-    assert readers.fingerprint(_write(tmp_path, text.encode("gb18030")))[1] == "gb18030"
+    assert readers.fingerprint(_write(tmp_path, text.encode("gb18030"))).encoding == "gb18030"
 
 
-def test_a_file_that_is_neither_encoding_is_a_file_problem(tmp_path):
-    with pytest.raises(readers.FileProblem) as problem:
-        readers.fingerprint(_write(tmp_path, b"\xff\xfe\x00\x00\x81\x30\xff"))
-    assert problem.value.rule == "encoding"
+def test_a_file_that_is_neither_encoding_is_a_file_problem_and_still_has_its_digest(tmp_path):
+    data = b"\xff\xfe\x00\x00\x81\x30\xff"
+    result = readers.fingerprint(_write(tmp_path, data))
+    assert result.problem.rule == "encoding"
+    assert result.encoding is None
+    assert result.sha256 == __import__("hashlib").sha256(data).hexdigest()
 
 
 def _delivery(url: str, file_format: str) -> readers.Delivery:
