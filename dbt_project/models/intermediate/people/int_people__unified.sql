@@ -18,8 +18,7 @@ certificates as (
 ),
 
 person_pseudonyms as (
-    select * from {{ source('vault', 'person_pseudonyms') }}
-    where key_version = {{ var('pseudonym_key_version') }}
+    {{ current_person_pseudonyms() }}
 ),
 
 division_code_history as (

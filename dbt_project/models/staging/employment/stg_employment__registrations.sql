@@ -5,8 +5,7 @@ registrations as (
 ),
 
 person_pseudonyms as (
-    select * from {{ source('vault', 'person_pseudonyms') }}
-    where key_version = {{ var('pseudonym_key_version') }}
+    {{ current_person_pseudonyms() }}
 ),
 
 latest_registrations as (

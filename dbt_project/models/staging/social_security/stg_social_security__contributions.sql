@@ -22,8 +22,7 @@ contributions as (
 ),
 
 person_pseudonyms as (
-    select * from {{ source('vault', 'person_pseudonyms') }}
-    where key_version = {{ var('pseudonym_key_version') }}
+    {{ current_person_pseudonyms() }}
 ),
 
 new_versions as (

@@ -5,8 +5,7 @@ enrollments as (
 ),
 
 person_pseudonyms as (
-    select * from {{ source('vault', 'person_pseudonyms') }}
-    where key_version = {{ var('pseudonym_key_version') }}
+    {{ current_person_pseudonyms() }}
 ),
 
 skill_level_spellings as (
