@@ -69,7 +69,7 @@ def connect(autocommit: bool = False) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-MIGRATIONS = ("001_ingest.sql",)
+MIGRATIONS = ("001_ingest.sql", "002_settlement.sql")
 
 
 def migrate() -> None:

@@ -49,7 +49,8 @@ contribution_evidence as (
     select
         windows.enrollment_id,
         min(employment_months.employment_month) as first_employment_month,
-        bool_or(employment_months.employer_code = windows.institution_code) as is_employed_by_institution
+        count(*) as employment_months_in_window,
+        bool_and(employment_months.employer_code = windows.institution_code) as is_employed_only_by_institution
     from windows
     inner join employment_months
         on
@@ -91,6 +92,7 @@ final as (
         windows.class_id,
         windows.person_id,
         windows.institution_code,
+        windows.institution_name,
         windows.program_type,
         windows.trainee_category,
         windows.occupation_code,
@@ -98,13 +100,20 @@ final as (
         windows.region_code,
         windows.start_date,
         windows.end_date,
+        windows.training_days,
         date_trunc('month', windows.end_date)::date as completion_month,
         windows.completion_status,
         windows.is_in_employment_rate,
         windows.window_end_date,
         contribution_evidence.first_employment_month,
         registration_evidence.first_registration_date,
-        coalesce(contribution_evidence.is_employed_by_institution, false) as is_employed_by_institution,
+        coalesce(contribution_evidence.employment_months_in_window, 0) as employment_months_in_window,
+        -- Evidence a subsidy checker distrusts (domain.md §6): employed only by the training institution itself, or
+        -- one month of contributions and nothing else.
+        registration_evidence.enrollment_id is null
+        and coalesce(contribution_evidence.is_employed_only_by_institution, false) as is_employed_only_by_institution,
+        registration_evidence.enrollment_id is null
+        and contribution_evidence.employment_months_in_window = 1 as is_one_month_spell,
         windows.completion_status = 'completed'
         and (
             contribution_evidence.enrollment_id is not null

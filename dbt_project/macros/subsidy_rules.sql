@@ -1,0 +1,92 @@
+{#-
+    Pick the subsidy rule for each claim (domain.md §3): among the rules for `subject` whose region contains the
+    claim's region and whose scope lists the claim's attributes, the one in force on the claim's date, preferring
+    the most specific region (county > city > province), then the narrower scope, then the later start. When none
+    is in force the preferred out-of-force rule is still returned (is_rule_in_force false) so the settlement can say
+    "before the rule's start date" rather than only "no rule".
+
+    claims: a CTE name; key: its key column; date_column: the date rules are judged on; scope: a dict mapping rule
+    list columns (program_types, trainee_categories, certificate_types, skill_ranks) to the claim's column.
+-#}
+{% macro match_subsidy_rule(claims, key, subject, date_column, region_column, scope) %}
+    select distinct on ({{ claims }}.{{ key }})
+        {{ claims }}.{{ key }},
+        subsidy_rules.rule_id,
+        subsidy_rules.rule_version,
+        subsidy_rules.basis,
+        subsidy_rules.amount_yuan,
+        subsidy_rules.tier_days,
+        subsidy_rules.amount_after_tier_yuan,
+        subsidy_rules.per_person_cap_yuan,
+        subsidy_rules.min_class_employment_rate,
+        subsidy_rules.payee_kind,
+        subsidy_rules.source_clause,
+        subsidy_rules.effective_from as rule_effective_from,
+        subsidy_rules.note as rule_note,
+        {{ claims }}.{{ date_column }} between subsidy_rules.effective_from
+        and coalesce(subsidy_rules.effective_to, 'infinity'::date) as is_rule_in_force
+    from {{ claims }}
+    inner join subsidy_rules
+        on
+            subsidy_rules.subject = '{{ subject }}'
+            and subsidy_rules.region_code in (
+                {{ claims }}.{{ region_column }},
+                left({{ claims }}.{{ region_column }}, 4) || '00',
+                left({{ claims }}.{{ region_column }}, 2) || '0000'
+            )
+            {% for rule_column, claim_column in scope.items() %}
+                and (
+                    subsidy_rules.{{ rule_column }} = '*'
+                    or {{ claims }}.{{ claim_column }}::text = any(string_to_array(subsidy_rules.{{ rule_column }}, ' '))
+                )
+            {% endfor %}
+    order by
+        {{ claims }}.{{ key }},
+        {{ claims }}.{{ date_column }} between subsidy_rules.effective_from
+        and coalesce(subsidy_rules.effective_to, 'infinity'::date) desc,
+        subsidy_rules.region_specificity desc,
+        subsidy_rules.scope_specificity desc,
+        subsidy_rules.effective_from desc,
+        subsidy_rules.rule_id
+{% endmacro %}
+
+
+{#- Amount of one line under its rule (exact decimals), capped per person; null when the rule states no amount. -#}
+{% macro subsidy_amount(days_column) %}
+    least(
+        case basis
+            when 'per_person' then amount_yuan
+            when 'per_certificate' then amount_yuan
+            when 'per_day' then {{ days_column }} * amount_yuan
+            when 'tiered_per_day'
+                then
+                    least({{ days_column }}, tier_days) * amount_yuan
+                    + greatest({{ days_column }} - tier_days, 0) * amount_after_tier_yuan
+        end,
+        per_person_cap_yuan
+    )::numeric(12, 2)
+{% endmacro %}
+
+
+{#-
+    The reason a claim has no payable rule, or null: no rule at all, before its start, out of force, no amount.
+    `rule` qualifies the matched rule's columns when the claim relation has columns of the same names.
+-#}
+{% macro rule_reason(date_column, description, rule='') %}
+    {%- set r = rule ~ '.' if rule else '' -%}
+    case
+        when {{ r }}rule_id is null
+            then 'no_rule: no subsidy rule covers ' || {{ description }}
+        when not {{ r }}is_rule_in_force and {{ r }}rule_effective_from > {{ date_column }}
+            then format(
+                'before_rule_start: %s is before %s, the start date of %s (%s)',
+                {{ date_column }}, {{ r }}rule_effective_from, {{ r }}rule_id, {{ r }}source_clause
+            )
+        when not {{ r }}is_rule_in_force
+            then format('no_rule: no subsidy rule in force on %s for %s', {{ date_column }}, {{ description }})
+        when {{ r }}basis = 'not_stated'
+            then format(
+                'no_rule_amount: %s (%s) states no amount: %s', {{ r }}rule_id, {{ r }}source_clause, {{ r }}rule_note
+            )
+    end
+{% endmacro %}

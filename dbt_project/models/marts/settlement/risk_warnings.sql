@@ -1,0 +1,276 @@
+{#-
+    Risk warnings the documents ask for (domain.md §6; 001 §三(九), 002 §(四)4): one row per finding, naming its
+    rule, the person pseudonym / class / institution concerned and the evidence rows (table and keys). A warning is
+    a lead for an inspector, not a refusal: settlement refuses on the rules alone.
+-#}
+with
+
+enrollments as (
+    select * from {{ ref('settlement_enrollments') }}
+),
+
+certificates as (
+    select * from {{ ref('settlement_certificates') }}
+),
+
+class_rates as (
+    select * from {{ ref('class_employment_rates') }}
+),
+
+outcomes as (
+    select * from {{ ref('int_training__outcomes') }}
+),
+
+contributions as (
+    select * from {{ ref('stg_social_security__contributions') }}
+),
+
+insurance_types as (
+    select * from {{ ref('insurance_types') }}
+),
+
+pipeline_settings as (
+    select * from {{ ref('pipeline_settings') }}
+),
+
+thresholds as (
+    select
+        max(value::integer) filter (where setting = 'max_subsidised_trainings_per_year') as yearly_trainings,
+        max(value::numeric) filter (where setting = 'warning_class_evidence_share') as class_evidence_share
+    from pipeline_settings
+),
+
+over_annual_limit as (
+    select
+        'over_annual_limit' as warning_rule,
+        '001 §二(六)' as source_clause,
+        enrollments.person_id,
+        null::text as class_id,
+        null::text as institution_code,
+        format(
+            '%s subsidisable trainings started in %s; at most %s a year',
+            count(*), extract(year from enrollments.start_date), min(thresholds.yearly_trainings)
+        ) as detail,
+        'settlement_enrollments' as evidence_table,
+        array_agg(enrollments.enrollment_id order by enrollments.start_date, enrollments.enrollment_id)
+            as evidence_ids
+    from enrollments
+    cross join thresholds
+    where enrollments.is_payable_before_limits
+    group by enrollments.person_id, extract(year from enrollments.start_date)
+    having count(*) > min(thresholds.yearly_trainings)
+),
+
+repeated_occupation_level as (
+    select
+        'repeated_occupation_level' as warning_rule,
+        '001 §二(六)' as source_clause,
+        person_id,
+        null::text as class_id,
+        null::text as institution_code,
+        format(
+            'occupation %s at level %s subsidisable %s times', occupation_code,
+            coalesce(skill_rank::text, 'none'), count(*)
+        ) as detail,
+        'settlement_enrollments' as evidence_table,
+        array_agg(enrollment_id order by start_date, enrollment_id) as evidence_ids
+    from enrollments
+    where is_payable_before_limits
+    group by person_id, occupation_code, skill_rank
+    having count(*) > 1
+),
+
+not_in_real_name_records as (
+    select
+        'not_in_real_name_records' as warning_rule,
+        '003 §5' as source_clause,
+        person_id,
+        null::text as class_id,
+        null::text as institution_code,
+        format(
+            'certificate %s (%s) is claimable under %s but no training is recorded in the real-name system',
+            certificate_id, occupation_code, rule_id
+        ) as detail,
+        'settlement_certificates' as evidence_table,
+        array[certificate_id] as evidence_ids
+    from certificates
+    where
+        rule_id is not null
+        and exists (select from unnest(reasons) as reason where reason like 'not_in_real_name_records:%')
+),
+
+overlapping_trainings as (
+    select
+        'overlapping_trainings' as warning_rule,
+        '002 §(四)4' as source_clause,
+        earlier.person_id,
+        null::text as class_id,
+        null::text as institution_code,
+        format(
+            'classes %s (%s to %s) and %s (%s to %s) overlap', earlier.class_id, earlier.start_date,
+            earlier.end_date, later.class_id, later.start_date, later.end_date
+        ) as detail,
+        'settlement_enrollments' as evidence_table,
+        array[earlier.enrollment_id, later.enrollment_id] as evidence_ids
+    from enrollments as earlier
+    inner join enrollments as later
+        on
+            earlier.person_id = later.person_id
+            and earlier.enrollment_id < later.enrollment_id
+            and earlier.class_id <> later.class_id
+            and daterange(earlier.start_date, earlier.end_date, '[]')
+            && daterange(later.start_date, later.end_date, '[]')
+    where earlier.completion_status <> 'dropped' and later.completion_status <> 'dropped'
+),
+
+unemployed_paying_employee_insurance as (
+    select
+        'unemployed_paying_employee_insurance' as warning_rule,
+        '002 §(四)4' as source_clause,
+        enrollments.person_id,
+        enrollments.class_id,
+        null::text as institution_code,
+        format(
+            'trained as unemployed from %s to %s while employee insurance was paid for %s month(s)',
+            enrollments.start_date, enrollments.end_date, count(distinct contributions.contribution_month)
+        ) as detail,
+        'stg_social_security__contributions' as evidence_table,
+        array_agg(
+            concat_ws('/', contributions.contribution_month, contributions.insurance_type, contributions.employer_code)
+            order by contributions.contribution_month, contributions.insurance_type, contributions.employer_code
+        ) as evidence_ids
+    from enrollments
+    inner join contributions
+        on
+            enrollments.person_id = contributions.person_id
+            and contributions.contribution_month
+            between date_trunc('month', enrollments.start_date)::date and enrollments.end_date
+    inner join insurance_types
+        on contributions.insurance_type = insurance_types.insurance_type
+    where
+        enrollments.trainee_category = 'unemployed'
+        and insurance_types.is_employee_insurance
+        and contributions.is_paid
+    group by enrollments.enrollment_id, enrollments.person_id, enrollments.class_id, enrollments.start_date,
+        enrollments.end_date
+),
+
+certificate_before_training as (
+    select
+        'certificate_before_training' as warning_rule,
+        '002 §(四)4' as source_clause,
+        enrollments.person_id,
+        enrollments.class_id,
+        null::text as institution_code,
+        format(
+            'certificate %s issued %s, before training %s started on %s', certificates.certificate_id,
+            certificates.issue_date, enrollments.enrollment_id, enrollments.start_date
+        ) as detail,
+        'settlement_certificates' as evidence_table,
+        array[certificates.certificate_id, enrollments.enrollment_id] as evidence_ids
+    from enrollments
+    inner join certificates
+        on
+            enrollments.person_id = certificates.person_id
+            and enrollments.occupation_code = certificates.occupation_code
+            and enrollments.skill_rank is not distinct from certificates.skill_rank
+            and certificates.issue_date < enrollments.start_date
+),
+
+-- Employment evidence a checker distrusts: the institution employing its own trainees, or one-month spells.
+class_evidence as (
+    select
+        class_rates.class_id,
+        class_rates.institution_code,
+        evidence.kind,
+        evidence.trainees,
+        class_rates.employed_trainees,
+        thresholds.class_evidence_share
+    from class_rates
+    cross join thresholds
+    cross join lateral (
+        values
+        ('employed_by_institution', class_rates.employed_only_by_institution),
+        ('one_month_spells', class_rates.employed_by_one_month_spell)
+    ) as evidence (kind, trainees)
+    where
+        class_rates.employed_trainees > 0
+        and evidence.trainees::numeric / class_rates.employed_trainees > thresholds.class_evidence_share
+),
+
+doubtful_class_employment as (
+    select
+        'doubtful_class_employment' as warning_rule,
+        '001 §三(九)' as source_clause,
+        null::text as person_id,
+        class_evidence.class_id,
+        class_evidence.institution_code,
+        format(
+            '%s of %s employed trainees are evidenced only by %s', class_evidence.trainees,
+            class_evidence.employed_trainees,
+            case class_evidence.kind
+                when 'employed_by_institution' then 'the training institution employing them itself'
+                else 'a single month of contributions'
+            end
+        ) as detail,
+        'int_training__outcomes' as evidence_table,
+        array_agg(outcomes.enrollment_id order by outcomes.enrollment_id) as evidence_ids
+    from class_evidence
+    inner join outcomes
+        on
+            class_evidence.class_id = outcomes.class_id
+            and outcomes.is_in_employment_rate
+            and outcomes.is_employed_in_window
+            and case class_evidence.kind
+                when 'employed_by_institution' then outcomes.is_employed_only_by_institution
+                else outcomes.is_one_month_spell
+            end
+    group by class_evidence.class_id, class_evidence.institution_code, class_evidence.kind,
+        class_evidence.trainees, class_evidence.employed_trainees
+),
+
+duplicate_certificates as (
+    select
+        'duplicate_certificates' as warning_rule,
+        '002 §(四)4' as source_clause,
+        person_id,
+        null::text as class_id,
+        null::text as institution_code,
+        format(
+            '%s certificates for occupation %s, type %s, level %s', count(*), occupation_code, certificate_type,
+            coalesce(skill_rank::text, 'none')
+        ) as detail,
+        'settlement_certificates' as evidence_table,
+        array_agg(certificate_id order by issue_date, certificate_id) as evidence_ids
+    from certificates
+    where not exists (select from unnest(reasons) as reason where reason like 'certificate_revoked:%')
+    group by person_id, occupation_code, certificate_type, skill_rank
+    having count(*) > 1
+),
+
+warnings as (
+    select * from over_annual_limit
+    union all
+    select * from repeated_occupation_level
+    union all
+    select * from not_in_real_name_records
+    union all
+    select * from overlapping_trainings
+    union all
+    select * from unemployed_paying_employee_insurance
+    union all
+    select * from certificate_before_training
+    union all
+    select * from doubtful_class_employment
+    union all
+    select * from duplicate_certificates
+),
+
+final as (
+    select
+        md5(warning_rule || ':' || detail || ':' || array_to_string(evidence_ids, ',')) as warning_id,
+        *
+    from warnings
+)
+
+select * from final

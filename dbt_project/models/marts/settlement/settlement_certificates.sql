@@ -1,0 +1,127 @@
+{#-
+    One row per certificate: is a certification subsidy payable (P-CERT, 001 §二(六)), every reason it is not, the
+    rule and the amount. The payee is the institution or enterprise that organised it, known from the real-name
+    training records (the latest training of the person in the same occupation started by the issue date): no such
+    record, no subsidy (不录不补, 003 §5). A certificate counted twice (same person, occupation, type and level) is
+    paid once, for the earliest.
+-#}
+with
+
+certificates as (
+    select * from {{ ref('stg_certificate__certificates') }}
+),
+
+enrollments as (
+    select * from {{ ref('stg_training__enrollments') }}
+),
+
+subsidy_rules as (
+    select * from {{ ref('int_subsidy__rules') }}
+),
+
+training_records as (
+    select distinct on (certificates.certificate_id)
+        certificates.certificate_id,
+        enrollments.enrollment_id,
+        enrollments.class_id,
+        enrollments.institution_code,
+        enrollments.institution_name
+    from certificates
+    inner join enrollments
+        on
+            certificates.person_id = enrollments.person_id
+            and certificates.occupation_code = enrollments.occupation_code
+            and enrollments.start_date <= certificates.issue_date
+    order by certificates.certificate_id, enrollments.start_date desc, enrollments.enrollment_id desc
+),
+
+first_of_kind as (
+    select
+        certificate_id,
+        first_value(certificate_id) over same_certificate as first_certificate_id
+    from certificates
+    where is_valid
+    window same_certificate as (
+        partition by person_id, occupation_code, certificate_type, coalesce(skill_rank, 0)
+        order by issue_date, certificate_id
+    )
+),
+
+rules_matched as (
+    {{ match_subsidy_rule(
+        'certificates', 'certificate_id', 'certificate', 'issue_date', 'region_code',
+        {'certificate_types': 'certificate_type', 'skill_ranks': 'skill_rank'}
+    ) }}
+),
+
+assessed as (
+    select
+        certificates.*,
+        training_records.enrollment_id,
+        training_records.class_id,
+        training_records.institution_code,
+        training_records.institution_name,
+        rules_matched.rule_id,
+        rules_matched.rule_version,
+        rules_matched.source_clause,
+        rules_matched.basis,
+        rules_matched.amount_yuan,
+        rules_matched.tier_days,
+        rules_matched.amount_after_tier_yuan,
+        rules_matched.per_person_cap_yuan,
+        array_remove(array[
+            case when not certificates.is_valid then 'certificate_revoked: status is ' || certificates.status end,
+            case
+                when training_records.certificate_id is null
+                    then 'not_in_real_name_records: no training of the person in this occupation is recorded in '
+                    || 'the real-name system (003 §5)'
+            end,
+            case
+                when first_of_kind.first_certificate_id <> certificates.certificate_id
+                    then 'duplicate_certificate: the same certificate was already counted as '
+                    || first_of_kind.first_certificate_id
+            end,
+            {{ rule_reason(
+                'certificates.issue_date',
+                "format('a %s certificate at level %s in %s', certificates.certificate_type,
+                coalesce(certificates.skill_rank::text, 'none'), certificates.region_code)"
+            ) }}
+        ], null) as reasons
+    from certificates
+    left join training_records
+        on certificates.certificate_id = training_records.certificate_id
+    left join first_of_kind
+        on certificates.certificate_id = first_of_kind.certificate_id
+    left join rules_matched
+        on certificates.certificate_id = rules_matched.certificate_id
+),
+
+final as (
+    select
+        certificate_id,
+        person_id,
+        enrollment_id,
+        class_id,
+        institution_code as payee_code,
+        institution_name as payee_name,
+        certificate_type,
+        occupation_code,
+        skill_rank,
+        region_code,
+        issue_date,
+        issue_date as settlement_date,
+        extract(year from issue_date)::integer as subsidy_year,
+        rule_id,
+        rule_version,
+        source_clause,
+        basis,
+        reasons,
+        cardinality(reasons) = 0 as is_eligible,
+        case
+            when cardinality(reasons) = 0 then {{ subsidy_amount('null::integer') }}
+            else 0
+        end::numeric(12, 2) as amount_yuan
+    from assessed
+)
+
+select * from final

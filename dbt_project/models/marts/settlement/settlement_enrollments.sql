@@ -1,0 +1,185 @@
+{#-
+    One row per training enrollment: is its training subsidy payable, every reason it is not, the rule applied
+    (domain.md §3) and the amount. Precedence of the person-level limits of 001 §二(六): among trainings otherwise
+    payable, the same occupation at the same level is paid once (the earliest by start date), then at most
+    max_subsidised_trainings_per_year per calendar year of the start date (the earliest keep theirs). A training
+    refused for another reason does not use up a place.
+-#}
+with
+
+outcomes as (
+    select * from {{ ref('int_training__outcomes') }}
+),
+
+class_rates as (
+    select * from {{ ref('class_employment_rates') }}
+),
+
+subsidy_rules as (
+    select * from {{ ref('int_subsidy__rules') }}
+),
+
+pipeline_settings as (
+    select * from {{ ref('pipeline_settings') }}
+),
+
+yearly_limit as (
+    select value::integer as trainings
+    from pipeline_settings
+    where setting = 'max_subsidised_trainings_per_year'
+),
+
+rules_matched as (
+    {{ match_subsidy_rule(
+        'outcomes', 'enrollment_id', 'training', 'end_date', 'region_code',
+        {'program_types': 'program_type', 'trainee_categories': 'trainee_category'}
+    ) }}
+),
+
+assessed as (
+    select
+        outcomes.*,
+        rules_matched.rule_id,
+        rules_matched.rule_version,
+        rules_matched.basis,
+        rules_matched.amount_yuan,
+        rules_matched.tier_days,
+        rules_matched.amount_after_tier_yuan,
+        rules_matched.per_person_cap_yuan,
+        rules_matched.min_class_employment_rate,
+        rules_matched.payee_kind,
+        rules_matched.source_clause,
+        rules_matched.rule_effective_from,
+        rules_matched.rule_note,
+        rules_matched.is_rule_in_force,
+        class_rates.employed_trainees as class_employed_trainees,
+        class_rates.employment_rate_denominator as class_employment_rate_denominator,
+        class_rates.employment_rate as class_employment_rate,
+        array_remove(array[
+            case
+                when outcomes.completion_status <> 'completed'
+                    then 'not_completed: completion status is ' || outcomes.completion_status
+            end,
+            {{ rule_reason(
+                'outcomes.end_date',
+                "format('%s training of %s trainees in %s', outcomes.program_type, outcomes.trainee_category,
+                outcomes.region_code)"
+            ) }},
+            case
+                when rules_matched.min_class_employment_rate is null or not rules_matched.is_rule_in_force then null
+                when class_rates.employment_rate is null
+                    then format(
+                        'class_employment_rate: class %s has no completed trainee in the employment rate, %s needs %s%%',
+                        outcomes.class_id, rules_matched.rule_id,
+                        trim_scale(rules_matched.min_class_employment_rate * 100)
+                    )
+                when class_rates.employment_rate < rules_matched.min_class_employment_rate
+                    then format(
+                        'class_employment_rate: employment rate %s%% < %s%% (%s of %s trainees employed; %s)',
+                        trim_scale(round(class_rates.employment_rate * 100, 2)),
+                        trim_scale(rules_matched.min_class_employment_rate * 100),
+                        class_rates.employed_trainees, class_rates.employment_rate_denominator,
+                        rules_matched.source_clause
+                    )
+            end
+        ], null) as refusals
+    from outcomes
+    left join rules_matched
+        on outcomes.enrollment_id = rules_matched.enrollment_id
+    left join class_rates
+        on outcomes.class_id = class_rates.class_id
+),
+
+-- Same occupation at the same level: only the earliest otherwise-payable training of the person is paid.
+repeat_ranked as (
+    select
+        *,
+        row_number() over same_occupation_level as occupation_level_order,
+        first_value(enrollment_id) over same_occupation_level as first_enrollment_at_level
+    from assessed
+    where cardinality(refusals) = 0
+    window same_occupation_level as (
+        partition by person_id, occupation_code, coalesce(skill_rank, 0)
+        order by start_date, enrollment_id
+    )
+),
+
+-- At most N paid trainings per person and calendar year; repeats refused above do not count.
+year_ranked as (
+    select
+        enrollment_id,
+        row_number() over (
+            partition by person_id, extract(year from start_date)
+            order by start_date, enrollment_id
+        ) as order_in_year
+    from repeat_ranked
+    where occupation_level_order = 1
+),
+
+limits as (
+    select
+        repeat_ranked.enrollment_id,
+        case
+            when repeat_ranked.occupation_level_order > 1
+                then format(
+                    'repeat_occupation_level: occupation %s at level %s was already subsidised (enrollment %s; 001 §二(六))',
+                    repeat_ranked.occupation_code, coalesce(repeat_ranked.skill_rank::text, 'none'),
+                    repeat_ranked.first_enrollment_at_level
+                )
+            when year_ranked.order_in_year > yearly_limit.trainings
+                then format(
+                    'annual_limit: subsidised training number %s of the person in %s; at most %s a year (001 §二(六))',
+                    year_ranked.order_in_year, extract(year from repeat_ranked.start_date), yearly_limit.trainings
+                )
+        end as limit_reason
+    from repeat_ranked
+    cross join yearly_limit
+    left join year_ranked
+        on repeat_ranked.enrollment_id = year_ranked.enrollment_id
+),
+
+final as (
+    select
+        assessed.enrollment_id,
+        assessed.class_id,
+        assessed.person_id,
+        assessed.institution_code as payee_code,
+        assessed.institution_name as payee_name,
+        coalesce(assessed.payee_kind, 'institution') as payee_kind,
+        assessed.program_type,
+        assessed.trainee_category,
+        assessed.occupation_code,
+        assessed.skill_rank,
+        assessed.region_code,
+        assessed.start_date,
+        assessed.end_date,
+        assessed.training_days,
+        assessed.completion_status,
+        assessed.rule_id,
+        assessed.rule_version,
+        assessed.source_clause,
+        assessed.basis,
+        assessed.class_employed_trainees,
+        assessed.class_employment_rate_denominator,
+        assessed.class_employment_rate,
+        -- An outcome-conditioned claim can only be decided once the class's employment window has closed.
+        case
+            when assessed.min_class_employment_rate is not null then assessed.window_end_date + 1
+            else assessed.end_date
+        end as settlement_date,
+        extract(year from assessed.end_date)::integer as subsidy_year,
+        array_remove(array_append(assessed.refusals, limits.limit_reason), null) as reasons,
+        cardinality(assessed.refusals) = 0 and limits.limit_reason is null as is_eligible,
+        case
+            when cardinality(assessed.refusals) = 0 and limits.limit_reason is null
+                then {{ subsidy_amount('assessed.training_days') }}
+            else 0
+        end::numeric(12, 2) as amount_yuan,
+        cardinality(assessed.refusals) = 0 as is_payable_before_limits,
+        limits.limit_reason
+    from assessed
+    left join limits
+        on assessed.enrollment_id = limits.enrollment_id
+)
+
+select * from final

@@ -1,0 +1,77 @@
+{#-
+    One row per enrollment of a trainee a living-allowance rule covers (P-LIV, 001 §二(五): poor labourers, 15 yuan
+    a day during subsidised training), paid to the trainee. The allowance follows its training: a training refused
+    under the person-level limits of 001 §二(六) carries no allowance either.
+-#}
+with
+
+enrollments as (
+    select * from {{ ref('settlement_enrollments') }}
+),
+
+subsidy_rules as (
+    select * from {{ ref('int_subsidy__rules') }}
+),
+
+rules_matched as (
+    {{ match_subsidy_rule(
+        'enrollments', 'enrollment_id', 'living_allowance', 'end_date', 'region_code',
+        {'program_types': 'program_type', 'trainee_categories': 'trainee_category'}
+    ) }}
+),
+
+assessed as (
+    select
+        enrollments.enrollment_id,
+        enrollments.class_id,
+        enrollments.person_id,
+        enrollments.region_code,
+        enrollments.end_date,
+        enrollments.training_days,
+        enrollments.subsidy_year,
+        enrollments.end_date as settlement_date,
+        rules_matched.rule_id,
+        rules_matched.rule_version,
+        rules_matched.source_clause,
+        rules_matched.basis,
+        rules_matched.amount_yuan,
+        rules_matched.tier_days,
+        rules_matched.amount_after_tier_yuan,
+        rules_matched.per_person_cap_yuan,
+        array_remove(array[
+            case
+                when enrollments.completion_status <> 'completed'
+                    then 'not_completed: completion status is ' || enrollments.completion_status
+            end,
+            {{ rule_reason("enrollments.end_date", "'a living allowance in ' || enrollments.region_code", 'rules_matched') }},
+            enrollments.limit_reason
+        ], null) as reasons
+    from enrollments
+    inner join rules_matched
+        on enrollments.enrollment_id = rules_matched.enrollment_id
+),
+
+final as (
+    select
+        enrollment_id,
+        class_id,
+        person_id,
+        region_code,
+        end_date,
+        training_days,
+        subsidy_year,
+        settlement_date,
+        rule_id,
+        rule_version,
+        source_clause,
+        basis,
+        reasons,
+        cardinality(reasons) = 0 as is_eligible,
+        case
+            when cardinality(reasons) = 0 then {{ subsidy_amount('training_days') }}
+            else 0
+        end::numeric(12, 2) as amount_yuan
+    from assessed
+)
+
+select * from final

@@ -1,0 +1,299 @@
+"""Settlement runs: freeze the current settlement lines of a period into an auditable, approvable payment ledger.
+
+dbt computes `settlement.settlement_lines` afresh every night from whatever the feeds say now. Money needs more:
+what was approved must never change, yet late corrections must still reach the payees. So a settlement of a
+period is a *run* (payments.settlement_runs) recording the rule versions and input batches it used and the lines
+it froze. The first run of a period holds the lines as computed (run_kind original). Once a run of the period is
+approved, later runs hold only the differences against everything approved for it (run_kind adjustment): a line
+whose amount changed gets an adjustment line with the difference and its reason, a line that left the period gets
+a reversal. Summing every approved line of a period therefore always gives the current computation.
+
+Runs are idempotent: computing a period again with unchanged inputs returns the existing draft rather than a new
+run, and an approved period with nothing changed creates no run at all. Approved runs are frozen by triggers in
+the database (002_settlement.sql), not by convention here.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+
+class SettlementError(Exception):
+    """A settlement request that cannot be honoured; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Period:
+    start: dt.date
+    end: dt.date
+
+    def __str__(self) -> str:
+        return f"{self.start}..{self.end}"
+
+    @property
+    def label(self) -> str:
+        """2023-03 for a month, 2023 for a year, else start..end."""
+        if self.start.day == 1 and self.end == _month_end(self.start):
+            return self.start.strftime("%Y-%m")
+        if (self.start.month, self.start.day, self.end.month, self.end.day) == (1, 1, 12, 31) and (
+            self.start.year == self.end.year
+        ):
+            return str(self.start.year)
+        return str(self)
+
+
+def _month_end(day: dt.date) -> dt.date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def parse_period(text: str) -> Period:
+    """`2023-03` (a month), `2023` (a year) or `2023-01-01..2023-06-30`."""
+    text = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}", text):
+            year = int(text)
+            return Period(dt.date(year, 1, 1), dt.date(year, 12, 31))
+        if re.fullmatch(r"\d{4}-\d{2}", text):
+            start = dt.date.fromisoformat(f"{text}-01")
+            return Period(start, _month_end(start))
+        if ".." in text:
+            first, last = (dt.date.fromisoformat(part) for part in text.split("..", 1))
+            if last < first:
+                raise SettlementError(f"period {text!r} ends before it starts")
+            return Period(first, last)
+    except ValueError:
+        pass
+    raise SettlementError(f"{text!r} is not a period: write 2023-03 (a month), 2023 (a year) or 2023-01-01..2023-06-30")
+
+
+def previous_month(day: dt.date) -> Period:
+    """The calendar month before `day`'s month: what the monthly DAG run settles."""
+    last = day.replace(day=1) - dt.timedelta(days=1)
+    return Period(last.replace(day=1), last)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    period: Period
+    run_id: int | None
+    run_kind: str | None
+    # created: a new draft; unchanged: the existing draft already holds these lines; up_to_date: the approved runs
+    # of the period already add up to the current computation, so there is nothing to adjust
+    outcome: str
+    line_count: int
+    payable_yuan: Decimal
+
+    def describe(self) -> str:
+        if self.run_id is None:
+            return f"settlement {self.period.label}: approved runs are up to date, no adjustment needed"
+        verb = "created" if self.outcome == "created" else "unchanged, still"
+        return (
+            f"settlement {self.period.label}: {verb} draft run {self.run_id} ({self.run_kind}), "
+            f"{self.line_count:,} lines, payable {self.payable_yuan:,.2f} yuan"
+        )
+
+
+# The columns a run line copies from settlement.settlement_lines (the dbt contract on that model keeps them).
+LINE_COLUMNS = (
+    "line_key, line_kind, source_id, person_id, class_id, region_code, payee_kind, payee_code, payee_name, "
+    "rule_id, rule_version, source_clause, quantity, subsidy_year, settlement_date, is_eligible, reasons"
+)
+
+# Proposed lines of a run, given temp tables current_lines (the period's lines now) and approved (per line_key:
+# the sum approved so far for this period and the last approved line's attributes).
+_ORIGINAL_LINES = f"""
+    select {LINE_COLUMNS}, 'original' as line_type, amount_yuan, 0::numeric(12, 2) as previously_approved_yuan,
+        null::text as adjustment_reason
+    from current_lines
+"""
+
+_ADJUSTMENT_LINES = """
+    select
+        coalesce(c.line_key, a.line_key) as line_key,
+        coalesce(c.line_kind, a.line_kind) as line_kind,
+        coalesce(c.source_id, a.source_id) as source_id,
+        coalesce(c.person_id, a.person_id) as person_id,
+        coalesce(c.class_id, a.class_id) as class_id,
+        coalesce(c.region_code, a.region_code) as region_code,
+        coalesce(c.payee_kind, a.payee_kind) as payee_kind,
+        coalesce(c.payee_code, a.payee_code) as payee_code,
+        coalesce(c.payee_name, a.payee_name) as payee_name,
+        coalesce(c.rule_id, a.rule_id) as rule_id,
+        coalesce(c.rule_version, a.rule_version) as rule_version,
+        coalesce(c.source_clause, a.source_clause) as source_clause,
+        coalesce(c.quantity, a.quantity) as quantity,
+        coalesce(c.subsidy_year, a.subsidy_year) as subsidy_year,
+        coalesce(c.settlement_date, a.settlement_date) as settlement_date,
+        coalesce(c.is_eligible, false) as is_eligible,
+        coalesce(c.reasons, '{}') as reasons,
+        case when c.line_key is null then 'reversal' else 'adjustment' end as line_type,
+        coalesce(c.amount_yuan, 0) - coalesce(a.approved_yuan, 0) as amount_yuan,
+        coalesce(a.approved_yuan, 0) as previously_approved_yuan,
+        format(
+            'approved %s, now %s: %s', coalesce(a.approved_yuan, 0), coalesce(c.amount_yuan, 0),
+            case
+                when c.line_key is null then 'the line is no longer in this period after corrected input'
+                when a.line_key is null and c.is_eligible then 'new line, payable under ' || c.rule_id
+                when c.is_eligible then 'now payable under ' || c.rule_id || ' version ' || c.rule_version
+                else 'now refused — ' || array_to_string(c.reasons, '; ')
+            end
+        ) as adjustment_reason
+    from current_lines as c
+    full outer join approved as a
+        on c.line_key = a.line_key
+    where coalesce(c.amount_yuan, 0) <> coalesce(a.approved_yuan, 0)
+"""
+
+
+def create_run(conn: psycopg.Connection, period: Period) -> RunResult:
+    """Compute a draft settlement run of `period` from settlement.settlement_lines, in one transaction."""
+    with conn.transaction():
+        # Runs of any period are serialised: overlap checks and draft replacement must see each other.
+        conn.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.settlement'))")
+        _refuse_overlapping_period(conn, period)
+        conn.execute(
+            f"""
+            create temp table current_lines on commit drop as
+            select {LINE_COLUMNS}, amount_yuan
+            from settlement.settlement_lines
+            where settlement_date between %s and %s
+            """,
+            (period.start, period.end),
+        )
+        conn.execute(
+            f"""
+            create temp table approved on commit drop as
+            select distinct on (line.line_key)
+                {", ".join("line." + column.strip() for column in LINE_COLUMNS.split(","))},
+                sum(line.amount_yuan) over (partition by line.line_key) as approved_yuan
+            from payments.settlement_run_lines as line
+            inner join payments.settlement_runs as run
+                on line.run_id = run.run_id
+            where run.status = 'approved' and run.period_start = %s and run.period_end = %s
+            order by line.line_key, run.run_id desc
+            """,
+            (period.start, period.end),
+        )
+        has_approved = conn.execute(
+            "select exists (select from payments.settlement_runs "
+            "where status = 'approved' and period_start = %s and period_end = %s)",
+            (period.start, period.end),
+        ).fetchone()[0]
+        run_kind = "adjustment" if has_approved else "original"
+        conn.execute(
+            f"create temp table proposed on commit drop as {_ADJUSTMENT_LINES if has_approved else _ORIGINAL_LINES}"
+        )
+        line_count, payable, digest = conn.execute(
+            """
+            select
+                count(*),
+                coalesce(sum(amount_yuan), 0),
+                encode(sha256(convert_to(coalesce(string_agg(
+                    concat_ws('|', line_key, line_type, amount_yuan, is_eligible, rule_id, rule_version,
+                        payee_code, settlement_date, array_to_string(reasons, ';')),
+                    E'\\n' order by line_key
+                ), ''), 'UTF8')), 'hex')
+            from proposed
+            """
+        ).fetchone()
+        draft = conn.execute(
+            "select run_id, run_kind, lines_sha256 from payments.settlement_runs "
+            "where status = 'draft' and period_start = %s and period_end = %s",
+            (period.start, period.end),
+        ).fetchone()
+        if draft and draft[1] == run_kind and draft[2] == digest:
+            return RunResult(period, draft[0], run_kind, "unchanged", line_count, payable)
+        if draft:
+            conn.execute("update payments.settlement_runs set status = 'superseded' where run_id = %s", (draft[0],))
+            log.info("draft run %s of %s superseded", draft[0], period.label)
+        if has_approved and line_count == 0:
+            return RunResult(period, None, None, "up_to_date", 0, Decimal(0))
+        run_id = conn.execute(
+            """
+            insert into payments.settlement_runs
+                (period_start, period_end, run_kind, rule_versions, input_batches, line_count, payable_yuan,
+                 lines_sha256)
+            select %s, %s, %s,
+                coalesce((select jsonb_object_agg(rule_id, rule_version)
+                          from (select distinct rule_id, rule_version from proposed where rule_id is not null) as r),
+                         '{}'),
+                coalesce((select jsonb_object_agg(feed, batch_ids)
+                          from (select feed, jsonb_agg(batch_id order by batch_id) as batch_ids
+                                from ingest.load_ledger where status = 'loaded' group by feed) as b),
+                         '{}'),
+                %s, %s, %s
+            returning run_id
+            """,
+            (period.start, period.end, run_kind, line_count, payable, digest),
+        ).fetchone()[0]
+        conn.execute(
+            f"""
+            insert into payments.settlement_run_lines
+                (run_id, {LINE_COLUMNS}, line_type, amount_yuan, previously_approved_yuan, adjustment_reason)
+            select %s, {LINE_COLUMNS}, line_type, amount_yuan, previously_approved_yuan, adjustment_reason
+            from proposed
+            """,
+            (run_id,),
+        )
+        log.info("run %s of %s: %s lines, %s yuan", run_id, period.label, line_count, payable)
+        return RunResult(period, run_id, run_kind, "created", line_count, payable)
+
+
+def _refuse_overlapping_period(conn: psycopg.Connection, period: Period) -> None:
+    """Periods are settled as units: a run may repeat an earlier period exactly, never cut across one."""
+    clash = conn.execute(
+        """
+        select period_start, period_end
+        from payments.settlement_runs
+        where
+            status <> 'superseded'
+            and daterange(period_start, period_end, '[]') && daterange(%(start)s, %(end)s, '[]')
+            and (period_start, period_end) <> (%(start)s, %(end)s)
+        limit 1
+        """,
+        {"start": period.start, "end": period.end},
+    ).fetchone()
+    if clash:
+        other = Period(*clash)
+        raise SettlementError(
+            f"period {period.label} overlaps the settled period {other.label}; settle {other.label} again "
+            "(later changes become adjustment lines) or choose a period that does not cut across it"
+        )
+
+
+def approve_run(conn: psycopg.Connection, run_id: int, approved_by: str) -> None:
+    """Approve a draft run: from now on the database refuses any change to it or its lines."""
+    with conn.transaction():
+        row = conn.execute(
+            "select status from payments.settlement_runs where run_id = %s for update", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise SettlementError(f"there is no settlement run {run_id}")
+        if row[0] != "draft":
+            raise SettlementError(f"settlement run {run_id} is {row[0]}, not a draft: only drafts can be approved")
+        conn.execute(
+            "update payments.settlement_runs set status = 'approved', approved_at = now(), approved_by = %s "
+            "where run_id = %s",
+            (approved_by, run_id),
+        )
+
+
+def run_period(period: Period, approve_as: str | None = None) -> RunResult:
+    """Create (and optionally approve) the run of a period on the configured warehouse."""
+    from skills_pipeline import warehouse
+
+    warehouse.migrate()
+    with warehouse.connect() as conn:
+        result = create_run(conn, period)
+        if approve_as and result.run_id is not None:
+            approve_run(conn, result.run_id, approve_as)
+    return result

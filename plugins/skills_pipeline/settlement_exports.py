@@ -1,0 +1,234 @@
+"""What the finance office receives for a settlement run: an Excel workbook and a CSV for the payment system.
+
+The workbook (openpyxl, already our XLSX reader; write-only mode keeps memory flat for province-size runs) has a
+summary sheet that reconciles payee totals with the line sum, one sheet per payee with its lines, one sheet for
+the living allowances paid to trainees (known here only by pseudonym), and the risk warnings that concern the
+run's classes, trainees and payees. Headers are Chinese; amounts are numbers, not text. The payment CSV is written
+for approved runs only: nothing unapproved can reach the payment system.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+import fsspec
+import psycopg
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from psycopg.rows import dict_row
+
+from skills_pipeline.settlement import SettlementError
+
+MONEY = "#,##0.00"
+TRAINEE_SHEET = "学员生活补贴"
+
+# (column in payments.settlement_run_lines, Chinese header)
+LINE_HEADERS = (
+    ("line_key", "明细编号"),
+    ("line_type", "明细类型"),
+    ("line_kind", "补贴项目"),
+    ("source_id", "来源记录编号"),
+    ("person_id", "人员假名标识"),
+    ("class_id", "班级编号"),
+    ("region_code", "行政区划代码"),
+    ("rule_id", "适用规则"),
+    ("rule_version", "规则版本"),
+    ("source_clause", "政策依据条款"),
+    ("quantity", "数量(天/证)"),
+    ("subsidy_year", "补贴年度"),
+    ("settlement_date", "结算日期"),
+    ("is_eligible", "是否符合条件"),
+    ("reasons", "不符合原因"),
+    ("previously_approved_yuan", "此前已核定金额(元)"),
+    ("amount_yuan", "本次金额(元)"),
+    ("adjustment_reason", "调整说明"),
+)
+PAYEE_HEADERS = ("收款方类型", "收款方代码", "收款方名称", "明细数", "符合条件明细数", "金额(元)")
+WARNING_HEADERS = (
+    "预警编号", "预警规则", "政策依据", "人员假名标识", "班级编号", "培训机构代码", "说明", "证据表", "证据记录"
+)  # fmt: skip
+PAYMENT_CSV_HEADER = (
+    "run_id", "period_start", "period_end", "payee_kind", "payee_code", "payee_name", "line_count", "amount_yuan"
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExportedRun:
+    run_id: int
+    workbook: str
+    payment_csv: str | None
+    payee_count: int
+    line_total_yuan: Decimal
+
+
+def _run(conn: psycopg.Connection, run_id: int) -> dict:
+    with conn.cursor(row_factory=dict_row) as cur:
+        run = cur.execute("select * from payments.settlement_runs where run_id = %s", (run_id,)).fetchone()
+    if run is None:
+        raise SettlementError(f"there is no settlement run {run_id}")
+    return run
+
+
+def _payee_totals(conn: psycopg.Connection, run_id: int) -> list[tuple]:
+    return conn.execute(
+        """
+        select payee_kind, coalesce(payee_code, ''), coalesce(min(payee_name), ''), count(*),
+            count(*) filter (where is_eligible), sum(amount_yuan)
+        from payments.settlement_run_lines
+        where run_id = %s
+        group by payee_kind, payee_code
+        order by payee_kind, payee_code nulls first
+        """,
+        (run_id,),
+    ).fetchall()
+
+
+def _cell(sheet, value, bold: bool = False, money: bool = False) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=value)
+    if bold:
+        cell.font = Font(bold=True)
+    if money:
+        cell.number_format = MONEY
+    return cell
+
+
+def _sheet_title(text: str, used: set[str]) -> str:
+    """Excel sheet names: at most 31 characters, none of []:*?/\\, unique."""
+    title = re.sub(r"[\[\]:*?/\\]", "_", text)[:31] or "无收款方"
+    base, n = title, 2
+    while title in used:
+        suffix = f"~{n}"
+        title, n = base[: 31 - len(suffix)] + suffix, n + 1
+    used.add(title)
+    return title
+
+
+def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Decimal]:
+    """Write the run's workbook to a binary file object; returns (payees, line total) for the caller's report."""
+    run = _run(conn, run_id)
+    payees = _payee_totals(conn, run_id)
+    line_total = conn.execute(
+        "select coalesce(sum(amount_yuan), 0) from payments.settlement_run_lines where run_id = %s", (run_id,)
+    ).fetchone()[0]
+    book = Workbook(write_only=True)
+
+    summary = book.create_sheet("汇总")
+    for label, value in (
+        ("结算批次", run["run_id"]),
+        ("结算期间", f"{run['period_start']} 至 {run['period_end']}"),
+        ("批次类型", {"original": "首次结算", "adjustment": "调整结算"}[run["run_kind"]]),
+        ("状态", {"draft": "草稿(未审批)", "approved": "已审批", "superseded": "已被替代"}[run["status"]]),
+        ("审批人", run["approved_by"] or ""),
+        ("审批时间", run["approved_at"].replace(tzinfo=None) if run["approved_at"] else ""),
+        ("适用规则版本", ", ".join(f"{rule} v{version}" for rule, version in sorted(run["rule_versions"].items()))),
+        ("输入批次数", sum(len(batches) for batches in run["input_batches"].values())),
+        ("明细合计(元)", line_total),
+    ):
+        summary.append([_cell(summary, label, bold=True), _cell(summary, value, money=isinstance(value, Decimal))])
+    summary.append([])
+    summary.append([_cell(summary, header, bold=True) for header in PAYEE_HEADERS])
+    payee_sum = Decimal(0)
+    for kind, code, name, lines, eligible, amount in payees:
+        payee_sum += amount
+        summary.append([kind, code, name, lines, eligible, _cell(summary, amount, money=True)])
+    summary.append(
+        [_cell(summary, "合计", bold=True), "", "", sum(p[3] for p in payees), sum(p[4] for p in payees),
+         _cell(summary, payee_sum, bold=True, money=True)]
+    )  # fmt: skip
+    if payee_sum != line_total:  # the workbook must reconcile; a mismatch is a bug, not a footnote
+        raise SettlementError(f"run {run_id}: payee totals {payee_sum} do not reconcile with the lines {line_total}")
+
+    used = {"汇总", "风险预警"}
+    columns = ", ".join(column for column, _ in LINE_HEADERS)
+    trainee_sheet = None
+    for kind, code, name, *_ in payees:
+        if kind == "trainee":
+            if trainee_sheet is None:
+                trainee_sheet = book.create_sheet(_sheet_title(TRAINEE_SHEET, used))
+                trainee_sheet.append([_cell(trainee_sheet, header, bold=True) for _, header in LINE_HEADERS])
+            sheet = trainee_sheet
+        else:
+            sheet = book.create_sheet(_sheet_title(code, used))
+            sheet.append([_cell(sheet, f"{name} ({code})" if code else "无收款方(无实名培训记录)", bold=True)])
+            sheet.append([_cell(sheet, header, bold=True) for _, header in LINE_HEADERS])
+        rows = conn.execute(
+            f"select {columns} from payments.settlement_run_lines "
+            "where run_id = %s and payee_kind = %s and coalesce(payee_code, '') = %s order by line_key",
+            (run_id, kind, code),
+        )
+        for row in rows:
+            values = zip(LINE_HEADERS, row, strict=True)
+            sheet.append([_line_value(sheet, column, value) for (column, _), value in values])
+
+    warnings = book.create_sheet("风险预警")
+    warnings.append([_cell(warnings, header, bold=True) for header in WARNING_HEADERS])
+    for row in conn.execute(
+        """
+        select w.warning_id, w.warning_rule, w.source_clause, w.person_id, w.class_id, w.institution_code, w.detail,
+            w.evidence_table, array_to_string(w.evidence_ids, ', ')
+        from settlement.risk_warnings as w
+        where exists (
+            select from payments.settlement_run_lines as line
+            where
+                line.run_id = %s
+                and (line.person_id = w.person_id or line.class_id = w.class_id or line.payee_code = w.institution_code)
+        )
+        order by w.warning_rule, w.warning_id
+        """,
+        (run_id,),
+    ):
+        warnings.append(list(row))
+    book.save(out)
+    return len(payees), line_total
+
+
+def _line_value(sheet, column: str, value):
+    if column in ("amount_yuan", "previously_approved_yuan"):
+        return _cell(sheet, value, money=True)
+    if column == "reasons":
+        return "; ".join(value)
+    if column == "is_eligible":
+        return "是" if value else "否"
+    return value
+
+
+def write_payment_csv(conn: psycopg.Connection, run_id: int, out) -> int:
+    """One row per payee with a non-zero amount (negative: to recover); approved runs only."""
+    run = _run(conn, run_id)
+    if run["status"] != "approved":
+        raise SettlementError(
+            f"settlement run {run_id} is {run['status']}: approve it before sending it to the payment system"
+        )
+    writer = csv.writer(out)
+    writer.writerow(PAYMENT_CSV_HEADER)
+    count = 0
+    for kind, code, name, lines, _eligible, amount in _payee_totals(conn, run_id):
+        if amount == 0 or not code:
+            continue
+        writer.writerow([run_id, run["period_start"], run["period_end"], kind, code, name, lines, f"{amount:.2f}"])
+        count += 1
+    return count
+
+
+def export_run(conn: psycopg.Connection, run_id: int, out_root: str) -> ExportedRun:
+    """Write run-<id>/settlement-run-<id>.xlsx (and the payment CSV if approved) under a local path or fsspec URL."""
+    run = _run(conn, run_id)
+    folder = f"{out_root.rstrip('/')}/run-{run_id}"
+    fs, root = fsspec.core.url_to_fs(folder)
+    fs.makedirs(root, exist_ok=True)
+    workbook_path = f"{folder}/settlement-run-{run_id}.xlsx"
+    buffer = io.BytesIO()
+    payees, total = write_workbook(conn, run_id, buffer)
+    with fsspec.open(workbook_path, "wb") as handle:
+        handle.write(buffer.getvalue())
+    csv_path = None
+    if run["status"] == "approved":
+        csv_path = f"{folder}/payments-run-{run_id}.csv"
+        with fsspec.open(csv_path, "w", encoding="utf-8", newline="") as handle:
+            write_payment_csv(conn, run_id, handle)
+    return ExportedRun(run_id, workbook_path, csv_path, payees, total)
