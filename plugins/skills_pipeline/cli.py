@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from skills_pipeline import feeds, settings
+from skills_pipeline.settlement import SettlementError
 
 
 def _date(text: str) -> dt.date:
@@ -98,6 +99,40 @@ def cmd_acknowledge(args) -> int:
     return 0
 
 
+def cmd_settlement_run(args) -> int:
+    from skills_pipeline import settlement
+
+    result = settlement.run_period(settlement.parse_period(args.period))
+    print(result.describe())
+    return 0
+
+
+def cmd_settlement_approve(args) -> int:
+    from skills_pipeline import settlement, warehouse
+
+    with warehouse.connect() as conn:
+        settlement.approve_run(conn, args.run_id, args.approved_by)
+    print(f"settlement run {args.run_id} approved by {args.approved_by}: it can no longer change")
+    return 0
+
+
+def cmd_settlement_export(args) -> int:
+    from skills_pipeline import settlement_exports, warehouse
+
+    with warehouse.connect() as conn:
+        exported = settlement_exports.export_run(conn, args.run_id, args.out or settings.export_root())
+    print(f"workbook: {exported.workbook} ({exported.payee_count} payees, {exported.line_total_yuan:,.2f} yuan)")
+    print(f"payment file: {exported.payment_csv or 'not written — the run is not approved'}")
+    return 0
+
+
+def cmd_settlement_deadlines(args) -> int:
+    from skills_pipeline.reports import print_deadline_status
+
+    print_deadline_status(args.year)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skills-pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress of every file")
@@ -140,6 +175,23 @@ def build_parser() -> argparse.ArgumentParser:
     ack.add_argument("batch_id", type=int)
     ack.add_argument("--note", required=True, help="why (e.g. 'agency re-sent as batch 42')")
     ack.set_defaults(handler=cmd_acknowledge)
+
+    settle = commands.add_parser("settlement", help="settlement runs: compute, approve, export, deadlines")
+    settle_commands = settle.add_subparsers(dest="settlement_command", required=True)
+    settle_run = settle_commands.add_parser("run", help="compute the draft run of a period (idempotent)")
+    settle_run.add_argument("period", help="2023-03 (a month), 2023 (a year) or 2023-01-01..2023-06-30")
+    settle_run.set_defaults(handler=cmd_settlement_run)
+    approve = settle_commands.add_parser("approve", help="approve a draft run: its results are frozen from then on")
+    approve.add_argument("run_id", type=int)
+    approve.add_argument("--by", dest="approved_by", required=True, help="who approves (recorded on the run)")
+    approve.set_defaults(handler=cmd_settlement_approve)
+    export = settle_commands.add_parser("export", help="write the run's workbook (and payment CSV once approved)")
+    export.add_argument("run_id", type=int)
+    export.add_argument("--out", help=f"folder or fsspec URL (default: env {settings.EXPORT_ROOT_ENV} or .local)")
+    export.set_defaults(handler=cmd_settlement_export)
+    deadlines = settle_commands.add_parser("deadlines", help="what is still open against the 31 March deadline")
+    deadlines.add_argument("--year", type=int, help="subsidy year (default: all)")
+    deadlines.set_defaults(handler=cmd_settlement_deadlines)
     return parser
 
 
@@ -148,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(message)s"
     )
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except SettlementError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

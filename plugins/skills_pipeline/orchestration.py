@@ -36,3 +36,23 @@ def check_feed(feed: str, data_date: dt.date) -> None:
     from skills_pipeline import loader
 
     loader.raise_for_rejected(feed, data_date)
+
+
+def settle_period(period: str | None, run_after: dt.datetime) -> dict:
+    """Refresh the draft settlement run of `period` (default: the month before the run) and export its workbook.
+
+    Approval stays a person's act (`skills-pipeline settlement approve`): a DAG never approves money.
+    """
+    from skills_pipeline import settings, settlement, settlement_exports, warehouse
+
+    if period:
+        chosen = settlement.parse_period(period)
+    else:
+        chosen = settlement.previous_month(run_after.astimezone(LOCAL_ZONE).date())
+    result = settlement.run_period(chosen)
+    summary = {"period": chosen.label, "outcome": result.outcome, "run_id": result.run_id, "text": result.describe()}
+    if result.run_id is not None:
+        with warehouse.connect() as conn:
+            exported = settlement_exports.export_run(conn, result.run_id, settings.export_root())
+        summary["workbook"] = exported.workbook
+    return summary

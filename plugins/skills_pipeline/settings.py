@@ -9,6 +9,7 @@ WAREHOUSE_URL_ENV = "SKILLS_WAREHOUSE_URL"
 LANDING_ROOT_ENV = "SKILLS_LANDING_ROOT"
 STATE_DIR_ENV = "SKILLS_STATE_DIR"
 MAX_BAD_ROW_SHARE_ENV = "SKILLS_MAX_BAD_ROW_SHARE"
+EXPORT_ROOT_ENV = "SKILLS_EXPORT_ROOT"
 
 # A file whose share of quarantined rows exceeds this is rejected whole: at that rate the export itself is
 # suspect (wrong template, shifted columns), and loading its remainder would hide the problem.
@@ -32,6 +33,11 @@ def state_dir() -> Path:
 def landing_root() -> str:
     """Landing root: a local path or an fsspec URL such as s3://bucket/landing."""
     return os.environ.get(LANDING_ROOT_ENV) or str(state_dir() / "landing")
+
+
+def export_root() -> str:
+    """Where settlement workbooks and payment files are written: a local path or an fsspec URL."""
+    return os.environ.get(EXPORT_ROOT_ENV) or str(state_dir() / "exports" / "settlement")
 
 
 def expectations_dir() -> Path:

@@ -20,7 +20,7 @@ def dagbag(dbt_manifest):
 
 def test_dags_import_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"ingest_feeds", "build_archive"} <= set(dagbag.dag_ids)
+    assert {"ingest_feeds", "build_archive", "settle_subsidies"} <= set(dagbag.dag_ids)
 
 
 def test_every_dag_declares_tags_owner_retries_and_catchup(dagbag):
@@ -64,3 +64,10 @@ def test_archive_build_runs_every_model_and_publishes_archive_and_metrics(dagbag
     assert all(model in task_ids for model in models), models
     outlets = {outlet.uri for task in dag.tasks for outlet in task.outlets}
     assert {"warehouse://marts/archive", "warehouse://marts/metrics"} <= outlets
+
+
+def test_settlement_follows_the_metrics_asset_and_the_month(dagbag):
+    dag = dagbag.dags["settle_subsidies"]
+    assert "warehouse://marts/metrics" in str(dag.timetable.asset_condition)
+    assert dag.timetable.timetable._expression == "0 6 1 * *"
+    assert set(dag.params) == {"period"}

@@ -1,0 +1,57 @@
+"""
+### Settle training subsidies
+
+Refreshes the draft settlement run of a period from `settlement.settlement_lines` (built by `build_archive`) and
+writes its Excel workbook for the finance office. Scheduled on the `metrics` Asset — so the draft follows every
+nightly build — and monthly on the 1st at 06:00 Beijing time; trigger it by hand with the `period` parameter
+(`2023-03`, `2023`, or `2023-01-01..2023-06-30`) to settle another period. Without a period it settles the month
+before the run.
+
+A run whose period already has an approved run holds only adjustment lines; unchanged inputs leave the draft as
+it is. Approving a run and sending its payment file are a person's acts: `skills-pipeline settlement approve RUN`
+then `skills-pipeline settlement export RUN`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from skills_pipeline.orchestration import settle_period
+
+METRICS_ASSET = Asset(name="metrics", uri="warehouse://marts/metrics", group="skills_warehouse")
+
+
+@dag(
+    doc_md=__doc__,
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 6 1 * *", timezone="Asia/Shanghai"), assets=[METRICS_ASSET]
+    ),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "period": Param(
+            "",
+            type="string",
+            description="2023-03 (a month), 2023 (a year) or 2023-01-01..2023-06-30; empty: the previous month",
+        )
+    },
+    tags=["skills", "settlement"],
+    default_args={"owner": "finance-data", "retries": 1, "retry_delay": pendulum.duration(minutes=5)},
+)
+def settle_subsidies():
+    @task
+    def settle() -> dict:
+        """Create or confirm the draft run of the period and export its workbook."""
+        context = get_current_context()
+        summary = settle_period(context["params"]["period"] or None, context["dag_run"].run_after)
+        print(summary["text"])
+        return summary
+
+    settle()
+
+
+settle_subsidies()
