@@ -68,7 +68,9 @@ def warehouse_url():
 def warehouse(warehouse_url):
     """An empty warehouse for one test: the project's schemas are dropped before it runs."""
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        schemas = "raw, ingest, scratch, vault, staging, intermediate, archive, metrics, reference"
+        schemas = (
+            "raw, ingest, scratch, vault, payments, staging, intermediate, archive, metrics, settlement, reference"
+        )
         conn.execute(f"drop schema if exists {schemas} cascade")
     yield warehouse_url
 
@@ -89,7 +91,7 @@ def dbt_manifest():
 def dbt(warehouse):
     """Run dbt against the test warehouse; the previous test's models are dropped first."""
     with psycopg.connect(warehouse, autocommit=True) as conn:
-        conn.execute("drop schema if exists staging, intermediate, archive, metrics, reference cascade")
+        conn.execute("drop schema if exists staging, intermediate, archive, metrics, settlement, reference cascade")
     dbt_build.export_profile_env(warehouse)
     return dbt_build.run
 

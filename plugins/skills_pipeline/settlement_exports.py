@@ -77,12 +77,14 @@ def _run(conn: psycopg.Connection, run_id: int) -> dict:
 def _payee_totals(conn: psycopg.Connection, run_id: int) -> list[tuple]:
     return conn.execute(
         """
-        select payee_kind, coalesce(payee_code, ''), coalesce(min(payee_name), ''), count(*),
-            count(*) filter (where is_eligible), sum(amount_yuan)
+        select string_agg(distinct payee_kind, '/' order by payee_kind), coalesce(payee_code, ''),
+            coalesce(min(payee_name), ''), count(*), count(*) filter (where is_eligible), sum(amount_yuan)
         from payments.settlement_run_lines
         where run_id = %s
-        group by payee_kind, payee_code
-        order by payee_kind, payee_code nulls first
+        -- One payee, one total: an organisation paid as enterprise under one rule and as institution under
+        -- another is still one account.
+        group by payee_code
+        order by bool_and(payee_kind = 'trainee'), payee_code nulls first
         """,
         (run_id,),
     ).fetchall()
@@ -158,8 +160,8 @@ def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Dec
             sheet.append([_cell(sheet, header, bold=True) for _, header in LINE_HEADERS])
         rows = conn.execute(
             f"select {columns} from payments.settlement_run_lines "
-            "where run_id = %s and payee_kind = %s and coalesce(payee_code, '') = %s order by line_key",
-            (run_id, kind, code),
+            "where run_id = %s and coalesce(payee_code, '') = %s order by line_key",
+            (run_id, code),
         )
         for row in rows:
             values = zip(LINE_HEADERS, row, strict=True)

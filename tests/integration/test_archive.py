@@ -12,7 +12,7 @@ from skills_pipeline.generator import GeneratorConfig, generate
 
 pytestmark = pytest.mark.integration
 
-ANALYST_SCHEMAS = ("staging", "intermediate", "archive", "metrics", "reference")
+ANALYST_SCHEMAS = ("staging", "intermediate", "archive", "metrics", "settlement", "payments", "reference")
 ID_PATTERN = re.compile(r"\b\d{17}[\dXx]\b")
 
 

@@ -1,0 +1,403 @@
+"""Subsidy settlement on hand-made deliveries: every rule of domain.md §3, precedence, the person-level limits,
+risk warnings, settlement runs with adjustments, and the finance office's workbook — all computed by hand."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+
+import psycopg
+import pytest
+from openpyxl import load_workbook
+
+from helpers import EMPLOYER, INSTITUTION, training_row, write_csv
+from skills_pipeline import dbt_build, loader, pseudonyms, settlement, settlement_exports
+from skills_pipeline.identifiers import resident_id_with_check_character
+
+pytestmark = pytest.mark.integration
+
+DAY = dt.date(2026, 6, 1)
+LATE_DAY = dt.date(2026, 6, 2)
+LINFEN_COUNTY = "141002"
+
+
+def person(n: int) -> str:
+    born = dt.date(1990, 1, 1) + dt.timedelta(days=n)
+    return resident_id_with_check_character(f"141125{born:%Y%m%d}{n % 1000:03d}")
+
+
+def enrollment(n: int, class_id: str, start: str, end: str, days: int, **overrides) -> dict:
+    return training_row(
+        enrollment_id=overrides.pop("enrollment_id", f"{class_id}-{n}"), class_id=class_id, id_number=person(n),
+        name=f"学员{n}", start_date=start, end_date=end, training_days=str(days), **overrides,
+    )  # fmt: skip
+
+
+def order_class(class_id: str, first: int) -> list[dict]:
+    """Liulin order-based class of 15 days, 10 completed rural-migrant trainees."""
+    return [enrollment(n, class_id, "2023-03-01", "2023-03-15", 15) for n in range(first, first + 10)]
+
+
+def key_group(n: int, class_id: str, start: str, end: str, days: int, category: str = "rural_migrant", **kw) -> dict:
+    return enrollment(n, class_id, start, end, days, program_type="employment_skill", trainee_category=category, **kw)
+
+
+def enterprise(n: int, class_id: str, start: str, end: str, region: str = "141125") -> dict:
+    return enrollment(
+        n, class_id, start, end, 3, program_type="enterprise_employee", trainee_category="enterprise_employee",
+        institution_code=EMPLOYER, institution_name="柳林县某煤业公司", region_code=region,
+    )  # fmt: skip
+
+
+def contribution(n: int, month: str, employer: str = EMPLOYER) -> dict:
+    return {
+        "id_number": person(n), "name": f"学员{n}", "employer_code": employer, "region_code": "141125",
+        "insurance_type": "110", "contribution_month": month, "contribution_base": "3000.00", "paid": "1",
+        "updated_at": "2026-06-01 02:00:00",
+    }  # fmt: skip
+
+
+def certificate(certificate_id: str, n: int, issued: str, level: str, kind: str = "skill_level", **kw) -> dict:
+    row = {
+        "certificate_id": certificate_id, "id_number": person(n), "name": f"学员{n}", "certificate_type": kind,
+        "occupation_code": "4-10-01-05", "occupation_name": "养老护理员", "skill_level": level, "issue_date": issued,
+        "issuer_code": INSTITUTION, "region_code": "141125", "status": "有效", "updated_at": f"{issued} 10:00:00",
+    }  # fmt: skip
+    return {**row, **kw}
+
+
+def deliveries(root) -> None:
+    training = [
+        *order_class("ORD80", 1),
+        *order_class("ORD70", 11),
+        key_group(21, "KEY12", "2023-03-20", "2023-03-31", 12, "unemployed"),
+        key_group(22, "KEY12", "2023-03-20", "2023-03-31", 12, "poverty_alleviated"),
+        key_group(23, "KEY12", "2023-03-20", "2023-03-31", 12, completion_status="dropped"),
+        enterprise(24, "ENT23", "2023-05-10", "2023-05-12"),
+        enterprise(25, "ENT24", "2024-05-10", "2024-05-12"),
+        key_group(26, "KEY24", "2024-03-01", "2024-03-12", 12, "unemployed"),
+        enterprise(27, "ENTLF", "2023-05-10", "2023-05-12", region=LINFEN_COUNTY),
+        # Four otherwise payable trainings of one person in 2023: enrollment ids run against start dates, so
+        # the one refused must be the latest by start date (E30-1), not the highest id.
+        *[
+            key_group(30, f"CAP{k}", start, end, 5, enrollment_id=f"E30-{k}", occupation_code=f"4-10-01-0{k}")
+            for k, start, end in (
+                (4, "2023-02-01", "2023-02-05"),
+                (3, "2023-03-20", "2023-03-24"),
+                (2, "2023-06-01", "2023-06-05"),
+                (1, "2023-08-01", "2023-08-05"),
+            )
+        ],
+        key_group(31, "REP1", "2023-02-01", "2023-02-05", 5),
+        key_group(31, "REP2", "2023-09-01", "2023-09-05", 5),
+        enrollment(32, "OVL1", "2023-06-01", "2023-06-10", 10, program_type="entrepreneurship"),
+        enrollment(32, "OVL2", "2023-06-05", "2023-06-15", 10, program_type="entrepreneurship"),
+        enrollment(33, "HS", "2023-06-01", "2023-06-10", 10, program_type="high_skill", skill_level="高级工"),
+        key_group(40, "OLD19", "2019-03-01", "2019-03-10", 10),
+        *[key_group(n, "SELF", "2023-07-01", "2023-07-05", 5) for n in (50, 51, 52)],
+        *[key_group(n, "SPELL", "2023-07-01", "2023-07-05", 5) for n in (53, 54)],
+    ]
+    contributions = [
+        *[contribution(n, month) for n in range(1, 9) for month in ("202305", "202306")],
+        *[contribution(n, month) for n in range(11, 18) for month in ("202305", "202306")],
+        contribution(21, "202303"),  # employee insurance paid while training as "unemployed"
+        *[contribution(n, month, INSTITUTION) for n in (50, 51, 52) for month in ("202308", "202309")],
+        *[contribution(n, "202308") for n in (53, 54)],
+    ]
+    certificates = [
+        certificate("C-SPECIAL", 1, "2023-04-01", "", kind="special_ability"),
+        certificate("C-JUNIOR", 2, "2023-04-01", "五级"),
+        certificate("C-SENIOR", 3, "2023-04-01", "三级"),
+        certificate("C-MID", 4, "2023-04-01", "四级"),
+        certificate("C-DUP1", 5, "2023-04-02", "初级工"),
+        certificate("C-DUP2", 5, "2023-05-02", "初级工"),
+        certificate("C-BEFORE", 6, "2023-02-01", "初级工"),
+        certificate("C-REVOKED", 7, "2023-04-05", "初级工", status="撤销"),
+        certificate("C-OLD", 40, "2019-05-01", "初级工"),
+        certificate("C-NOTRAIN", 41, "2023-05-01", "初级工"),
+    ]
+    write_csv(root, "training", training)
+    write_csv(root, "social_security", contributions)
+    write_csv(root, "certificate", certificates)
+
+
+def ingest(root, day: dt.date) -> None:
+    for feed in ("training", "social_security", "employment", "certificate"):
+        loader.ingest(feed, day, landing_root=str(root), fail_on_rejected=True)
+
+
+@pytest.fixture(scope="module")
+def settled(warehouse_url, tmp_path_factory):
+    """One warehouse for the module: the deliveries above, ingested and built once."""
+    root = tmp_path_factory.mktemp("settlement_landing")
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(
+            "drop schema if exists raw, ingest, scratch, vault, payments, staging, intermediate, archive, metrics, "
+            "settlement, reference cascade"
+        )
+    deliveries(root)
+    ingest(root, DAY)
+    dbt_build.export_profile_env(warehouse_url)
+    dbt_build.run("build", "--quiet")
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        yield conn, root
+
+
+def line(conn, key: str) -> tuple:
+    row = conn.execute(
+        "select is_eligible, amount_yuan, rule_id, source_clause, reasons, payee_kind, payee_code, settlement_date "
+        "from settlement.settlement_lines where line_key = %s",
+        (key,),
+    ).fetchone()
+    assert row is not None, f"no settlement line {key}"
+    return row
+
+
+def reason_codes(reasons: list[str]) -> list[str]:
+    return [reason.split(":", 1)[0] for reason in reasons]
+
+
+def test_liulin_order_class_at_80_percent_pays_the_tiered_rate_to_every_trainee(settled):
+    conn, _ = settled
+    for n in range(1, 11):  # employed or not, every completed trainee of the class is paid
+        eligible, amount, rule, clause, reasons, payee_kind, payee, settle_on = line(conn, f"training:ORD80-{n}")
+        assert (eligible, amount, rule, clause, reasons) == (True, Decimal("2000.00"), "L-ORD", "003 §三(一)", [])
+        assert payee == INSTITUTION and payee_kind == "enterprise"
+        assert settle_on == dt.date(2023, 9, 16)  # decided once the 6-month employment window has closed
+
+
+def test_liulin_order_class_at_70_percent_pays_nothing_and_says_why(settled):
+    conn, _ = settled
+    eligible, amount, rule, _, reasons, *_ = line(conn, "training:ORD70-11")
+    assert (eligible, amount, rule) == (False, Decimal("0.00"), "L-ORD")
+    assert reasons == ["class_employment_rate: employment rate 70% < 80% (7 of 10 trainees employed; 003 §三(一))"]
+
+
+def test_key_group_training_is_paid_per_day_up_to_the_cap(settled):
+    conn, _ = settled
+    assert line(conn, "training:KEY12-21")[:4] == (True, Decimal("1000.00"), "L-KEY", "003 §三(四)")  # 12×100 > cap
+    assert line(conn, "training:KEY12-22")[:3] == (True, Decimal("1000.00"), "L-KEY")
+    eligible, amount, _, _, reasons, *_ = line(conn, "training:KEY12-23")
+    assert (eligible, amount, reason_codes(reasons)) == (False, Decimal("0.00"), ["not_completed"])
+    assert line(conn, "training:SELF-50")[:3] == (True, Decimal("500.00"), "L-KEY")  # 5 days × 100
+
+
+def test_living_allowance_is_paid_to_poor_trainees_per_day(settled):
+    conn, _ = settled
+    eligible, amount, rule, clause, reasons, payee_kind, payee, _ = line(conn, "living_allowance:KEY12-22")
+    assert (eligible, amount, rule, clause, reasons) == (True, Decimal("180.00"), "P-LIV", "001 §二(五)", [])
+    assert payee_kind == "trainee" and payee == pseudonyms.load_key().person_id(person(22))
+    # Only poor labourers get an allowance line at all.
+    allowances = "select count(*) from settlement.settlement_lines where line_kind = 'living_allowance'"
+    assert conn.execute(allowances).fetchone() == (1,)
+
+
+def test_county_rule_wins_over_province_only_where_and_when_it_is_in_force(settled):
+    conn, _ = settled
+    assert line(conn, "training:ENT23-24")[:4] == (True, Decimal("300.00"), "L-ENT", "003 §三(二)")
+    assert line(conn, "training:ENT24-25")[:4] == (True, Decimal("300.00"), "P-ENT", "001 §二(三)")  # 2024: expired
+    assert line(conn, "training:ENTLF-27")[:4] == (True, Decimal("300.00"), "P-ENT", "001 §二(三)")  # not Liulin
+
+
+def test_rules_without_an_amount_report_no_rule_instead_of_inventing_money(settled):
+    conn, _ = settled
+    eligible, amount, rule, _, reasons, *_ = line(conn, "training:KEY24-26")  # province key groups: ceiling only
+    assert (eligible, amount, rule, reason_codes(reasons)) == (False, Decimal("0.00"), "P-KEY", ["no_rule_amount"])
+    eligible, amount, rule, _, reasons, *_ = line(conn, "training:HS-33")  # high-skilled: paid per certificate
+    assert (eligible, amount, rule, reason_codes(reasons)) == (False, Decimal("0.00"), "P-HS", ["no_rule_amount"])
+    eligible, amount, rule, _, reasons, *_ = line(conn, "training:OVL1-32")  # entrepreneurship: no rule at all
+    assert (eligible, rule, reason_codes(reasons)) == (False, None, ["no_rule"])
+
+
+def test_certificates_are_paid_by_level_to_the_training_institution(settled):
+    conn, _ = settled
+    for key, amount, rule in (
+        ("certificate:C-SPECIAL", "150.00", "P-CERT-SPECIAL"),
+        ("certificate:C-JUNIOR", "300.00", "P-CERT-JUNIOR"),
+        ("certificate:C-SENIOR", "600.00", "P-CERT-SENIOR"),
+        ("certificate:C-DUP1", "300.00", "P-CERT-JUNIOR"),
+    ):
+        eligible, paid, rule_id, clause, reasons, _, payee, _ = line(conn, key)
+        assert (eligible, paid, rule_id, clause, reasons, payee) == (
+            True, Decimal(amount), rule, "001 §二(六)", [], INSTITUTION
+        )  # fmt: skip
+    refused = {
+        "certificate:C-MID": ["no_rule_amount"],  # 中级工: the document states no amount
+        "certificate:C-DUP2": ["duplicate_certificate"],
+        "certificate:C-BEFORE": ["not_in_real_name_records"],  # its training started after it was issued
+        "certificate:C-REVOKED": ["certificate_revoked"],
+        "certificate:C-OLD": ["before_rule_start"],  # obtained 2019-05-01, rule from 2019-07-01
+        "certificate:C-NOTRAIN": ["not_in_real_name_records"],
+    }
+    for key, codes in refused.items():
+        eligible, amount, *_, reasons, _, _, _ = line(conn, key)
+        assert (eligible, amount, reason_codes(reasons)) == (False, Decimal("0.00"), codes), key
+
+
+def test_annual_limit_keeps_the_three_earliest_trainings_by_start_date(settled):
+    conn, _ = settled
+    paid = {k: line(conn, f"training:E30-{k}")[1] for k in (1, 2, 3, 4)}
+    assert paid == {4: Decimal("500.00"), 3: Decimal("500.00"), 2: Decimal("500.00"), 1: Decimal("0.00")}
+    assert line(conn, "training:E30-1")[4] == [
+        "annual_limit: subsidised training number 4 of the person in 2023; at most 3 a year (001 §二(六))"
+    ]
+
+
+def test_the_same_occupation_and_level_is_subsidised_once(settled):
+    conn, _ = settled
+    assert line(conn, "training:REP1-31")[:2] == (True, Decimal("500.00"))
+    eligible, amount, *_, reasons, _, _, _ = line(conn, "training:REP2-31")
+    assert (eligible, amount) == (False, Decimal("0.00"))
+    assert reasons == [
+        "repeat_occupation_level: occupation 4-10-01-05 at level 2 was already subsidised (enrollment REP1-31; "
+        "001 §二(六))"
+    ]
+
+
+def test_every_payable_line_traces_to_a_rule_and_payee_totals_reconcile(settled):
+    conn, _ = settled
+    assert conn.execute(
+        "select count(*) from settlement.settlement_lines "
+        "where is_eligible and (rule_id is null or source_clause is null or cardinality(reasons) > 0)"
+    ).fetchone() == (0,)
+    lines_total, payee_total = conn.execute(
+        "select (select sum(amount_yuan) from settlement.settlement_lines where payee_code is not null), "
+        "(select sum(amount_yuan) from settlement.payee_period_totals)"
+    ).fetchone()
+    # By hand: ORD80 20,000; KEY12 2,000 + 180; L-ENT/P-ENT 900; person 30 1,500; REP1 500; SELF 1,500;
+    # SPELL 1,000; certificates 150 + 300 + 600 + 300.
+    assert lines_total == payee_total == Decimal("28930.00")
+    row = conn.execute(
+        "select class_employed_trainees, class_employment_rate_denominator, class_employment_rate "
+        "from settlement.payee_period_totals where payee_code = %s and settlement_month = '2023-09-01'",
+        (INSTITUTION,),
+    ).fetchone()
+    # ORD80 8/10 and ORD70 7/10 settle in September 2023, as does REP2 (0/1, ended 2023-09-05).
+    assert row == (15, 21, Decimal("0.7143"))
+
+
+def warnings(conn, rule: str) -> list[tuple]:
+    return conn.execute(
+        "select person_id, class_id, institution_code, evidence_ids from settlement.risk_warnings "
+        "where warning_rule = %s order by warning_id",
+        (rule,),
+    ).fetchall()
+
+
+def test_a_warning_of_each_kind_names_its_evidence(settled):
+    conn, _ = settled
+    pid = pseudonyms.load_key().person_id
+    assert warnings(conn, "over_annual_limit") == [(pid(person(30)), None, None, ["E30-4", "E30-3", "E30-2", "E30-1"])]
+    assert warnings(conn, "repeated_occupation_level") == [(pid(person(31)), None, None, ["REP1-31", "REP2-31"])]
+    assert warnings(conn, "overlapping_trainings") == [(pid(person(32)), None, None, ["OVL1-32", "OVL2-32"])]
+    assert warnings(conn, "unemployed_paying_employee_insurance") == [
+        (pid(person(21)), "KEY12", None, [f"2023-03-01/110/{EMPLOYER}"])
+    ]
+    assert warnings(conn, "certificate_before_training") == [(pid(person(6)), "ORD80", None, ["C-BEFORE", "ORD80-6"])]
+    assert warnings(conn, "duplicate_certificates") == [(pid(person(5)), None, None, ["C-DUP1", "C-DUP2"])]
+    assert sorted(w[3] for w in warnings(conn, "not_in_real_name_records")) == [["C-BEFORE"], ["C-NOTRAIN"]]
+    doubtful = {w[1]: w[3] for w in warnings(conn, "doubtful_class_employment")}
+    assert doubtful == {"SELF": ["SELF-50", "SELF-51", "SELF-52"], "SPELL": ["SPELL-53", "SPELL-54"]}
+
+
+def test_a_run_is_idempotent_frozen_once_approved_and_exported_for_finance(settled, tmp_path):
+    conn, _ = settled
+    september = settlement.parse_period("2023-09")
+    first = settlement.create_run(conn, september)
+    # September 2023 settles ORD80 and ORD70 (their windows closed on 15 September) and the refused REP2.
+    assert (first.outcome, first.run_kind, first.line_count, first.payable_yuan) == (
+        "created", "original", 21, Decimal("20000.00")
+    )  # fmt: skip
+    again = settlement.create_run(conn, september)
+    assert (again.outcome, again.run_id) == ("unchanged", first.run_id)
+    run = conn.execute("select rule_versions, input_batches from payments.settlement_runs where run_id = %s",
+                       (first.run_id,)).fetchone()  # fmt: skip
+    assert run[0] == {"L-ORD": 1, "L-KEY": 1} and set(run[1]) == {"training", "social_security", "certificate"}
+
+    with pytest.raises(settlement.SettlementError, match="approve it before"):
+        settlement_exports.write_payment_csv(conn, first.run_id, io.StringIO())
+    settlement.approve_run(conn, first.run_id, "finance officer")
+    with pytest.raises(psycopg.errors.RaiseException, match="frozen"):
+        conn.execute("update payments.settlement_run_lines set amount_yuan = 1 where run_id = %s", (first.run_id,))
+    with pytest.raises(psycopg.errors.RaiseException, match="frozen"):
+        conn.execute("delete from payments.settlement_runs where run_id = %s", (first.run_id,))
+    with pytest.raises(settlement.SettlementError, match="overlaps the settled period 2023-09"):
+        settlement.create_run(conn, settlement.parse_period("2023"))
+    assert settlement.create_run(conn, september).outcome == "up_to_date"  # nothing changed: no adjustment run
+
+    exported = settlement_exports.export_run(conn, first.run_id, str(tmp_path))
+    book = load_workbook(exported.workbook)
+    assert book.sheetnames == ["汇总", INSTITUTION, "风险预警"]
+    summary = [tuple(cell for cell in row if cell is not None) for row in book["汇总"].iter_rows(values_only=True)]
+    assert ("明细合计(元)", 20000) in summary
+    assert ("合计", 21, 10, 20000) in summary
+    payee_rows = list(book[INSTITUTION].iter_rows(values_only=True))
+    assert payee_rows[1][:3] == ("明细编号", "明细类型", "补贴项目")
+    amounts = [row[16] for row in payee_rows[2:]]
+    assert all(isinstance(amount, int | float) for amount in amounts) and sum(amounts) == 20000
+    warning_rules = {row[1] for row in book["风险预警"].iter_rows(min_row=2, values_only=True)}
+    assert "certificate_before_training" in warning_rules  # person 6 trained in ORD80
+    with open(exported.payment_csv, encoding="utf-8") as handle:
+        assert list(csv.DictReader(handle)) == [{
+            "run_id": str(first.run_id), "period_start": "2023-09-01", "period_end": "2023-09-30",
+            "payee_kind": "enterprise/institution", "payee_code": INSTITUTION, "payee_name": "柳林县职业培训学校",
+            "line_count": "21", "amount_yuan": "20000.00",
+        }]  # fmt: skip
+
+
+def test_a_late_correction_after_approval_appears_only_as_adjustment_lines(settled):
+    conn, root = settled
+    september = settlement.parse_period("2023-09")
+    original = settlement.create_run(conn, september)
+    if original.outcome != "up_to_date":  # run on its own: approve the original settlement first
+        settlement.approve_run(conn, original.run_id, "finance officer")
+    approved_before = conn.execute(
+        "select run_id, line_key, amount_yuan from payments.settlement_run_lines order by run_id, line_key"
+    ).fetchall()
+
+    # A late contribution shows an eighth ORD70 trainee employed: the class reaches 80%.
+    write_csv(root, "social_security", [contribution(18, "202306")], day=LATE_DAY)
+    ingest(root, LATE_DAY)
+    dbt_build.run("build", "--quiet", "--select", "stg_social_security__contributions+")
+
+    adjustment = settlement.create_run(conn, september)
+    assert (adjustment.outcome, adjustment.run_kind, adjustment.line_count, adjustment.payable_yuan) == (
+        "created", "adjustment", 10, Decimal("20000.00")
+    )  # fmt: skip
+    lines = conn.execute(
+        "select line_key, line_type, amount_yuan, previously_approved_yuan, adjustment_reason "
+        "from payments.settlement_run_lines where run_id = %s order by line_key",
+        (adjustment.run_id,),
+    ).fetchall()
+    assert [row[0] for row in lines] == sorted(f"training:ORD70-{n}" for n in range(11, 21))
+    reason = "approved 0.00, now 2000.00: now payable under L-ORD version 1"
+    assert {row[1:] for row in lines} == {("adjustment", Decimal("2000.00"), Decimal("0.00"), reason)}
+    # The approved run is untouched; approved original + adjustment add up to today's computation.
+    assert (
+        conn.execute(
+            "select run_id, line_key, amount_yuan from payments.settlement_run_lines where run_id <> %s "
+            "order by run_id, line_key",
+            (adjustment.run_id,),
+        ).fetchall()
+        == approved_before
+    )
+    settlement.approve_run(conn, adjustment.run_id, "finance officer")
+    settled_total, current_total = conn.execute(
+        "select (select sum(l.amount_yuan) from payments.settlement_run_lines l join payments.settlement_runs r "
+        "using (run_id) where r.status = 'approved' and r.period_start = '2023-09-01'), "
+        "(select sum(amount_yuan) from settlement.settlement_lines "
+        "where settlement_date between '2023-09-01' and '2023-09-30')"
+    ).fetchone()
+    assert settled_total == current_total == Decimal("40000.00")
+
+    status = conn.execute(
+        "select eligible_yuan, settled_yuan, open_yuan, payment_deadline, deadline_status "
+        "from settlement.settlement_deadline_status where subsidy_year = 2023 and payee_code = %s",
+        (INSTITUTION,),
+    ).fetchone()
+    # Everything else of 2023 for this institution (key-group classes, certificates) was never settled, and the
+    # deadline of 31 March 2024 has passed.
+    assert status[1] == Decimal("40000.00") and status[2] == status[0] - status[1] > 0
+    assert status[3:] == (dt.date(2024, 3, 31), "overdue")
