@@ -45,6 +45,37 @@ def print_archive_summary() -> None:
         print(f"    {program:<22}{rate}  ({employed:,}/{denominator:,}; target {target:.0%}){flag}")
 
 
+def print_settlement_summary() -> None:
+    """The latest settlement run, what all computed lines refuse and why, and the risk warnings by rule."""
+    with warehouse.connect() as conn:
+        if not conn.execute("select to_regclass('settlement.settlement_lines') is not null").fetchone()[0]:
+            print("  settlement not built")
+            return
+        run = conn.execute(
+            "select run_id, period_start, period_end, run_kind, status, line_count, payable_yuan "
+            "from payments.settlement_runs order by run_id desc limit 1"
+        ).fetchone()
+        payable, refused = conn.execute(
+            "select coalesce(sum(amount_yuan), 0), count(*) filter (where not is_eligible) "
+            "from settlement.settlement_lines"
+        ).fetchone()
+        reasons = conn.execute(
+            "select split_part(reason, ':', 1), count(*) from settlement.settlement_lines, unnest(reasons) as reason "
+            "group by 1 order by 2 desc limit 6"
+        ).fetchall()
+        warnings = conn.execute(
+            "select warning_rule, count(*) from settlement.risk_warnings group by 1 order by 2 desc"
+        ).fetchall()
+    print(f"  all periods, as computed today: {payable:,.2f} yuan payable; {refused:,} lines refused")
+    if reasons:
+        print("  refusal reasons: " + ", ".join(f"{code} ×{n:,}" for code, n in reasons))
+    print("  risk warnings: " + (", ".join(f"{rule} ×{n:,}" for rule, n in warnings) or "none"))
+    if run:
+        run_id, start, end, kind, status, lines, amount = run
+        print(f"  latest run {run_id}: {start} to {end}, {kind}, {status}, {lines:,} lines, {amount:,.2f} yuan")
+        print(f"  workbook: {settings.export_root()}/run-{run_id}/settlement-run-{run_id}.xlsx")
+
+
 def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_state: str | None = None) -> None:
     with warehouse.connect() as conn:
         repeats = conn.execute(
@@ -77,6 +108,9 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
         print()
         print(f"Archive and metrics (build_archive: {archive_state})")
         print_archive_summary()
+        print()
+        print("Subsidy settlement (settle_subsidies)")
+        print_settlement_summary()
     print()
     print("Where to look next")
     print("  ledger:      skills-pipeline ledger --date YYYY-MM-DD   (or select * from ingest.load_ledger)")
@@ -84,9 +118,10 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
     print(f"  Data Docs:   {settings.data_docs_dir()}/<feed>/<date>/index.html")
     print("  archive:     select * from archive.persons; select * from archive.person_events where updated_at > ...")
     print("  metrics:     select * from metrics.trainee_outcome_rates; select * from metrics.skilled_talent_shares")
+    print("  settlement:  skills-pipeline settlement run|approve|export|deadlines; settlement.risk_warnings")
     print("  dbt docs:    .venv/bin/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project")
     url = warehouse.redacted(warehouse.warehouse_url())
-    print(f'  warehouse:   psql "{url}"   (schemas ingest, raw, archive, metrics)')
+    print(f'  warehouse:   psql "{url}"   (schemas ingest, raw, archive, metrics, settlement, payments)')
 
 
 def print_ledger(day: dt.date | None) -> None:

@@ -107,3 +107,13 @@ def test_ingestion_then_archive_build_give_the_hand_computed_results(
         ("employment_spell", dt.date(2026, 4, 1), dt.date(2026, 5, 31)),
         ("certificate", dt.date(2026, 4, 10), None),
     ]
+
+    # Settlement under Airflow for a chosen period: the April certificate is the only payable line (the Liulin
+    # order-based rule was in force in 2023 only, so the 2026 class is refused with no_rule).
+    monkeypatch.setenv(settings.EXPORT_ROOT_ENV, str(deliveries / "exports"))
+    assert runner.run_dag_for_dates("settle_subsidies", [DAY], run_conf={"period": "2026-04"}) == {DAY: "success"}
+    run = db.execute(
+        "select run_id, run_kind, status, line_count, payable_yuan, rule_versions from payments.settlement_runs"
+    ).fetchone()
+    assert run[1:] == ("original", "draft", 1, Decimal("300.00"), {"P-CERT-JUNIOR": 1})
+    assert (deliveries / "exports" / f"run-{run[0]}" / f"settlement-run-{run[0]}.xlsx").exists()
