@@ -25,8 +25,11 @@ SCHEMAS = "raw, ingest, scratch, vault, staging, intermediate, archive, metrics,
 
 
 def reset(url: str) -> None:
+    from skills_pipeline import warehouse
+
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"drop schema if exists {SCHEMAS} cascade")
+    warehouse.apply_roles()  # dbt's grants and row-level security need the roles and the access schema
 
 
 def ingest_days(root: Path, days: list[dt.date]) -> None:

@@ -22,6 +22,7 @@ os.environ["SKILLS_PSEUDONYM_KEY"] = "test-key-" + "0123456789abcdef" * 3  # a t
 os.environ.pop("SKILLS_PSEUDONYM_KEY_FILE", None)
 
 from skills_pipeline import dbt_build, runner  # noqa: E402  (after the environment above)
+from skills_pipeline import warehouse as warehouse_module  # noqa: E402
 
 runner.configure_airflow()
 
@@ -54,6 +55,7 @@ def warehouse_url():
             conn.execute(f'alter database "{database}" set {setting}')
     url = _with_database(admin_url, database)
     os.environ["SKILLS_WAREHOUSE_URL"] = url
+    warehouse_module.apply_roles()  # roles are cluster-wide; dbt's grants and policies need them
     try:
         yield url
     finally:

@@ -133,6 +133,22 @@ def cmd_settlement_deadlines(args) -> int:
     return 0
 
 
+def cmd_warehouse_roles(args) -> int:
+    from skills_pipeline import warehouse
+
+    warehouse.apply_roles()
+    print("warehouse roles, grants and row-level security applied (plugins/skills_pipeline/sql/roles.sql)")
+    return 0
+
+
+def cmd_warehouse_county_analyst(args) -> int:
+    from skills_pipeline import warehouse
+
+    warehouse.register_county_analyst(args.login, args.county)
+    print(f"{args.login} sees county {args.county} only; set its password with ALTER ROLE ... PASSWORD")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skills-pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress of every file")
@@ -192,6 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     deadlines = settle_commands.add_parser("deadlines", help="what is still open against the 31 March deadline")
     deadlines.add_argument("--year", type=int, help="subsidy year (default: all)")
     deadlines.set_defaults(handler=cmd_settlement_deadlines)
+
+    wh = commands.add_parser("warehouse", help="administration: roles and county analysts")
+    wh_commands = wh.add_subparsers(dest="warehouse_command", required=True)
+    roles = wh_commands.add_parser("roles", help="create/refresh roles, grants and policies (idempotent; as admin)")
+    roles.set_defaults(handler=cmd_warehouse_roles)
+    county = wh_commands.add_parser("add-county-analyst", help="create or move a county analyst login")
+    county.add_argument("login")
+    county.add_argument("county", help="6-digit county code, e.g. 141125")
+    county.set_defaults(handler=cmd_warehouse_county_analyst)
     return parser
 
 

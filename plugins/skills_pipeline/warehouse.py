@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -72,11 +73,48 @@ def connect(autocommit: bool = False) -> Iterator[psycopg.Connection]:
 MIGRATIONS = ("001_ingest.sql", "002_settlement.sql")
 
 
+def _migration_sql(name: str) -> str:
+    return resources.files("skills_pipeline.sql").joinpath(name).read_text(encoding="utf-8")
+
+
 def migrate() -> None:
-    """Apply the schema migrations; every statement is idempotent, so this runs at the start of each load."""
+    """Apply the schema migrations not yet applied in their current form; runs at the start of each load.
+
+    Every statement is idempotent, but DDL needs the schema owner's rights: once the administrator has applied a
+    migration, the loader and transformer roles (which may not alter what they do not own) skip it by checksum.
+    """
+    wanted = {name: hashlib.sha256(_migration_sql(name).encode()).hexdigest() for name in MIGRATIONS}
     with connect() as conn:
         # One migrator at a time: parallel feed tasks all call this on start-up.
         conn.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.migrate'))")
-        for name in MIGRATIONS:
-            sql = resources.files("skills_pipeline.sql").joinpath(name).read_text(encoding="utf-8")
-            conn.execute(sql)
+        applied = {}
+        if conn.execute("select to_regclass('ingest.schema_migrations')").fetchone()[0]:
+            applied = dict(conn.execute("select name, sha256 from ingest.schema_migrations").fetchall())
+        pending = [name for name in MIGRATIONS if applied.get(name) != wanted[name]]
+        for name in pending:
+            conn.execute(_migration_sql(name))
+        if pending:
+            conn.execute(
+                "create table if not exists ingest.schema_migrations "
+                "(name text primary key, sha256 char(64) not null, applied_at timestamptz not null default now())"
+            )
+            for name in pending:
+                conn.execute(
+                    "insert into ingest.schema_migrations (name, sha256) values (%s, %s) "
+                    "on conflict (name) do update set sha256 = excluded.sha256, applied_at = now()",
+                    (name, wanted[name]),
+                )
+
+
+def apply_roles() -> None:
+    """Create the warehouse roles and their grants (sql/roles.sql); needs an administrator (CREATEROLE, owner)."""
+    migrate()
+    with connect() as conn:
+        conn.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.migrate'))")
+        conn.execute(_migration_sql("roles.sql"))
+
+
+def register_county_analyst(login: str, county: str) -> None:
+    """Create (if needed) a county analyst login and map it to its county; row-level security does the rest."""
+    with connect() as conn:
+        conn.execute("select access.register_county_analyst(%s, %s)", (login, county))

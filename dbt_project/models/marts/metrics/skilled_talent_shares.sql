@@ -4,6 +4,9 @@
     Skilled: holds a valid qualification or skill-level certificate issued by the month's end; high-skilled: at
     rank 4 (高级工) or above (domain.md §2). Regions roll up county -> city -> province.
 -#}
+-- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
+{{ config(meta={'county_filter': 'region_code'}) }}
+
 with
 
 employment_months as (

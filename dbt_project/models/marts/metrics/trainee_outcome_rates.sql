@@ -3,6 +3,9 @@
     numerator: those employed within the window) and certification rate, per completion month and breakdown.
     A rate is final once latest_window_end_date has passed.
 -#}
+-- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
+{{ config(meta={'county_filter': 'case when breakdown = \'county\' then breakdown_value end'}) }}
+
 {%- set breakdowns = {
     'province': "'140000'",
     'city': 'city_code',

@@ -1,3 +1,6 @@
+-- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
+{{ config(meta={'county_filter': 'region_code'}) }}
+
 -- Each class's post-training employment rate (denominator: completed trainees excluding enterprise employees on
 -- the job, 001 §一), the figure outcome-based rules such as L-ORD (003 §三(一)) are conditioned on, with how much
 -- of the employment rests on evidence a checker distrusts (domain.md §6).

@@ -5,6 +5,9 @@
     record, no subsidy (不录不补, 003 §5). A certificate counted twice (same person, occupation, type and level) is
     paid once, for the earliest.
 -#}
+-- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
+{{ config(meta={'county_filter': 'region_code'}) }}
+
 with
 
 certificates as (

@@ -5,6 +5,9 @@
     max_subsidised_trainings_per_year per calendar year of the start date (the earliest keep theirs). A training
     refused for another reason does not use up a place.
 -#}
+-- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
+{{ config(meta={'county_filter': 'region_code'}) }}
+
 with
 
 outcomes as (

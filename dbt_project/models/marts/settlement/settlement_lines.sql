@@ -3,6 +3,9 @@
     subsidies, eligible or not, each with its rule and source clause. Settlement runs (skills_pipeline.settlement)
     freeze these lines per period of settlement_date; this model is always the current computation.
 -#}
+-- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
+{{ config(meta={'county_filter': 'region_code'}) }}
+
 with
 
 enrollments as (

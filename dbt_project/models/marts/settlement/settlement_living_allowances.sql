@@ -3,6 +3,9 @@
     a day during subsidised training), paid to the trainee. The allowance follows its training: a training refused
     under the person-level limits of 001 §二(六) carries no allowance either.
 -#}
+-- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
+{{ config(meta={'county_filter': 'region_code'}) }}
+
 with
 
 enrollments as (

@@ -1,0 +1,114 @@
+-- Warehouse roles and what each may see. Idempotent: `skills-pipeline warehouse roles` applies it as an
+-- administrator (a role with CREATEROLE that owns the schemas), on set-up and after every upgrade.
+--
+--   skills_loader       ingestion: writes ingest, raw, scratch and the vault's pseudonym map
+--   skills_transformer  dbt and settlement runs: reads raw and the vault, owns the modelled schemas
+--   analyst_province    reads archive, metrics, settlement, payments and reference; file-level QA; never raw or vault
+--   analyst_county      as analyst_province, but row-level security shows only the rows of the county mapped to
+--                       the login in access.analyst_regions (a property of the login, not a filter one chooses)
+--   archive_reader      downstream systems: the archive marts only
+--   vault_officer       the only role that can map a pseudonym back to an ID number
+--
+-- Group roles are NOLOGIN; people and services log in as their own roles made members of these.
+-- Grants on dbt-built relations are re-applied by dbt itself after every build (see macros/secure_relation.sql),
+-- because each build replaces the tables.
+
+do $$
+declare
+    group_role text;
+begin
+    foreach group_role in array array[
+        'skills_loader', 'skills_transformer', 'analyst_province', 'analyst_county', 'archive_reader', 'vault_officer'
+    ] loop
+        if not exists (select from pg_roles where rolname = group_role) then
+            execute format('create role %I nologin', group_role);
+        end if;
+    end loop;
+end
+$$;
+
+create schema if not exists ingest;
+create schema if not exists raw;
+create schema if not exists scratch;
+create schema if not exists vault;
+create schema if not exists payments;
+create schema if not exists access;
+
+-- Nobody but the named roles: PostgreSQL lets every role use the public schema and run functions by default.
+revoke all on schema ingest, raw, scratch, vault, payments, access from public;
+
+-- Which county each county-analyst login sees. Readable by no analyst: the function below is the only door.
+create table if not exists access.analyst_regions (
+    role_name text primary key,
+    region_code text not null check (region_code ~ '^14\d{4}$'),
+    granted_at timestamptz not null default now()
+);
+revoke all on access.analyst_regions from public;
+
+-- session_user, not current_user: SET ROLE cannot move a login into another county.
+create or replace function access.login_region() returns text
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+    select region_code from access.analyst_regions where role_name = session_user
+$$;
+revoke all on function access.login_region() from public;
+grant usage on schema access to analyst_county, analyst_province, archive_reader, skills_transformer;
+grant execute on function access.login_region() to analyst_county, analyst_province, archive_reader, skills_transformer;
+
+-- Register (or move) a county analyst login: creates the login if needed and maps it to its county.
+create or replace function access.register_county_analyst(login text, county text) returns void
+language plpgsql as $$
+begin
+    if not exists (select from pg_roles where rolname = login) then
+        execute format('create role %I login', login);
+    end if;
+    execute format('grant analyst_county to %I', login);
+    insert into access.analyst_regions (role_name, region_code) values (login, county)
+    on conflict (role_name) do update set region_code = excluded.region_code, granted_at = now();
+end;
+$$;
+revoke all on function access.register_county_analyst(text, text) from public;
+
+-- Loader: ingestion tables and the pseudonym map (it holds the key and computes pseudonyms anyway).
+grant usage, create on schema ingest, raw, scratch to skills_loader;
+grant usage on schema vault to skills_loader;
+grant select, insert, update on all tables in schema ingest, raw to skills_loader;
+grant select, insert on all tables in schema vault to skills_loader;
+grant usage on all sequences in schema ingest, raw to skills_loader;
+grant execute on all functions in schema ingest to skills_loader;
+
+-- Transformer: reads what was loaded (staging joins ID numbers to pseudonyms), builds the modelled schemas, and
+-- writes settlement runs.
+grant usage on schema ingest, raw, vault to skills_transformer;
+grant select on all tables in schema ingest, raw, vault to skills_transformer;
+grant usage on schema payments to skills_transformer;
+grant select, insert, update on all tables in schema payments to skills_transformer;
+grant usage on all sequences in schema payments to skills_transformer;
+do $$
+begin
+    execute format('grant create on database %I to skills_transformer', current_database());
+end
+$$;
+
+-- Analysts: file-level QA from the ledger, and why rows were quarantined — but not the quarantined record itself,
+-- which holds ID numbers and names. Column lists, never a table grant plus a column revoke (that leaves the column
+-- readable).
+grant usage on schema ingest, raw, payments to analyst_province, analyst_county;
+grant select on ingest.load_ledger, ingest.deliveries to analyst_province, analyst_county;
+revoke select on raw.quarantined_rows from analyst_province, analyst_county;
+grant select (batch_id, source_row_number, failed_rules) on raw.quarantined_rows to analyst_province, analyst_county;
+grant select on payments.settlement_runs, payments.settlement_run_lines to analyst_province, analyst_county;
+
+-- Vault officer: the pseudonym map, nothing else.
+grant usage on schema vault to vault_officer;
+grant select on all tables in schema vault to vault_officer;
+
+-- Settlement run lines carry a region: county analysts see their county's lines. FORCE: the owner is bound too,
+-- so an owner-run job cannot read around the policies by accident (superusers still bypass RLS).
+alter table payments.settlement_run_lines enable row level security;
+alter table payments.settlement_run_lines force row level security;
+drop policy if exists all_rows on payments.settlement_run_lines;
+create policy all_rows on payments.settlement_run_lines
+    to analyst_province, skills_transformer using (true) with check (true);
+drop policy if exists county_rows on payments.settlement_run_lines;
+create policy county_rows on payments.settlement_run_lines for select
+    to analyst_county using (region_code = access.login_region());
