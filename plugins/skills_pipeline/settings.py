@@ -10,6 +10,8 @@ LANDING_ROOT_ENV = "SKILLS_LANDING_ROOT"
 STATE_DIR_ENV = "SKILLS_STATE_DIR"
 MAX_BAD_ROW_SHARE_ENV = "SKILLS_MAX_BAD_ROW_SHARE"
 EXPORT_ROOT_ENV = "SKILLS_EXPORT_ROOT"
+# Airflow connection read when SKILLS_WAREHOUSE_URL is unset (e.g. served by a secrets backend).
+AIRFLOW_CONNECTION_ID = "skills_warehouse"
 
 # A file whose share of quarantined rows exceeds this is rejected whole: at that rate the export itself is
 # suspect (wrong template, shifted columns), and loading its remainder would hide the problem.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -19,11 +20,26 @@ _embedded_server = None
 
 
 def warehouse_url() -> str:
-    """The configured warehouse URL, else the embedded server's (started on first use, reused between runs)."""
-    configured = os.environ.get(settings.WAREHOUSE_URL_ENV)
+    """SKILLS_WAREHOUSE_URL; else, inside Airflow, the connection `skills_warehouse` (so a secrets backend can hold
+    it); else the embedded server (started on first use, reused between runs)."""
+    configured = os.environ.get(settings.WAREHOUSE_URL_ENV) or _airflow_connection_url()
     if configured:
         return configured
     return start_embedded()
+
+
+def _airflow_connection_url() -> str | None:
+    """The warehouse connection from Airflow's connections and secrets backends, when running under Airflow."""
+    if "airflow" not in sys.modules:  # never import Airflow just to find out (CLI and tests stay light)
+        return None
+    try:
+        from airflow.sdk import BaseHook
+
+        connection = BaseHook.get_connection(settings.AIRFLOW_CONNECTION_ID)
+    except Exception as error:  # not defined, or not in a task context: fall back, but say so
+        log.debug("no Airflow connection %s: %s", settings.AIRFLOW_CONNECTION_ID, error)
+        return None
+    return connection.get_uri().replace("postgres://", "postgresql://", 1)
 
 
 def start_embedded() -> str:

@@ -9,3 +9,15 @@ def test_passwords_are_masked_for_printing():
 
 def test_sqlalchemy_url_uses_psycopg3():
     assert sqlalchemy_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
+
+
+def test_the_warehouse_can_come_from_an_airflow_connection(monkeypatch):
+    """Under Airflow, without SKILLS_WAREHOUSE_URL, the `skills_warehouse` connection (any secrets backend) is used."""
+    import airflow  # noqa: F401  (the lookup only happens inside Airflow processes)
+
+    from skills_pipeline import warehouse
+
+    monkeypatch.delenv("SKILLS_WAREHOUSE_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_SKILLS_WAREHOUSE", "postgresql://loader:s3cret@warehouse.internal:5432/skills")
+    url = warehouse.warehouse_url()
+    assert url.startswith("postgresql://loader:s3cret@warehouse.internal:5432/skills")
