@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 VENV := .venv/bin
 
-.PHONY: help venv run test lint format bench bench-nightly generate requirements clean
+.PHONY: help venv run stack test lint format bench bench-nightly generate requirements clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -13,7 +13,12 @@ venv: ## create .venv with the pinned dependencies (every other verb does this f
 run: venv ## the main job: generate a demo (or use SKILLS_LANDING_ROOT) and run the pipeline through Airflow
 	$(VENV)/skills-pipeline run $(ARGS)
 
-test: venv ## lint, then the whole test suite against a real PostgreSQL
+stack: venv ## the full Airflow stack as local processes (Celery + Redis), one generated night via the REST API
+	@scripts/ensure_redis.sh
+	$(VENV)/skills-pipeline stack $(ARGS)
+
+test: venv ## lint, then the whole test suite against a real PostgreSQL (starts Redis for the stack test if needed)
+	@scripts/ensure_redis.sh
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/python -m pytest $(ARGS)

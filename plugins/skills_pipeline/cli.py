@@ -133,6 +133,12 @@ def cmd_settlement_deadlines(args) -> int:
     return 0
 
 
+def cmd_stack(args) -> int:
+    from skills_pipeline.stack import run_demo
+
+    return run_demo(persons=args.persons)
+
+
 def cmd_warehouse_roles(args) -> int:
     from skills_pipeline import warehouse
 
@@ -208,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     deadlines = settle_commands.add_parser("deadlines", help="what is still open against the 31 March deadline")
     deadlines.add_argument("--year", type=int, help="subsidy year (default: all)")
     deadlines.set_defaults(handler=cmd_settlement_deadlines)
+
+    stack = commands.add_parser(
+        "stack", help="run Airflow's scheduler, dag-processor, api-server, triggerer and a Celery worker locally "
+        "and drive one generated night through the REST API"
+    )  # fmt: skip
+    stack.add_argument("--persons", type=int, default=500, help="generated population (default 500)")
+    stack.set_defaults(handler=cmd_stack)
 
     wh = commands.add_parser("warehouse", help="administration: roles and county analysts")
     wh_commands = wh.add_subparsers(dest="warehouse_command", required=True)

@@ -1,0 +1,313 @@
+"""The full Airflow stack as local processes: what docker-compose.yml runs, without Docker.
+
+Starts Airflow's api-server, scheduler, dag-processor, triggerer and a Celery worker (CeleryExecutor, Redis as
+broker, a PostgreSQL metadata database of its own), drives them only through the public REST API — the way an
+operator or another system would — and stops everything it started, whatever happens. Used by `make stack` and
+by the test suite, so the nightly DAGs are proven under the real scheduler and distributed executor, not only
+through `dag.test`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from skills_pipeline import settings
+
+log = logging.getLogger(__name__)
+
+METADATA_SERVER_ENV = "SKILLS_STACK_POSTGRES_URL"  # a server where the stack may create its metadata database
+BROKER_URL_ENV = "SKILLS_STACK_REDIS_URL"
+DEFAULT_METADATA_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "celery-worker")
+TERMINAL_STATES = {"success", "failed"}
+
+
+class StackError(RuntimeError):
+    """The stack did not come up, or a DAG run did not finish; the message names the component and its log."""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, query = url.partition("?")
+    base = base.rsplit("/", 1)[0] + f"/{database}"
+    return f"{base}?{query}" if query else base
+
+
+@dataclass
+class LocalStack:
+    """One stack: `with LocalStack.start(...) as stack:` guarantees every process and the database are gone after."""
+
+    home: Path
+    port: int
+    env: dict[str, str]
+    metadata_server: str
+    metadata_database: str
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    password: str = ""
+    _token: str | None = None
+
+    @classmethod
+    def create(cls, worker_concurrency: int = 2) -> LocalStack:
+        home = Path(tempfile.mkdtemp(prefix="skills-stack-"))
+        port = _free_port()
+        server = os.environ.get(METADATA_SERVER_ENV, DEFAULT_METADATA_SERVER)
+        database = f"skills_airflow_{uuid.uuid4().hex[:8]}"
+        metadata = _with_database(server, database).replace("postgresql://", "postgresql+psycopg://", 1)
+        password = secrets.token_urlsafe(16)
+        (home / "passwords.json").write_text(json.dumps({"admin": password}))
+        root = settings.project_root()
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
+            "AIRFLOW__CELERY__BROKER_URL": os.environ.get(BROKER_URL_ENV, DEFAULT_BROKER),
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata,
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
+            # Each stack gets its own Celery queue, so two stacks sharing one Redis never take each other's tasks.
+            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"skills-{database}",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            # Every process must sign and check task tokens with the same secret.
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "plugins"), os.environ.get("PYTHONPATH")])),
+        }
+        return cls(home, port, env, server, database, password=password)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _airflow(self) -> str:
+        return str(Path(sys.executable).with_name("airflow"))
+
+    def start(self, timeout: float = 300) -> None:
+        with psycopg.connect(self.metadata_server, autocommit=True) as conn:
+            conn.execute(f'create database "{self.metadata_database}"')
+        print(f"stack: Airflow home {self.home}, metadata database {self.metadata_database}", flush=True)
+        subprocess.run(
+            [self._airflow(), "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=timeout
+        )
+        commands = {
+            "api-server": ["api-server", "--port", str(self.port), "--host", "127.0.0.1", "--workers", "1"],
+            "scheduler": ["scheduler"],
+            "dag-processor": ["dag-processor"],
+            "triggerer": ["triggerer"],
+            "celery-worker": ["celery", "worker", "--queues", self.env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]],
+        }
+        for name in COMPONENTS:
+            logfile = open(self.home / f"{name}.log", "wb")  # noqa: SIM115  (closed with the process in stop())
+            self.processes[name] = subprocess.Popen(
+                [self._airflow(), *commands[name]],
+                env=self.env,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() takes the children with it
+            )
+        self._wait_for_api(timeout)
+        print(f"stack: {', '.join(COMPONENTS)} running; API at http://127.0.0.1:{self.port}", flush=True)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+        try:
+            with psycopg.connect(self.metadata_server, autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{self.metadata_database}" with (force)')
+        except psycopg.Error as error:
+            log.warning("could not drop the stack's metadata database %s: %s", self.metadata_database, error)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def _check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                tail = (self.home / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise StackError(f"{name} exited with code {process.returncode}; last log lines:\n{tail}")
+
+    def _wait_for_api(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if httpx.get(f"{self.base_url}/api/v2/version", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+        raise StackError(f"the api-server did not answer within {timeout:.0f}s (log: {self.home}/api-server.log)")
+
+    # -- REST API ----------------------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def api(self, method: str, path: str, **kwargs) -> dict:
+        if self._token is None:
+            response = httpx.post(
+                f"{self.base_url}/auth/token", json={"username": "admin", "password": self.password}, timeout=30
+            )
+            response.raise_for_status()
+            self._token = response.json()["access_token"]
+        response = httpx.request(
+            method, f"{self.base_url}/api/v2{path}", headers={"Authorization": f"Bearer {self._token}"}, timeout=60,
+            **kwargs,
+        )  # fmt: skip
+        if response.status_code >= 400:
+            raise StackError(f"{method} {path}: HTTP {response.status_code}: {response.text[:500]}")
+        return response.json()
+
+    def wait_for_dags(self, dag_ids: list[str], timeout: float = 300) -> None:
+        """Until the dag-processor has parsed and stored every DAG (then they can be unpaused and triggered)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            known = {dag["dag_id"] for dag in self.api("GET", "/dags", params={"limit": 100})["dags"]}
+            if set(dag_ids) <= known:
+                return
+            time.sleep(3)
+        raise StackError(f"DAGs {dag_ids} not parsed within {timeout:.0f}s (log: {self.home}/dag-processor.log)")
+
+    def unpause(self, dag_id: str) -> None:
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, logical_date: dt.datetime, conf: dict | None = None) -> str:
+        body = {"logical_date": logical_date.isoformat(), "conf": conf or {}}
+        return self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after", "limit": 100})["dag_runs"]
+
+    def wait_for_run(self, dag_id: str, predicate, timeout: float = 900) -> dict:
+        """Wait until a run of `dag_id` matching `predicate` reaches a final state; returns it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            for run in self.runs(dag_id):
+                if predicate(run) and run["state"] in TERMINAL_STATES:
+                    return run
+            time.sleep(5)
+        raise StackError(f"no finished run of {dag_id} within {timeout:.0f}s (logs under {self.home})")
+
+    def consumed_events_of(self, dag_id: str, run: dict, source_dag_id: str, source_run_id: str) -> bool:
+        """Whether an asset-triggered run of dag_id was set off by Asset events of that upstream run."""
+        if run["run_type"] != "asset_triggered":
+            return False
+        events = self.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/upstreamAssetEvents")["asset_events"]
+        return any(e["source_dag_id"] == source_dag_id and e["source_run_id"] == source_run_id for e in events)
+
+    def failed_tasks(self, dag_id: str, run_id: str) -> list[str]:
+        instances = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 500})
+        return [ti["task_id"] for ti in instances["task_instances"] if ti["state"] not in ("success", "skipped")]
+
+
+NIGHTLY_DAGS = ["ingest_feeds", "build_archive", "settle_subsidies"]
+
+
+def run_nightly(stack: LocalStack, day: dt.date, timeout: float = 1500) -> dict[str, dict]:
+    """Trigger ingestion of data date `day` through the REST API and follow the Asset chain it sets off:
+    ingest_feeds → build_archive (on the four raw Assets) → settle_subsidies (on the metrics Asset)."""
+    stack.wait_for_dags(NIGHTLY_DAGS)
+    for dag_id in NIGHTLY_DAGS:
+        stack.unpause(dag_id)
+    next_day = day + dt.timedelta(days=1)
+    logical = dt.datetime(next_day.year, next_day.month, next_day.day, 2, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    run_id = stack.trigger("ingest_feeds", logical)
+    print(f"stack: triggered ingest_feeds {run_id} (data date {day})", flush=True)
+    started = time.monotonic()
+    results = {"ingest_feeds": stack.wait_for_run("ingest_feeds", lambda run: run["dag_run_id"] == run_id, timeout)}
+    previous_dag, previous = "ingest_feeds", results["ingest_feeds"]
+    for dag_id in NIGHTLY_DAGS[1:]:
+        if previous["state"] != "success":
+            break
+        remaining = timeout - (time.monotonic() - started)
+        upstream = (previous_dag, previous["dag_run_id"])
+        results[dag_id] = previous = stack.wait_for_run(
+            dag_id, lambda run, dag_id=dag_id, upstream=upstream: stack.consumed_events_of(dag_id, run, *upstream),
+            remaining,
+        )  # fmt: skip
+        previous_dag = dag_id
+    for dag_id, run in results.items():
+        failed = [] if run["state"] == "success" else stack.failed_tasks(dag_id, run["dag_run_id"])
+        print(f"stack: {dag_id} {run['dag_run_id']}: {run['state']}" + (f" (failed: {failed})" if failed else ""))
+    return results
+
+
+def run_demo(persons: int = 500, day: dt.date = dt.date(2026, 6, 1)) -> int:
+    """`skills-pipeline stack`: generate one night of feeds, run it through the local stack, check and report."""
+    from skills_pipeline import dbt_build, runner, warehouse
+    from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
+
+    runner.ensure_local_pseudonym_key()
+    embedded = not os.environ.get(settings.WAREHOUSE_URL_ENV)
+    url = warehouse.warehouse_url()  # exported to the stack's processes through the environment
+    if embedded:
+        warehouse.apply_roles()  # the embedded warehouse is ours to administer
+    dbt_build.export_profile_env(url)
+    dbt_build.parse()
+    landing = Path(tempfile.mkdtemp(prefix="skills-stack-landing-"))
+    try:
+        generate(GeneratorConfig(out=landing, persons=persons, start=day, end=day, history_months=3,
+                                 defects=DefectRates.none()))  # fmt: skip
+        os.environ[settings.LANDING_ROOT_ENV] = str(landing)
+        with LocalStack.create() as stack:
+            results = run_nightly(stack, day)
+        with psycopg.connect(url) as conn:
+            persons_archived = conn.execute("select count(*) from archive.persons").fetchone()[0]
+        print(f"stack: {persons_archived:,} persons archived from {persons:,} generated")
+    finally:
+        shutil.rmtree(landing, ignore_errors=True)
+    ok = [run["state"] for run in results.values()] == ["success"] * len(NIGHTLY_DAGS)
+    return 0 if ok else 1
