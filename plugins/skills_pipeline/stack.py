@@ -84,6 +84,8 @@ class LocalStack:
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
+            # psycopg 3 serves the async engine too (Airflow would otherwise look for asyncpg).
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata,
             "AIRFLOW__CELERY__BROKER_URL": os.environ.get(BROKER_URL_ENV, DEFAULT_BROKER),
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
@@ -129,9 +131,11 @@ class LocalStack:
         with psycopg.connect(self.metadata_server, autocommit=True) as conn:
             conn.execute(f'create database "{self.metadata_database}"')
         print(f"stack: Airflow home {self.home}, metadata database {self.metadata_database}", flush=True)
-        subprocess.run(
-            [self._airflow(), "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=timeout
+        migration = subprocess.run(
+            [self._airflow(), "db", "migrate"], env=self.env, capture_output=True, text=True, timeout=timeout
         )
+        if migration.returncode != 0:
+            raise StackError(f"airflow db migrate failed:\n{(migration.stdout + migration.stderr)[-3000:]}")
         commands = {
             "api-server": ["api-server", "--port", str(self.port), "--host", "127.0.0.1", "--workers", "1"],
             "scheduler": ["scheduler"],
