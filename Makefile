@@ -17,8 +17,9 @@ stack: venv ## the full Airflow stack as local processes (Celery + Redis), one g
 	@scripts/ensure_redis.sh
 	$(VENV)/skills-pipeline stack $(ARGS)
 
-test: venv ## lint, then the whole test suite against a real PostgreSQL (starts Redis for the stack test if needed)
+test: venv ## lint, then the whole test suite against a real PostgreSQL (sets up Redis and compose validation if missing)
 	@scripts/ensure_redis.sh
+	@scripts/ensure_compose.sh
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/python -m pytest $(ARGS)

@@ -2,10 +2,10 @@
 ### Nightly ingestion of the four agency feeds
 
 For each feed (training, social security, employment, certificates) and the run's data date — the Beijing date
-on which its data interval starts — every file delivered under `<landing root>/<feed>/<YYYY-MM-DD>/` is validated
-with the feed's Great Expectations suite and loaded into `raw` by COPY. Bad rows go to `raw.quarantined_rows`
-with their rules; the ledger `ingest.load_ledger` reconciles every file. Re-running a date is safe: content
-already in the ledger is skipped.
+on which its data interval starts, or the `data_date` parameter of a triggered run — every file delivered under
+`<landing root>/<feed>/<YYYY-MM-DD>/` is validated with the feed's Great Expectations suite and loaded into `raw`
+by COPY. Bad rows go to `raw.quarantined_rows` with their rules; the ledger `ingest.load_ledger` reconciles every
+file. Re-running a date is safe: content already in the ledger is skipped.
 
 `check` fails (without retries) while a file of the date stands rejected; fix the delivery, then
 `skills-pipeline acknowledge BATCH_ID --note ...`. Each feed's Asset is updated when its check passes.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
 
-from skills_pipeline.orchestration import RAW_ASSET_URIS
+from skills_pipeline.orchestration import RAW_ASSET_URIS, time_schedules_enabled
 
 FEEDS = tuple(RAW_ASSET_URIS)
 RAW_ASSETS = {
@@ -26,7 +26,7 @@ RAW_ASSETS = {
 
 @dag(
     doc_md=__doc__,
-    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="Asia/Shanghai"),
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="Asia/Shanghai") if time_schedules_enabled() else None,
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,  # back-fills are deliberate: `airflow dags backfill` or `skills-pipeline run --date --to`
     max_active_runs=1,
@@ -35,7 +35,13 @@ RAW_ASSETS = {
     params={
         "landing_root": Param(
             None, type=["null", "string"], description="Override the landing root (local path or fsspec URL)"
-        )
+        ),
+        "data_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Process this Beijing data date (YYYY-MM-DD) instead of the run's data interval",
+        ),
     },
 )
 def ingest_feeds():
@@ -45,9 +51,11 @@ def ingest_feeds():
         def feed_group(feed: str = feed):
             @task
             def load(feed: str, data_interval_start=None, params=None) -> dict:
-                from skills_pipeline.orchestration import data_date_of, load_feed
+                from skills_pipeline.orchestration import load_feed, resolve_data_date
 
-                return load_feed(feed, data_date_of(data_interval_start), (params or {}).get("landing_root"))
+                params = params or {}
+                day = resolve_data_date(data_interval_start, params.get("data_date"))
+                return load_feed(feed, day, params.get("landing_root"))
 
             @task(outlets=[RAW_ASSETS[feed]], retries=0)
             def check(summary: dict) -> None:

@@ -19,15 +19,19 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from skills_pipeline.orchestration import settle_period
+from skills_pipeline.orchestration import settle_period, time_schedules_enabled
 
 METRICS_ASSET = Asset(name="metrics", uri="warehouse://marts/metrics", group="skills_warehouse")
 
 
 @dag(
     doc_md=__doc__,
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 6 1 * *", timezone="Asia/Shanghai"), assets=[METRICS_ASSET]
+    schedule=(
+        AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable("0 6 1 * *", timezone="Asia/Shanghai"), assets=[METRICS_ASSET]
+        )
+        if time_schedules_enabled()
+        else [METRICS_ASSET]
     ),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,

@@ -55,6 +55,7 @@ def warehouse_url():
             conn.execute(f'alter database "{database}" set {setting}')
     url = _with_database(admin_url, database)
     os.environ["SKILLS_WAREHOUSE_URL"] = url
+    os.environ.setdefault("SKILLS_STACK_POSTGRES_URL", admin_url)  # the local stack's metadata database lives here
     warehouse_module.apply_roles()  # roles are cluster-wide; dbt's grants and policies need them
     try:
         yield url

@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import zoneinfo
 
 from skills_pipeline import feeds
 
 LOCAL_ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
+TIME_SCHEDULES_ENV = "SKILLS_TIME_SCHEDULES"
+
+
+def time_schedules_enabled() -> bool:
+    """Whether DAGs run on the clock (the default). `SKILLS_TIME_SCHEDULES=off` leaves only API/manual triggers and
+    Asset events: for acceptance environments and the local stack harness, where a cron run for "yesterday"
+    appearing on unpause would only add work to the night under test."""
+    value = os.environ.get(TIME_SCHEDULES_ENV, "on").strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"{TIME_SCHEDULES_ENV}={value!r}: expected on or off")
+    return value == "on"
+
+
 RAW_ASSET_URIS = {feed: f"warehouse://raw/{feed}" for feed in feeds.FEEDS}
 
 
 def data_date_of(data_interval_start: dt.datetime) -> dt.date:
     """The deliveries a nightly run processes: the local (Beijing) date its data interval starts on."""
     return data_interval_start.astimezone(LOCAL_ZONE).date()
+
+
+def resolve_data_date(data_interval_start: dt.datetime | None, override: str | None) -> dt.date:
+    """The data date a run processes: the `data_date` parameter when given, else its data interval's start."""
+    if override:
+        return dt.date.fromisoformat(override)
+    if data_interval_start is None:
+        raise ValueError("this run has no data interval: trigger it with the parameter data_date=YYYY-MM-DD")
+    return data_date_of(data_interval_start)
 
 
 def load_feed(feed: str, data_date: dt.date, landing_root: str | None = None) -> dict:

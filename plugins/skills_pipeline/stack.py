@@ -44,6 +44,10 @@ class StackError(RuntimeError):
     """The stack did not come up, or a DAG run did not finish; the message names the component and its log."""
 
 
+def _raise_on_sigterm(signum, frame) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -68,6 +72,7 @@ class LocalStack:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     password: str = ""
     _token: str | None = None
+    _previous_sigterm: object = None
 
     @classmethod
     def create(cls, worker_concurrency: int = 2) -> LocalStack:
@@ -105,8 +110,13 @@ class LocalStack:
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            # Runs come only from the REST API and from Asset events: a cron run for "yesterday" appearing when a DAG
+            # is unpaused would only add work (and events) to the night under test. (Airflow's own
+            # scheduler.use_job_schedule=False would stop Asset-triggered runs too.)
+            "SKILLS_TIME_SCHEDULES": "off",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "plugins"), os.environ.get("PYTHONPATH")])),
         }
         return cls(home, port, env, server, database, password=password)
@@ -114,15 +124,20 @@ class LocalStack:
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     def __enter__(self) -> LocalStack:
+        # A SIGTERM (CI timeout, kill) must still stop the stack: turn it into an exception that unwinds through here.
+        self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_on_sigterm)
         try:
             self.start()
         except BaseException:
-            self.stop()
+            self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
 
     def _airflow(self) -> str:
         return str(Path(sys.executable).with_name("airflow"))
@@ -268,7 +283,7 @@ def run_nightly(stack: LocalStack, day: dt.date, timeout: float = 1500) -> dict[
         stack.unpause(dag_id)
     next_day = day + dt.timedelta(days=1)
     logical = dt.datetime(next_day.year, next_day.month, next_day.day, 2, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    run_id = stack.trigger("ingest_feeds", logical)
+    run_id = stack.trigger("ingest_feeds", logical, conf={"data_date": day.isoformat()})
     print(f"stack: triggered ingest_feeds {run_id} (data date {day})", flush=True)
     started = time.monotonic()
     results = {"ingest_feeds": stack.wait_for_run("ingest_feeds", lambda run: run["dag_run_id"] == run_id, timeout)}
@@ -310,7 +325,7 @@ def run_demo(persons: int = 500, day: dt.date = dt.date(2026, 6, 1)) -> int:
             results = run_nightly(stack, day)
         with psycopg.connect(url) as conn:
             persons_archived = conn.execute("select count(*) from archive.persons").fetchone()[0]
-        print(f"stack: {persons_archived:,} persons archived from {persons:,} generated")
+        print(f"stack: the archive now holds {persons_archived:,} persons ({persons:,} generated for this night)")
     finally:
         shutil.rmtree(landing, ignore_errors=True)
     ok = [run["state"] for run in results.values()] == ["success"] * len(NIGHTLY_DAGS)

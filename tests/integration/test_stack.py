@@ -1,0 +1,59 @@
+"""The nightly DAGs under Airflow's real scheduler, dag-processor, api-server, triggerer and a Celery worker (Redis
+broker, PostgreSQL metadata), started as local processes and driven only through the REST API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from skills_pipeline import settings, stack
+from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
+
+pytestmark = [pytest.mark.integration, pytest.mark.airflow]
+
+DAY = dt.date(2026, 6, 1)
+
+
+def redis_is_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_nightly_dags_succeed_under_the_scheduler_and_celery_workers(db, dbt_manifest, tmp_path, monkeypatch):
+    if not redis_is_up():
+        pytest.fail("no Redis on 127.0.0.1:6379 for the Celery broker: run the suite with `make test` (it starts one)")
+    landing = tmp_path / "landing"
+    generate(GeneratorConfig(out=landing, persons=150, start=DAY, end=DAY, history_months=2,
+                             defects=DefectRates.none()))  # fmt: skip
+    monkeypatch.setenv(settings.LANDING_ROOT_ENV, str(landing))
+    monkeypatch.setenv(settings.EXPORT_ROOT_ENV, str(tmp_path / "exports"))
+
+    with stack.LocalStack.create() as local:
+        results = stack.run_nightly(local, DAY, timeout=1500)
+        assert {dag_id: run["state"] for dag_id, run in results.items()} == {
+            "ingest_feeds": "success", "build_archive": "success", "settle_subsidies": "success"
+        }  # fmt: skip
+        assert results["ingest_feeds"]["conf"] == {"data_date": "2026-06-01"}
+        processes = list(local.processes.values())
+    assert all(process.poll() is not None for process in processes)  # everything it started is stopped
+
+    ledger = db.execute("select distinct data_date, status from ingest.load_ledger").fetchall()
+    assert ledger == [(DAY, "loaded")]
+    people_loaded = db.execute(
+        "select count(distinct id_number) from (select id_number from raw.training union select id_number from "
+        "raw.social_security union select id_number from raw.employment union select id_number from raw.certificate) "
+        "as loaded"
+    ).fetchone()[0]
+    assert db.execute("select count(*) from archive.persons").fetchone()[0] == people_loaded > 0
+    # settle_subsidies ran on the metrics Asset and drafted the month before the run.
+    beijing_today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    previous_month = (beijing_today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    assert db.execute(
+        "select run_kind, status from payments.settlement_runs where period_start = %s", (previous_month,)
+    ).fetchall() == [("original", "draft")]

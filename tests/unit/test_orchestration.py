@@ -1,0 +1,28 @@
+"""What the DAG tasks decide before touching data: the data date of a run and whether DAGs follow the clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from skills_pipeline import orchestration
+
+
+def test_data_date_is_the_beijing_date_the_interval_starts_on_unless_given():
+    start = dt.datetime(2026, 5, 31, 18, 0, tzinfo=ZoneInfo("UTC"))  # 2026-06-01 02:00 in Beijing
+    assert orchestration.resolve_data_date(start, None) == dt.date(2026, 6, 1)
+    assert orchestration.resolve_data_date(start, "2026-05-20") == dt.date(2026, 5, 20)
+    with pytest.raises(ValueError, match="data_date=YYYY-MM-DD"):
+        orchestration.resolve_data_date(None, None)
+
+
+def test_time_schedules_are_on_by_default_and_can_be_switched_off(monkeypatch):
+    monkeypatch.delenv(orchestration.TIME_SCHEDULES_ENV, raising=False)
+    assert orchestration.time_schedules_enabled()
+    monkeypatch.setenv(orchestration.TIME_SCHEDULES_ENV, "off")
+    assert not orchestration.time_schedules_enabled()
+    monkeypatch.setenv(orchestration.TIME_SCHEDULES_ENV, "sometimes")
+    with pytest.raises(ValueError, match="expected on or off"):
+        orchestration.time_schedules_enabled()
