@@ -37,12 +37,6 @@ def _admin_url() -> tuple[str, object | None]:
     return server.get_uri(), server
 
 
-def _with_database(url: str, database: str) -> str:
-    base, _, query = url.partition("?")
-    base = base.rsplit("/", 1)[0] + f"/{database}"
-    return f"{base}?{query}" if query else base
-
-
 @pytest.fixture(scope="session")
 def warehouse_url():
     admin_url, server = _admin_url()
@@ -53,7 +47,7 @@ def warehouse_url():
         # only works serially (e.g. a function that opens subtransactions) must fail here, not in production.
         for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0"):
             conn.execute(f'alter database "{database}" set {setting}')
-    url = _with_database(admin_url, database)
+    url = warehouse_module.with_database(admin_url, database)
     os.environ["SKILLS_WAREHOUSE_URL"] = url
     os.environ.setdefault("SKILLS_STACK_POSTGRES_URL", admin_url)  # the local stack's metadata database lives here
     warehouse_module.apply_roles()  # roles are cluster-wide; dbt's grants and policies need them

@@ -156,7 +156,7 @@ def run_main_job(
     migrate_airflow_metadata(home)
     from skills_pipeline import dbt_build
 
-    if not os.environ.get(settings.WAREHOUSE_URL_ENV):
+    if warehouse.uses_embedded_server():
         warehouse.apply_roles()  # the embedded warehouse is ours to administer; a real one is set up at deploy
     dbt_build.export_profile_env(url)
     dbt_build.parse()  # the build_archive DAG renders from this manifest

@@ -29,6 +29,7 @@ import httpx
 import psycopg
 
 from skills_pipeline import settings
+from skills_pipeline.warehouse import with_database
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _with_database(url: str, database: str) -> str:
-    base, _, query = url.partition("?")
-    base = base.rsplit("/", 1)[0] + f"/{database}"
-    return f"{base}?{query}" if query else base
-
-
 @dataclass
 class LocalStack:
     """One stack: `with LocalStack.start(...) as stack:` guarantees every process and the database are gone after."""
@@ -80,7 +75,7 @@ class LocalStack:
         port = _free_port()
         server = os.environ.get(METADATA_SERVER_ENV, DEFAULT_METADATA_SERVER)
         database = f"skills_airflow_{uuid.uuid4().hex[:8]}"
-        metadata = _with_database(server, database).replace("postgresql://", "postgresql+psycopg://", 1)
+        metadata = with_database(server, database).replace("postgresql://", "postgresql+psycopg://", 1)
         password = secrets.token_urlsafe(16)
         (home / "passwords.json").write_text(json.dumps({"admin": password}))
         root = settings.project_root()
@@ -310,9 +305,8 @@ def run_demo(persons: int = 500, day: dt.date = dt.date(2026, 6, 1)) -> int:
     from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
 
     runner.ensure_local_pseudonym_key()
-    embedded = not os.environ.get(settings.WAREHOUSE_URL_ENV)
     url = warehouse.warehouse_url()  # exported to the stack's processes through the environment
-    if embedded:
+    if warehouse.uses_embedded_server():
         warehouse.apply_roles()  # the embedded warehouse is ours to administer
     dbt_build.export_profile_env(url)
     dbt_build.parse()

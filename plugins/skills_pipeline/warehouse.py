@@ -57,6 +57,18 @@ def start_embedded() -> str:
     return url
 
 
+def uses_embedded_server() -> bool:
+    """Whether this process runs on the embedded server (ours to administer: roles are applied on start-up)."""
+    return _embedded_server is not None
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL (TCP or socket) pointing at another database."""
+    base, _, query = url.partition("?")
+    base = base.rsplit("/", 1)[0] + f"/{database}"
+    return f"{base}?{query}" if query else base
+
+
 def stop_embedded() -> None:
     global _embedded_server
     if _embedded_server is not None:
