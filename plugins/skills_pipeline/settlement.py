@@ -116,30 +116,24 @@ _ORIGINAL_LINES = f"""
     from current_lines
 """
 
-_ADJUSTMENT_LINES = """
+# A line that still exists is described as it is now (its rule may have changed); a withdrawn one as last approved.
+_DESCRIBED_AS_NOW_OR_LAST_APPROVED = ",\n        ".join(
+    f"case when c.line_key is null then a.{column} else c.{column} end as {column}"
+    for column in (name.strip() for name in LINE_COLUMNS.split(","))
+    if column not in ("is_eligible", "reasons")
+)
+
+_ADJUSTMENT_LINES = f"""
     select
-        coalesce(c.line_key, a.line_key) as line_key,
-        coalesce(c.line_kind, a.line_kind) as line_kind,
-        coalesce(c.source_id, a.source_id) as source_id,
-        coalesce(c.person_id, a.person_id) as person_id,
-        coalesce(c.class_id, a.class_id) as class_id,
-        coalesce(c.region_code, a.region_code) as region_code,
-        coalesce(c.payee_kind, a.payee_kind) as payee_kind,
-        coalesce(c.payee_code, a.payee_code) as payee_code,
-        coalesce(c.payee_name, a.payee_name) as payee_name,
-        coalesce(c.rule_id, a.rule_id) as rule_id,
-        coalesce(c.rule_version, a.rule_version) as rule_version,
-        coalesce(c.source_clause, a.source_clause) as source_clause,
-        coalesce(c.quantity, a.quantity) as quantity,
-        coalesce(c.subsidy_year, a.subsidy_year) as subsidy_year,
-        coalesce(c.settlement_date, a.settlement_date) as settlement_date,
+        {_DESCRIBED_AS_NOW_OR_LAST_APPROVED},
         coalesce(c.is_eligible, false) as is_eligible,
-        coalesce(c.reasons, '{}') as reasons,
+        coalesce(c.reasons, '{{}}') as reasons,
         case when c.line_key is null then 'reversal' else 'adjustment' end as line_type,
         coalesce(c.amount_yuan, 0) - coalesce(a.approved_yuan, 0) as amount_yuan,
         coalesce(a.approved_yuan, 0) as previously_approved_yuan,
         format(
-            'approved %s, now %s: %s', coalesce(a.approved_yuan, 0), coalesce(c.amount_yuan, 0),
+            'approved %s, now %s: %s',
+            coalesce(a.approved_yuan, 0)::numeric(12, 2), coalesce(c.amount_yuan, 0)::numeric(12, 2),
             case
                 when c.line_key is null then 'the line is no longer in this period after corrected input'
                 when a.line_key is null and c.is_eligible then 'new line, payable under ' || c.rule_id

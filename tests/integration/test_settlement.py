@@ -20,6 +20,7 @@ pytestmark = pytest.mark.integration
 
 DAY = dt.date(2026, 6, 1)
 LATE_DAY = dt.date(2026, 6, 2)
+CORRECTION_DAY = dt.date(2026, 6, 3)
 LINFEN_COUNTY = "141002"
 
 
@@ -401,3 +402,25 @@ def test_a_late_correction_after_approval_appears_only_as_adjustment_lines(settl
     # deadline of 31 March 2024 has passed.
     assert status[1] == Decimal("40000.00") and status[2] == status[0] - status[1] > 0
     assert status[3:] == (dt.date(2024, 3, 31), "overdue")
+
+    # A corrected end date moves a trainee's line out of September: September gets a reversal, August the line.
+    write_csv(root, "training", [
+        enrollment(10, "ORD80", "2023-02-01", "2023-02-15", 15, updated_at="2026-06-03 09:00:00")
+    ], day=CORRECTION_DAY)  # fmt: skip
+    ingest(root, CORRECTION_DAY)
+    dbt_build.run("build", "--quiet", "--select", "stg_training__enrollments+")
+    reversal = settlement.create_run(conn, september)
+    assert (reversal.run_kind, reversal.line_count, reversal.payable_yuan) == ("adjustment", 1, Decimal("-2000.00"))
+    assert conn.execute(
+        "select line_key, line_type, adjustment_reason from payments.settlement_run_lines where run_id = %s",
+        (reversal.run_id,),
+    ).fetchone() == (
+        "training:ORD80-10", "reversal",
+        "approved 2000.00, now 0.00: the line is no longer in this period after corrected input",
+    )  # fmt: skip
+    august = settlement.create_run(conn, settlement.parse_period("2023-08"))
+    moved = conn.execute(
+        "select amount_yuan from payments.settlement_run_lines where run_id = %s and line_key = 'training:ORD80-10'",
+        (august.run_id,),
+    ).fetchone()
+    assert august.run_kind == "original" and moved == (Decimal("2000.00"),)
