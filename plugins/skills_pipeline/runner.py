@@ -170,8 +170,10 @@ def run_main_job(
             states.update(run_dag_for_dates("ingest_feeds", late_dates))
     print(f"running build_archive (dbt through Cosmos) after {dates[-1]} ...", flush=True)
     archive_state = run_dag_for_dates("build_archive", [dates[-1]])[dates[-1]]
-    print("running settle_subsidies (draft settlement of the previous month) ...", flush=True)
-    settle_state = run_dag_for_dates("settle_subsidies", [dates[-1]])[dates[-1]]
+    # The month before the last data date: the demo's data is from 2026, whatever today's date is.
+    period = (dates[-1].replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    print(f"running settle_subsidies (draft settlement of {period}) ...", flush=True)
+    settle_state = run_dag_for_dates("settle_subsidies", [dates[-1]], run_conf={"period": period})[dates[-1]]
     print_summary(dates, elapsed=time.perf_counter() - started, states=states, archive_state=archive_state)
     succeeded = all(state.endswith("success") for state in [*states.values(), archive_state, settle_state])
     return 0 if succeeded else 1
