@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 from skills_pipeline.settlement import SettlementError
 
 MONEY = "#,##0.00"
+PAYEE_KIND_LABELS = {"institution": "培训机构", "enterprise": "企业", "trainee": "学员"}
 TRAINEE_SHEET = "学员生活补贴"
 
 # (column in payments.settlement_run_lines, Chinese header)
@@ -137,7 +138,8 @@ def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Dec
     payee_sum = Decimal(0)
     for kind, code, name, lines, eligible, amount in payees:
         payee_sum += amount
-        summary.append([kind, code, name, lines, eligible, _cell(summary, amount, money=True)])
+        label = "/".join(PAYEE_KIND_LABELS.get(part, part) for part in kind.split("/"))
+        summary.append([label, code, name, lines, eligible, _cell(summary, amount, money=True)])
     summary.append(
         [_cell(summary, "合计", bold=True), "", "", sum(p[3] for p in payees), sum(p[4] for p in payees),
          _cell(summary, payee_sum, bold=True, money=True)]
