@@ -120,7 +120,14 @@ def migrate() -> None:
             applied = dict(conn.execute("select name, sha256 from ingest.schema_migrations").fetchall())
         pending = [name for name in MIGRATIONS if applied.get(name) != wanted[name]]
         for name in pending:
-            conn.execute(_migration_sql(name))
+            try:
+                conn.execute(_migration_sql(name))
+            except psycopg.errors.InsufficientPrivilege as error:
+                raise PermissionError(
+                    f"migration {name} is not applied and role {conn.info.user!r} may not apply it ({error}); "
+                    "run `skills-pipeline warehouse roles` as the warehouse administrator (it applies the "
+                    "migrations, then the roles)"
+                ) from None
         if pending:
             conn.execute(
                 "create table if not exists ingest.schema_migrations "

@@ -252,3 +252,15 @@ def test_pseudonyms_are_keyed_not_a_hash_anyone_can_enumerate(secured):
             hashlib.md5(id_number.encode()).hexdigest(),
             hashlib.sha256(id_number.encode()).hexdigest()[:32],
         )
+
+
+def test_a_role_that_may_not_migrate_is_told_who_can(secured, monkeypatch):
+    admin, url = secured
+    admin.execute("update ingest.schema_migrations set sha256 = repeat('0', 64) where name = '002_settlement.sql'")
+    try:
+        monkeypatch.setenv("SKILLS_WAREHOUSE_URL", as_user(url, "t_loader"))
+        with pytest.raises(PermissionError, match="run `skills-pipeline warehouse roles` as the warehouse admin"):
+            warehouse.migrate()
+    finally:
+        monkeypatch.setenv("SKILLS_WAREHOUSE_URL", url)
+        warehouse.migrate()  # as the administrator: applied again, checksum restored
