@@ -11,18 +11,9 @@
 {% macro match_subsidy_rule(claims, key, subject, date_column, region_column, scope) %}
     select distinct on ({{ claims }}.{{ key }})
         {{ claims }}.{{ key }},
-        subsidy_rules.rule_id,
-        subsidy_rules.rule_version,
-        subsidy_rules.basis,
-        subsidy_rules.amount_yuan,
-        subsidy_rules.tier_days,
-        subsidy_rules.amount_after_tier_yuan,
-        subsidy_rules.per_person_cap_yuan,
-        subsidy_rules.min_class_employment_rate,
-        subsidy_rules.payee_kind,
-        subsidy_rules.source_clause,
-        subsidy_rules.effective_from as rule_effective_from,
-        subsidy_rules.note as rule_note,
+        {% for column, source in subsidy_rule_outputs().items() -%}
+            subsidy_rules.{{ source }} as {{ column }},
+        {% endfor -%}
         {{ claims }}.{{ date_column }} between subsidy_rules.effective_from
         and coalesce(subsidy_rules.effective_to, 'infinity'::date) as is_rule_in_force
     from {{ claims }}
@@ -48,6 +39,27 @@
         subsidy_rules.scope_specificity desc,
         subsidy_rules.effective_from desc,
         subsidy_rules.rule_id
+{% endmacro %}
+
+
+{#- The rule columns match_subsidy_rule returns (name: column of the rules), besides is_rule_in_force. -#}
+{% macro subsidy_rule_outputs() %}
+    {{ return({
+        'rule_id': 'rule_id', 'rule_version': 'rule_version', 'basis': 'basis', 'amount_yuan': 'amount_yuan',
+        'tier_days': 'tier_days', 'amount_after_tier_yuan': 'amount_after_tier_yuan',
+        'per_person_cap_yuan': 'per_person_cap_yuan', 'min_class_employment_rate': 'min_class_employment_rate',
+        'payee_kind': 'payee_kind', 'source_clause': 'source_clause', 'rule_effective_from': 'effective_from',
+        'rule_note': 'note',
+    }) }}
+{% endmacro %}
+
+
+{#- Every column of a match_subsidy_rule result, qualified, for a claim model's select list (trailing comma). -#}
+{% macro matched_rule_columns(relation='rules_matched') %}
+    {% for column in subsidy_rule_outputs() -%}
+        {{ relation }}.{{ column }},
+    {% endfor -%}
+    {{ relation }}.is_rule_in_force,
 {% endmacro %}
 
 

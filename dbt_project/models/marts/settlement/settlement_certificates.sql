@@ -64,14 +64,7 @@ assessed as (
         training_records.class_id,
         training_records.institution_code,
         training_records.institution_name,
-        rules_matched.rule_id,
-        rules_matched.rule_version,
-        rules_matched.source_clause,
-        rules_matched.basis,
-        rules_matched.amount_yuan,
-        rules_matched.tier_days,
-        rules_matched.amount_after_tier_yuan,
-        rules_matched.per_person_cap_yuan,
+        {{ matched_rule_columns() }}
         array_remove(array[
             case when not certificates.is_valid then 'certificate_revoked: status is ' || certificates.status end,
             case

@@ -42,19 +42,7 @@ rules_matched as (
 assessed as (
     select
         outcomes.*,
-        rules_matched.rule_id,
-        rules_matched.rule_version,
-        rules_matched.basis,
-        rules_matched.amount_yuan,
-        rules_matched.tier_days,
-        rules_matched.amount_after_tier_yuan,
-        rules_matched.per_person_cap_yuan,
-        rules_matched.min_class_employment_rate,
-        rules_matched.payee_kind,
-        rules_matched.source_clause,
-        rules_matched.rule_effective_from,
-        rules_matched.rule_note,
-        rules_matched.is_rule_in_force,
+        {{ matched_rule_columns() }}
         class_rates.employed_trainees as class_employed_trainees,
         class_rates.employment_rate_denominator as class_employment_rate_denominator,
         class_rates.employment_rate as class_employment_rate,

@@ -33,14 +33,7 @@ assessed as (
         enrollments.training_days,
         enrollments.subsidy_year,
         enrollments.end_date as settlement_date,
-        rules_matched.rule_id,
-        rules_matched.rule_version,
-        rules_matched.source_clause,
-        rules_matched.basis,
-        rules_matched.amount_yuan,
-        rules_matched.tier_days,
-        rules_matched.amount_after_tier_yuan,
-        rules_matched.per_person_cap_yuan,
+        {{ matched_rule_columns() }}
         array_remove(array[
             case
                 when enrollments.completion_status <> 'completed'
