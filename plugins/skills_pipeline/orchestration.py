@@ -30,6 +30,13 @@ def data_date_of(data_interval_start: dt.datetime) -> dt.date:
     return data_interval_start.astimezone(LOCAL_ZONE).date()
 
 
+def nightly_run_time(data_date: dt.date) -> dt.datetime:
+    """When the scheduler runs data date D: 02:00 Beijing on D + 1 (a manual run with this logical date covers the
+    data interval that ends there, i.e. D)."""
+    next_day = data_date + dt.timedelta(days=1)
+    return dt.datetime(next_day.year, next_day.month, next_day.day, 2, tzinfo=LOCAL_ZONE)
+
+
 def resolve_data_date(data_interval_start: dt.datetime | None, override: str | None) -> dt.date:
     """The data date a run processes: the `data_date` parameter when given, else its data interval's start."""
     if override:

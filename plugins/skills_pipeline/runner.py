@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from skills_pipeline import settings, warehouse
+from skills_pipeline import orchestration, settings, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +87,8 @@ def run_dag_for_dates(dag_id: str, dates: list[dt.date], run_conf: dict | None =
     dag = load_dag(dag_id)
     states = {}
     for day in dates:
-        # A manual run covers the data interval that ends at its logical date, so data date D is run at 02:00
-        # (Beijing) on D + 1 — exactly when the scheduler runs it.
-        next_day = day + dt.timedelta(days=1)
-        logical_date = pendulum.datetime(next_day.year, next_day.month, next_day.day, 2, tz="Asia/Shanghai")
+        # Data date D runs at 02:00 (Beijing) on D + 1 — exactly when the scheduler runs it.
+        logical_date = pendulum.instance(orchestration.nightly_run_time(day))
         started = time.perf_counter()
         run = dag.test(logical_date=logical_date, run_conf=run_conf or {})
         state = str(getattr(run, "state", "unknown"))

@@ -29,6 +29,7 @@ import httpx
 import psycopg
 
 from skills_pipeline import settings
+from skills_pipeline.orchestration import nightly_run_time
 from skills_pipeline.warehouse import with_database
 
 log = logging.getLogger(__name__)
@@ -276,9 +277,7 @@ def run_nightly(stack: LocalStack, day: dt.date, timeout: float = 1500) -> dict[
     stack.wait_for_dags(NIGHTLY_DAGS)
     for dag_id in NIGHTLY_DAGS:
         stack.unpause(dag_id)
-    next_day = day + dt.timedelta(days=1)
-    logical = dt.datetime(next_day.year, next_day.month, next_day.day, 2, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    run_id = stack.trigger("ingest_feeds", logical, conf={"data_date": day.isoformat()})
+    run_id = stack.trigger("ingest_feeds", nightly_run_time(day), conf={"data_date": day.isoformat()})
     print(f"stack: triggered ingest_feeds {run_id} (data date {day})", flush=True)
     started = time.monotonic()
     results = {"ingest_feeds": stack.wait_for_run("ingest_feeds", lambda run: run["dag_run_id"] == run_id, timeout)}

@@ -26,3 +26,9 @@ def test_time_schedules_are_on_by_default_and_can_be_switched_off(monkeypatch):
     monkeypatch.setenv(orchestration.TIME_SCHEDULES_ENV, "sometimes")
     with pytest.raises(ValueError, match="expected on or off"):
         orchestration.time_schedules_enabled()
+
+
+def test_data_date_d_runs_at_two_in_the_morning_beijing_time_on_d_plus_one():
+    run_time = orchestration.nightly_run_time(dt.date(2026, 6, 30))
+    assert run_time == dt.datetime(2026, 7, 1, 2, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert orchestration.resolve_data_date(run_time - dt.timedelta(days=1), None) == dt.date(2026, 6, 30)
