@@ -8,6 +8,7 @@ code in force when their number was issued, so an unknown prefix is a warning, n
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -15,6 +16,9 @@ from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
 
 EARLIEST_BIRTH_DATE = dt.date(1900, 1, 1)
+ASCII_DIGITS_15 = re.compile(r"[0-9]{15}")
+RESIDENT_ID_CHARACTERS = re.compile(r"[0-9]{17}[0-9X]")
+USCC_CHARACTERS = re.compile(r"[0-9A-Z]{18}")
 
 
 @dataclass(frozen=True)
@@ -30,13 +34,15 @@ VALID = Verdict()
 def check_resident_id(value: str, today: dt.date | None = None) -> Verdict:
     """GB 11643 resident ID: length, characters, check character (ISO 7064 MOD 11-2) and birth date."""
     number = value.strip().upper()
-    if len(number) == 15 and number.isdigit():
+    # ASCII only: str.isdigit() also accepts '²' and full-width digits, which int() or stdnum then choke on or
+    # (worse) accept, giving one person a second pseudonym.
+    if ASCII_DIGITS_15.fullmatch(number):
         # Explicit rule for legacy numbers: the 18-digit upgrade must come from the issuing agency, because the
         # century and check character we would compute cannot be confirmed against the person's record.
         return Verdict("legacy_15_digit")
     if len(number) != 18:
         return Verdict("length")
-    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+    if not RESIDENT_ID_CHARACTERS.fullmatch(number):
         return Verdict("characters")
     if number[17] != ric.calc_check_digit(number):
         return Verdict("check_character")
@@ -59,6 +65,8 @@ def check_uscc(value: str) -> Verdict:
     code = value.strip().upper()
     if len(code) != 18:
         return Verdict("length")
+    if not USCC_CHARACTERS.fullmatch(code):
+        return Verdict("characters")
     try:
         uscc.validate(code)
     except ValidationError as error:

@@ -1,12 +1,17 @@
 """Ingest one feed for one data date: discover, fingerprint, stage, validate, then load or quarantine.
 
 Per file, in order:
-  1. SHA-256 + encoding in one pass; content already in the ledger is recorded as a repeat delivery and skipped.
-  2. Records stream into an unlogged staging table of text columns with COPY (any format, any encoding).
+  1. SHA-256 + encoding in one pass; content whose judgement stands in the ledger is a repeat delivery, skipped.
+  2. Records stream into two unlogged staging tables by COPY: the well-formed ones, and the ones the reader
+     already found a problem in (bad cells, broken records, or every record of a file rejected over its header).
   3. python-stdnum checks identifiers once per distinct value; the GX suite runs on the staging table in SQL;
      natural-key duplicates within the file are found with one GROUP BY ... HAVING.
   4. One transaction writes the ledger row, the typed rows into raw, the failing rows into quarantine and the
-     warnings. An interruption anywhere leaves no partial batch: the ledger and raw commit together or not at all.
+     warnings, and checks that what it stored is what the ledger says. An interruption anywhere leaves no partial
+     batch.
+
+Any failure while handling one file becomes a rejected ledger row for that file, with a reason and a fix; the
+other files still load. Only a lost warehouse connection stops the run (nothing could be recorded then).
 """
 
 from __future__ import annotations
@@ -15,60 +20,32 @@ import datetime as dt
 import json
 import logging
 import time
+import traceback
 from collections import Counter
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
 
-from skills_pipeline import feeds, identifiers, pseudonyms, readers, settings, warehouse
+from skills_pipeline import feeds, identifiers, ledger, pseudonyms, readers, settings, warehouse
 from skills_pipeline.feeds import Feed, Kind
+from skills_pipeline.landing import Delivery, Landing, format_of
+from skills_pipeline.ledger import FileResult
 
 log = logging.getLogger(__name__)
 
 IDENTIFIER_CHECKS = {Kind.RESIDENT_ID: identifiers.check_resident_id, Kind.USCC: identifiers.check_uscc}
 LOCAL_TIME_ZONE = "Asia/Shanghai"  # feed timestamps carry no offset; agencies export Beijing time
+REEVALUATE_HINT = "once the cause is fixed, judge the same file again with `skills-pipeline reevaluate {batch}`"
 
 
-@dataclass
-class FileResult:
-    path: str
-    status: str  # loaded | rejected | repeat
-    batch_id: int | None = None
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_quarantined: int = 0
-    encoding: str | None = None
-    problem_rule: str | None = None  # why a file was rejected, e.g. missing_required_column, bad_row_share
-    problem: str | None = None
-    rule_failures: dict[str, int] = field(default_factory=dict)
-    rule_warnings: dict[str, int] = field(default_factory=dict)
-    unknown_columns: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    stage_seconds: dict[str, float] = field(default_factory=dict)  # where the time went, for benchmarks and logs
-
-    def describe(self) -> str:
-        if self.status == "repeat":
-            return f"{self.path}: already loaded as batch {self.batch_id} (same content), skipped"
-        text = (
-            f"{self.path}: {self.status} batch {self.batch_id} ({self.encoding or 'xlsx'}): read {self.rows_read:,}, "
-            f"loaded {self.rows_loaded:,}, quarantined {self.rows_quarantined:,} in {self.seconds:.1f}s"
-        )
-        if self.rule_failures:
-            text += " — " + ", ".join(f"{rule} ×{n}" for rule, n in sorted(self.rule_failures.items()))
-        if self.unknown_columns:
-            text += f"; kept unknown columns: {', '.join(self.unknown_columns)}"
-        if self.problem:
-            text += f"\n    problem: {self.problem}"
-        return text
+class RejectedFiles(Exception):
+    """Raised after a feed/date is processed when files of that date stand rejected and unacknowledged."""
 
 
-@dataclass
 class IngestReport:
-    feed: str
-    data_date: dt.date
-    files: list[FileResult]
-    data_docs: str | None = None
+    def __init__(self, feed: str, data_date: dt.date | None, files: list[FileResult], data_docs: str | None = None):
+        self.feed, self.data_date, self.files, self.data_docs = feed, data_date, files, data_docs
 
     @property
     def rejected(self) -> list[FileResult]:
@@ -79,14 +56,11 @@ class IngestReport:
         return {
             "files": len(self.files),
             "repeats": len(self.files) - len(new),
+            "rejected_files": len([f for f in new if f.status == "rejected"]),
             "rows_read": sum(f.rows_read for f in new),
             "rows_loaded": sum(f.rows_loaded for f in new),
             "rows_quarantined": sum(f.rows_quarantined for f in new),
         }
-
-
-class RejectedFiles(Exception):
-    """Raised after a feed/date is processed when files of that date stand rejected and unacknowledged."""
 
 
 def _raw_cast(column: feeds.Column) -> sql.Composable:
@@ -138,18 +112,37 @@ def _identifier_columns(feed: Feed) -> list[feeds.Column]:
     return [c for c in feed.columns if c.kind in IDENTIFIER_CHECKS]
 
 
-class FileLoader:
-    """Loads one delivery. Staging is committed as it is written (GX validates it over its own connection); the
-    batch itself — ledger, raw rows, quarantine — is one transaction."""
+def _problem_details(record: readers.Record) -> tuple[list[str], str]:
+    rules = sorted({rule for rule, _ in record.problems})
+    where = ""
+    if record.lines:
+        first, last = record.lines
+        where = f" (line {first})" if first == last else f" (lines {first}-{last})"
+    return rules, "; ".join(f"{rule}: {detail}" for rule, detail in record.problems) + where
 
-    def __init__(self, feed: Feed, session, max_bad_row_share: float, today: dt.date, key: pseudonyms.PseudonymKey):
-        self.key = key
+
+class FileLoader:
+    """Judges one file at a time for one feed. Staging is committed as it is written (GX validates it over its own
+    connection); the batch itself — ledger, raw rows, quarantine — is one transaction."""
+
+    def __init__(self, feed: Feed, max_bad_row_share: float, today: dt.date, key: pseudonyms.PseudonymKey | None):
         self.feed = feed
-        self.session = session
         self.max_bad_row_share = max_bad_row_share
         self.today = today
+        self.key = key
+        self._session = None
+        self._session_date = None
 
-    def load(self, delivery: readers.Delivery) -> FileResult:
+    def session(self, data_date: dt.date | None):
+        """The GX validation session of a data date, made on first need (it costs a second or two)."""
+        if self._session is None or self._session_date != data_date:
+            from skills_pipeline.validation import ValidationSession
+
+            self._session = ValidationSession(self.feed.name, data_date, warehouse.sqlalchemy_url())
+            self._session_date = data_date
+        return self._session
+
+    def load(self, delivery: Delivery, supersedes: int | None = None) -> FileResult:
         started = time.perf_counter()
         result = FileResult(path=delivery.url, status="loaded")
         clock = [started]
@@ -159,73 +152,128 @@ class FileLoader:
             result.stage_seconds[stage] = now - clock[0]
             clock[0] = now
 
-        sha256, encoding, encoding_problem = readers.fingerprint(delivery.url)
-        lap("fingerprint")
-        result.encoding = encoding
-        with warehouse.connect() as conn:
-            existing = conn.execute(
-                "select batch_id from ingest.load_ledger where feed = %s and content_sha256 = %s",
-                (self.feed.name, sha256),
-            ).fetchone()
-            if existing:
-                self._record_delivery(conn, delivery, sha256, existing[0], is_repeat=True)
-                conn.commit()
-                result.status, result.batch_id = "repeat", existing[0]
-                return result
-        staging = f"{self.feed.name}_{sha256[:16]}"
+        sha256, fp = None, None
         try:
-            if encoding_problem:
-                raise encoding_problem
-            parsed = readers.open_delivery(self.feed, delivery, encoding)
-            result.unknown_columns = parsed.header.unknown_columns
-            staged_rows, malformed = self._stage(staging, parsed)
+            if delivery.readable:
+                fp = readers.fingerprint(delivery)
+                sha256, result.encoding = fp.sha256, fp.encoding
+            lap("fingerprint")
+        except OSError as error:
+            result.reject("unreadable", f"{delivery.name!r} could not be read ({type(error).__name__}); check that "
+                          "the file is complete and readable, then run the date again")  # fmt: skip
+            return self._finish_rejected(delivery, None, result, started, supersedes)
+        if supersedes is None:
+            with warehouse.connect() as conn:
+                existing = ledger.current_batch(conn, self.feed.name, delivery, sha256)
+                if existing:
+                    ledger.record_sighting(conn, self.feed.name, delivery, sha256, existing, is_repeat=True)
+                    conn.commit()
+                    result.status, result.batch_id = "repeat", existing
+                    return result
+        if delivery.problem:
+            result.reject(*delivery.problem)
+            return self._finish_rejected(delivery, sha256, result, started, supersedes)
+        staging = f"{self.feed.name}_{sha256[:16]}"
+        stage = "parse"
+        try:
+            parsed = readers.open_delivery(self.feed, delivery, fp)
+            staged_rows, reader_rejects = self._stage(staging, parsed)
+            result.unknown_columns = parsed.unknown_columns
+            result.rule_warnings.update(parsed.warnings)
             lap("parse_and_copy_to_staging")
-            result.rule_warnings = self._check_identifiers(staging)
-            lap("identifier_checks")
-            failures = self.session.validate("scratch", staging)
-            lap("great_expectations")
-            self._write_batch(delivery, sha256, result, staging, staged_rows, malformed, failures)
-            lap("load_raw_and_quarantine")
-        except readers.FileProblem as problem:
-            result.status, result.problem_rule = "rejected", problem.rule
-            result.problem = f"[{problem.rule}] {problem.message}"
-            result.rows_read = result.rows_quarantined = _count_data_lines(delivery, encoding)
-            self._write_rejected_file(delivery, sha256, result)
+            if parsed.file_problem:
+                stage = "write"
+                result.reject(parsed.file_problem.rule, parsed.file_problem.message)
+                self._write_batch(delivery, sha256, result, staging, 0, reader_rejects, [], supersedes)
+            else:
+                stage = "identifier checks"
+                result.rule_warnings.update(self._check_identifiers(staging))
+                lap("identifier_checks")
+                stage = "validation"
+                failures = self.session(delivery.data_date).validate("scratch", staging)
+                lap("great_expectations")
+                stage = "write"
+                self._write_batch(delivery, sha256, result, staging, staged_rows, reader_rejects, failures, supersedes)
+                lap("load_raw_and_quarantine")
+        except psycopg.OperationalError:
+            raise  # the warehouse is gone: nothing can be recorded, the run must fail and be retried
+        except Exception as error:
+            # A bug or an input nobody foresaw: this file is rejected, the others still load. The traceback goes to
+            # the log without the exception's message, which may quote a record's values.
+            log.error(
+                "%s: %s during %s\n%s",
+                delivery.url,
+                type(error).__name__,
+                stage,
+                "".join(traceback.format_tb(error.__traceback__)),
+            )
+            result = FileResult(path=delivery.url, status="loaded", encoding=result.encoding)
+            result.reject(
+                "processing_error",
+                f"{delivery.name!r} could not be processed ({type(error).__name__} during {stage}; the traceback is "
+                "in the task log); nothing from it was stored",
+            )
+            return self._finish_rejected(delivery, sha256, result, started, supersedes)
         finally:
-            with warehouse.connect(autocommit=True) as conn:
-                conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier("scratch", staging)))
+            self._drop_staging(staging)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _finish_rejected(self, delivery, sha256, result: FileResult, started: float, supersedes) -> FileResult:
+        with warehouse.connect() as conn:
+            result.batch_id = ledger.insert_batch(conn, self.feed.name, delivery, sha256, result, None, supersedes)
+            conn.commit()
         result.seconds = time.perf_counter() - started
         return result
 
     # -- staging -------------------------------------------------------------------------------------------
 
-    def _stage(self, staging: str, parsed: readers.ParsedFile) -> tuple[int, list[readers.Record]]:
-        """COPY the well-formed records into scratch.<staging>; return how many, and the malformed ones."""
+    @staticmethod
+    def _drop_staging(staging: str) -> None:
+        with warehouse.connect(autocommit=True) as conn:
+            for name in (staging, f"{staging}_rejects"):
+                conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier("scratch", name)))
+
+    def _stage(self, staging: str, parsed: readers.ParsedFile) -> tuple[int, int]:
+        """COPY well-formed records into scratch.<staging> and the others into scratch.<staging>_rejects."""
         names = self.feed.column_names
         helper_columns = [f"{c.name}__problem" for c in _identifier_columns(self.feed)]
         table = sql.Identifier("scratch", staging)
+        rejects = sql.Identifier("scratch", f"{staging}_rejects")
         definition = sql.SQL(", ").join(
             [sql.SQL("source_row_number bigint not null")]
             + [sql.SQL("{} text").format(sql.Identifier(n)) for n in names + helper_columns]
             + [sql.SQL("extra_columns jsonb")]
         )
-        malformed: list[readers.Record] = []
-        staged_rows = 0
-        with warehouse.connect(autocommit=True) as conn:
-            conn.execute(sql.SQL("drop table if exists {}").format(table))
+        staged = rejected = 0
+        with warehouse.connect(autocommit=True) as conn, warehouse.connect(autocommit=True) as reject_conn:
+            self._drop_staging(staging)
             # Unlogged: staging is rebuilt from the file after a crash, so WAL would be wasted work.
             conn.execute(sql.SQL("create unlogged table {} ({})").format(table, definition))
+            reject_conn.execute(
+                sql.SQL(
+                    "create unlogged table {} (source_row_number bigint not null, failed_rules text[] not null, "
+                    "details text not null, raw_record jsonb not null)"
+                ).format(rejects)
+            )
             copy_columns = sql.SQL(", ").join(map(sql.Identifier, ["source_row_number", *names, "extra_columns"]))
-            with conn.cursor() as cursor:
-                with cursor.copy(sql.SQL("copy {} ({}) from stdin").format(table, copy_columns)) as copy:
-                    for record in parsed.records:
-                        if record.values is None:
-                            malformed.append(record)
-                            continue
-                        extras = json.dumps(record.extras, ensure_ascii=False) if record.extras else None
-                        copy.write_row((record.row_number, *record.values, extras))
-                        staged_rows += 1
-        return staged_rows, malformed
+            with (
+                conn.cursor() as cursor,
+                cursor.copy(sql.SQL("copy {} ({}) from stdin").format(table, copy_columns)) as copy,
+                reject_conn.cursor() as reject_cursor,
+                reject_cursor.copy(sql.SQL("copy {} from stdin").format(rejects)) as reject_copy,
+            ):
+                for record in parsed.records:
+                    if record.problems:
+                        rules, details = _problem_details(record)
+                        raw = json.dumps(record.raw or {}, ensure_ascii=False)
+                        reject_copy.write_row((record.row_number, rules, details, raw))
+                        rejected += 1
+                        continue
+                    extras = json.dumps(record.extras, ensure_ascii=False) if record.extras else None
+                    copy.write_row((record.row_number, *record.values, extras))
+                    staged += 1
+        return staged, rejected
 
     def _check_identifiers(self, staging: str) -> dict[str, int]:
         """Check each distinct identifier once with python-stdnum and flag the rows that fail; returns warning
@@ -269,7 +317,7 @@ class FileLoader:
 
     # -- the batch transaction -----------------------------------------------------------------------------
 
-    def _write_batch(self, delivery, sha256, result, staging, staged_rows, malformed, failures) -> None:
+    def _write_batch(self, delivery, sha256, result, staging, staged_rows, reader_rejects, failures, supersedes):
         table = sql.Identifier("scratch", staging)
         with warehouse.connect() as conn:
             conn.execute(
@@ -288,34 +336,50 @@ class FileLoader:
                         "from ({}) as q(source_row_number, value)"
                     ).format(rule, sql.Literal(failure.fix), sql.SQL(failure.rows_query))
                 )
-            self._flag_duplicate_keys(conn, table)
+            if staged_rows:
+                self._flag_duplicate_keys(conn, table)
             failed_rows = conn.execute("select count(distinct source_row_number) from row_failures").fetchone()[0]
-            by_rule = dict(conn.execute("select rule, count(*) from row_failures group by rule").fetchall())
-            if malformed:
-                by_rule["record:malformed"] = len(malformed)
-            result.rule_failures = by_rule
-            result.rows_read = staged_rows + len(malformed)
-            bad = failed_rows + len(malformed)
+            by_rule = Counter(dict(conn.execute("select rule, count(*) from row_failures group by rule").fetchall()))
+            by_rule.update(
+                dict(
+                    conn.execute(
+                        sql.SQL("select rule, count(*) from {}, unnest(failed_rules) as rule group by rule").format(
+                            sql.Identifier("scratch", f"{staging}_rejects")
+                        )
+                    ).fetchall()
+                )
+            )
+            result.rule_failures = dict(by_rule)
+            result.rows_read = staged_rows + reader_rejects
+            bad = failed_rows + reader_rejects
             share = bad / result.rows_read if result.rows_read else 0.0
-            if result.rows_read == 0:
-                result.status, result.problem_rule = "rejected", "empty_file"
-                result.problem = "[empty_file] the file has a header but no records"
+            if result.status == "rejected":
+                pass  # rejected over the file itself (its header): every record is among the reader's rejects
+            elif result.rows_read == 0:
+                result.reject("empty_file", "the file has a header but no records")
             elif share > self.max_bad_row_share and bad >= settings.MIN_BAD_ROWS_FOR_SHARE_RULE:
-                top = ", ".join(f"{rule} ×{n}" for rule, n in Counter(by_rule).most_common(3))
-                result.status, result.problem_rule = "rejected", "bad_row_share"
-                result.problem = (
-                    f"[bad_row_share] {share:.1%} of rows failed validation (limit {self.max_bad_row_share:.1%}; "
-                    f"most frequent: {top}); nothing from this file was loaded. Ask the agency to fix the export, or "
-                    f"raise {settings.MAX_BAD_ROW_SHARE_ENV} if the rows really are unusable"
+                top = ", ".join(f"{rule} ×{n}" for rule, n in by_rule.most_common(3))
+                result.reject(
+                    "bad_row_share",
+                    f"{share:.1%} of rows failed validation (limit {self.max_bad_row_share:.1%}; "
+                    f"most frequent: {top}); nothing from this file was loaded and every row is kept in "
+                    "quarantine. Ask the agency to fix the export; or, if the bad rows really are unusable, set "
+                    f"{settings.MAX_BAD_ROW_SHARE_ENV} higher and run `skills-pipeline reevaluate BATCH_ID` for it",
                 )
             if result.status == "rejected":
                 result.rows_loaded, result.rows_quarantined = 0, result.rows_read
             else:
                 result.rows_loaded, result.rows_quarantined = result.rows_read - bad, bad
-            batch_id = self._insert_ledger(conn, delivery, sha256, result)
-            self._quarantine(conn, table, batch_id, malformed)
+            session = self._session if staged_rows else None
+            docs = str(session.docs_index) if session is not None else None
+            batch_id = ledger.insert_batch(conn, self.feed.name, delivery, sha256, result, docs, supersedes)
+            stored = self._quarantine(conn, table, staging, batch_id, whole_file=result.status == "rejected")
             if result.status == "loaded":
                 self._insert_raw(conn, table, batch_id, result.rows_loaded)
+            if stored != result.rows_quarantined:
+                raise RuntimeError(
+                    f"batch {batch_id}: {stored} rows stored in quarantine, the ledger says {result.rows_quarantined}"
+                )
             conn.commit()
             result.batch_id = batch_id
 
@@ -341,70 +405,42 @@ class FileLoader:
             )
         )
 
-    def _insert_ledger(self, conn, delivery, sha256, result) -> int:
-        batch_id = conn.execute(
-            "insert into ingest.load_ledger (feed, data_date, source_path, content_sha256, file_format, encoding, "
-            "status, problem_rule, problem, rows_read, rows_loaded, rows_quarantined, "
-            "unknown_columns, rule_failures, rule_warnings, data_docs_path) "
-            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning batch_id",
-            (
-                self.feed.name,
-                delivery.data_date,
-                delivery.url,
-                sha256,
-                delivery.file_format,
-                result.encoding,
-                result.status,
-                result.problem_rule,
-                result.problem,
-                result.rows_read,
-                result.rows_loaded,
-                result.rows_quarantined,
-                result.unknown_columns,
-                json.dumps(result.rule_failures),
-                json.dumps(result.rule_warnings),
-                str(self.session.docs_index) if self.session else None,
-            ),
-        ).fetchone()[0]
-        self._record_delivery(conn, delivery, sha256, batch_id, is_repeat=False)
-        return batch_id
-
-    def _record_delivery(self, conn, delivery, sha256, batch_id, is_repeat) -> None:
-        conn.execute(
-            "insert into ingest.deliveries (feed, data_date, source_path, content_sha256, batch_id, is_repeat) "
-            "values (%s, %s, %s, %s, %s, %s) on conflict do nothing",
-            (self.feed.name, delivery.data_date, delivery.url, sha256, batch_id, is_repeat),
-        )
-
-    def _quarantine(self, conn, table, batch_id: int, malformed: list[readers.Record]) -> None:
+    def _quarantine(self, conn, table, staging: str, batch_id: int, whole_file: bool) -> int:
+        """Store the failing staged rows (every staged row when the file is rejected whole) and the reader's
+        rejects; returns how many rows were stored."""
         record = sql.SQL("jsonb_strip_nulls(jsonb_build_object({})) || coalesce(s.extra_columns, '{{}}')").format(
             sql.SQL(", ").join(
                 sql.SQL("{}, s.{}").format(sql.Literal(n), sql.Identifier(n)) for n in self.feed.column_names
             )
         )
-        conn.execute(
+        file_rule = sql.Literal("file:bad_row_share")
+        file_detail = sql.Literal(
+            "file:bad_row_share: the file was rejected whole for its share of bad rows; this row is kept, not loaded"
+        )
+        if whole_file:
+            rules = sql.SQL(
+                "array(select distinct r from unnest(coalesce(f.rules, '{{}}') || {}::text) as r order by r)"
+            ).format(file_rule)
+            details = sql.SQL("concat_ws('; ', f.details, {})").format(file_detail)
+            join = sql.SQL("left join")
+        else:
+            rules, details, join = sql.SQL("f.rules"), sql.SQL("f.details"), sql.SQL("join")
+        stored = conn.execute(
             sql.SQL(
                 "insert into raw.quarantined_rows (batch_id, source_row_number, failed_rules, details, raw_record) "
-                "select {batch}, s.source_row_number, f.rules, f.details, {record} from {table} as s join ("
+                "select {batch}, s.source_row_number, {rules}, {details}, {record} from {table} as s {join} ("
                 "select source_row_number, array_agg(distinct rule order by rule) as rules, "
                 "string_agg(distinct rule || ': ' || fix, '; ') as details from row_failures "
                 "group by source_row_number) as f using (source_row_number)"
-            ).format(batch=sql.Literal(batch_id), record=record, table=table)
-        )
-        if malformed:
-            with conn.cursor().copy(
-                "copy raw.quarantined_rows (batch_id, source_row_number, failed_rules, details, raw_record) from stdin"
-            ) as copy:
-                for item in malformed:
-                    copy.write_row(
-                        (
-                            batch_id,
-                            item.row_number,
-                            ["record:malformed"],
-                            f"record:malformed: {item.problem}; fix the export so every record has the header's fields",
-                            json.dumps({"raw_text": item.raw}, ensure_ascii=False),
-                        )
-                    )
+            ).format(batch=sql.Literal(batch_id), rules=rules, details=details, record=record, table=table, join=join)
+        ).rowcount
+        stored += conn.execute(
+            sql.SQL(
+                "insert into raw.quarantined_rows (batch_id, source_row_number, failed_rules, details, raw_record) "
+                "select {}, source_row_number, failed_rules, details, raw_record from {}"
+            ).format(sql.Literal(batch_id), sql.Identifier("scratch", f"{staging}_rejects"))
+        ).rowcount
+        return stored
 
     def _insert_raw(self, conn, table, batch_id: int, expected_rows: int) -> None:
         target_columns = sql.SQL(", ").join(
@@ -426,30 +462,29 @@ class FileLoader:
         if inserted != expected_rows:
             raise RuntimeError(f"batch {batch_id}: inserted {inserted} rows into raw, ledger says {expected_rows}")
 
-    def _write_rejected_file(self, delivery, sha256, result) -> None:
-        with warehouse.connect() as conn:
-            result.batch_id = self._insert_ledger(conn, delivery, sha256, result)
-            conn.commit()
+
+# -- entry points -----------------------------------------------------------------------------------------------
 
 
-def _count_data_lines(delivery: readers.Delivery, encoding: str | None) -> int:
-    """Records in a file rejected before parsing: its non-blank lines (rows for XLSX), header excluded."""
-    import fsspec
+def _prepare() -> pseudonyms.PseudonymKey:
+    key = pseudonyms.load_key()  # before anything is written: a missing key stops the run here
+    warehouse.migrate()
+    with warehouse.connect() as conn:
+        pseudonyms.ensure_key_registered(conn, key)
+        conn.commit()
+    return key
 
-    try:
-        if delivery.file_format == "xlsx":
-            import openpyxl
 
-            with fsspec.open(delivery.url, "rb") as handle:
-                import io
-
-                sheet = openpyxl.load_workbook(io.BytesIO(handle.read()), read_only=True).worksheets[0]
-                return max(sum(1 for row in sheet.iter_rows(values_only=True) if any(row)) - 1, 0)
-        with fsspec.open(delivery.url, "rb") as handle:
-            lines = sum(1 for line in handle if line.strip())
-        return max(lines - (1 if delivery.file_format == "csv" else 0), 0)
-    except Exception:  # an unreadable file has no countable records
-        return 0
+@contextmanager
+def _exclusive(name: str):
+    """One loader per name at a time, across processes: concurrent runs would race on the same content (a retried
+    task overlapping a slow one). The second waits, then finds the first one's files already judged."""
+    with warehouse.connect(autocommit=True) as lock_conn:
+        lock_conn.execute("select pg_advisory_lock(hashtext(%s))", (f"skills_pipeline.ingest.{name}",))
+        try:
+            yield
+        finally:
+            lock_conn.execute("select pg_advisory_unlock(hashtext(%s))", (f"skills_pipeline.ingest.{name}",))
 
 
 def ingest(
@@ -459,69 +494,108 @@ def ingest(
     max_bad_row_share: float | None = None,
     fail_on_rejected: bool = True,
 ) -> IngestReport:
-    """Load every file delivered for one feed and data date. Re-running is safe: known content is skipped."""
+    """Judge every file delivered for one feed and data date. Re-running is safe: judged content is skipped."""
     feed = feeds.get_feed(feed_name)
-    landing_root = landing_root or settings.landing_root()
+    landing = Landing(landing_root or settings.landing_root())
+    landing.require()
     share = settings.max_bad_row_share() if max_bad_row_share is None else max_bad_row_share
-    key = pseudonyms.load_key()  # before anything is written: a missing key stops the run here
-    warehouse.migrate()
-    with warehouse.connect() as conn:
-        pseudonyms.ensure_key_registered(conn, key)
-        conn.commit()
-    deliveries = readers.discover(landing_root, feed.name, data_date)
+    key = _prepare()
     files: list[FileResult] = []
     report = IngestReport(feed.name, data_date, files)
-    with warehouse.connect() as lock_conn:
-        # One loader per feed at a time: concurrent runs of the same feed would race on the same content.
-        lock_conn.execute("select pg_advisory_lock(hashtext(%s))", (f"skills_pipeline.ingest.{feed.name}",))
-        try:
-            with warehouse.connect() as conn:
-                ensure_raw_table(conn, feed)
-                conn.commit()
-            if not deliveries:
-                log.info("%s %s: nothing delivered under %s", feed.name, data_date, landing_root)
-            else:
-                from skills_pipeline.validation import ValidationSession
-
-                session = ValidationSession(feed.name, data_date, warehouse.sqlalchemy_url())
-                loader = FileLoader(feed, session, share, today=data_date + dt.timedelta(days=1), key=key)
-                for number, delivery in enumerate(deliveries, start=1):
-                    log.info("%s %s: file %d/%d %s", feed.name, data_date, number, len(deliveries), delivery.name)
-                    outcome = loader.load(delivery)
-                    files.append(outcome)
-                    log.info("%s", outcome.describe())
-                report.data_docs = str(session.docs_index)
-        finally:
-            lock_conn.execute("select pg_advisory_unlock(hashtext(%s))", (f"skills_pipeline.ingest.{feed.name}",))
+    with _exclusive(feed.name):
+        with warehouse.connect() as conn:
+            ensure_raw_table(conn, feed)
+            conn.commit()
+        deliveries = landing.deliveries(feed.name, data_date)
+        if not deliveries:
+            log.info("%s %s: nothing delivered under %s", feed.name, data_date, landing.root)
+        loader = FileLoader(feed, share, today=data_date + dt.timedelta(days=1), key=key)
+        for number, delivery in enumerate(deliveries, start=1):
+            log.info("%s %s: file %d/%d %s", feed.name, data_date, number, len(deliveries), delivery.name)
+            outcome = loader.load(delivery)
+            files.append(outcome)
+            log.info("%s", outcome.describe())
+        if loader._session is not None:
+            report.data_docs = str(loader._session.docs_index)
+        unexamined = _unexamined(feed.name, data_date, deliveries)
+        if unexamined:
+            raise RuntimeError(f"{feed.name} {data_date}: files were found but not judged: {', '.join(unexamined)}")
     if fail_on_rejected:
         raise_for_rejected(feed.name, data_date)
     return report
 
 
-def raise_for_rejected(feed_name: str, data_date: dt.date) -> None:
-    """Fail while any file of this feed and date stands rejected; retries keep failing until someone acts."""
+def _unexamined(feed: str, data_date: dt.date, deliveries: list[Delivery]) -> list[str]:
+    """Files found under the date folder that have no sighting in the ledger (must never happen)."""
     with warehouse.connect() as conn:
-        rows = conn.execute(
-            "select batch_id, source_path, problem from ingest.load_ledger where feed = %s and data_date = %s "
-            "and status = 'rejected' and acknowledged_at is null order by batch_id",
-            (feed_name, data_date),
-        ).fetchall()
+        seen = ledger.seen_paths(conn, feed, data_date)
+    return [d.url for d in deliveries if d.url not in seen]
+
+
+def survey(landing_root: str | None = None) -> IngestReport:
+    """Record every file under the landing root that is in no <feed>/<YYYY-MM-DD>/ folder, once, as rejected with
+    where it should go. Nothing of these files is loaded."""
+    landing = Landing(landing_root or settings.landing_root())
+    landing.require()
+    _prepare()
+    files: list[FileResult] = []
+    with _exclusive("survey"):
+        for delivery in landing.strays():
+            feed = feeds.FEEDS.get(delivery.feed) or Feed(delivery.feed, "", (), ())
+            loader = FileLoader(feed, 0.0, today=dt.date.today(), key=None)
+            files.append(loader.load(delivery))
+    return IngestReport("*", None, files)
+
+
+def reevaluate(batch_id: int, max_bad_row_share: float | None = None) -> FileResult:
+    """Judge a rejected file again under today's rules and limits. The new batch supersedes the old one, which
+    stays in the ledger with its quarantined rows: both outcomes are kept."""
+    with warehouse.connect() as conn:
+        entry = ledger.entry(conn, batch_id)
+    if entry is None:
+        raise ValueError(f"batch {batch_id} is not in ingest.load_ledger")
+    if entry.status != "rejected" or entry.superseded_by is not None:
+        later = f" (judged again as batch {entry.superseded_by})" if entry.superseded_by else ""
+        raise ValueError(f"batch {batch_id} is {entry.status}{later}: only a standing rejection can be re-evaluated")
+    if entry.feed not in feeds.FEEDS or entry.data_date is None:
+        raise ValueError(
+            f"batch {batch_id} is not in a <feed>/<YYYY-MM-DD>/ folder: move the file there and run that date"
+        )
+    feed = feeds.get_feed(entry.feed)
+    name = entry.file_name or entry.source_path.rsplit("/", 1)[-1]
+    file_format, compression, problem = format_of(name)
+    delivery = Delivery(feed.name, entry.data_date, entry.source_path, name, file_format, compression, problem)
+    share = settings.max_bad_row_share() if max_bad_row_share is None else max_bad_row_share
+    key = _prepare()
+    with _exclusive(feed.name):
+        if entry.content_sha256 is not None:
+            current = readers.fingerprint(delivery).sha256
+            if current != entry.content_sha256:
+                raise ValueError(
+                    f"{entry.source_path} has changed since batch {batch_id} was judged; a new file is a new delivery: "
+                    "run its date again instead"
+                )
+        loader = FileLoader(feed, share, today=entry.data_date + dt.timedelta(days=1), key=key)
+        return loader.load(delivery, supersedes=batch_id)
+
+
+def raise_for_rejected(feed_name: str | None, data_date: dt.date | None) -> None:
+    """Fail while any file of this feed and date (or, with no date, any stray file) stands rejected; retries keep
+    failing until someone acts."""
+    with warehouse.connect() as conn:
+        rows = ledger.open_rejections(conn, feed_name, data_date)
     if rows:
-        lines = "\n".join(f"  batch {b}: {path}\n    {problem}" for b, path, problem in rows)
+        what = f"{feed_name} {data_date}" if data_date else "files outside <feed>/<YYYY-MM-DD>/ folders"
+        lines = "\n".join(f"  batch {r.batch_id}: {r.source_path}\n    {r.problem}" for r in rows)
         raise RejectedFiles(
-            f"{feed_name} {data_date}: {len(rows)} file(s) rejected:\n{lines}\n"
-            "Deliver a corrected file, then acknowledge the rejected batch with "
-            "`skills-pipeline acknowledge BATCH_ID --note '...'` so the date can pass."
+            f"{what}: {len(rows)} file(s) rejected:\n{lines}\n"
+            "Deliver a corrected file (or move a misplaced one), then acknowledge the rejected batch with "
+            "`skills-pipeline acknowledge BATCH_ID --note '...'` so the date can pass; a file rejected for its share "
+            "of bad rows can instead be judged again with `skills-pipeline reevaluate BATCH_ID`."
         )
 
 
 def acknowledge(batch_id: int, note: str) -> None:
     with warehouse.connect() as conn:
-        updated = conn.execute(
-            "update ingest.load_ledger set acknowledged_at = now(), acknowledged_note = %s "
-            "where batch_id = %s and status = 'rejected'",
-            (note, batch_id),
-        ).rowcount
-        if not updated:
-            raise ValueError(f"batch {batch_id} is not a rejected batch in ingest.load_ledger")
+        ledger.acknowledge(conn, batch_id, note)
         conn.commit()

@@ -98,7 +98,7 @@ def connect(autocommit: bool = False) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-MIGRATIONS = ("001_ingest.sql", "002_settlement.sql")
+MIGRATIONS = ("001_ingest.sql", "002_settlement.sql", "003_ledger_outcomes.sql")
 
 
 def _migration_sql(name: str) -> str:

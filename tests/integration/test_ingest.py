@@ -187,10 +187,13 @@ def test_a_renamed_column_rejects_the_file_with_its_reason_and_other_files_still
 def test_an_undecodable_file_is_rejected_not_garbled(db, tmp_path):
     folder = tmp_path / "employment" / DAY.isoformat()
     folder.mkdir(parents=True)
-    (folder / "broken.csv").write_bytes("登记编号\n".encode("utf-16"))
+    (folder / "broken.csv").write_bytes(b"registration_id\n\xff\xfe\x80\x80\xff\n\xfe\x81\xff\n")
     report = ingest("employment", tmp_path, fail_on_rejected=False)
     assert report.files[0].status == "rejected"
     assert "neither UTF-8 nor GB18030" in report.files[0].problem
+    stored = db.execute("select raw_record ->> 'raw_text' from raw.quarantined_rows order by 1").fetchall()
+    assert report.files[0].rows_quarantined == len(stored) == 2  # kept as escaped bytes, never decoded by a guess
+    assert stored[0][0].startswith("\\x")
 
 
 def test_bad_row_share_rejects_the_file_and_fails_until_acknowledged(db, tmp_path):
@@ -205,12 +208,37 @@ def test_bad_row_share_rejects_the_file_and_fails_until_acknowledged(db, tmp_pat
     with pytest.raises(loader.RejectedFiles, match=r"bad_row_share.*52.1%"):
         ingest("social_security", tmp_path)
     assert db.execute("select count(*) from raw.social_security").fetchone()[0] == 0
-    assert len(quarantined(db)) == 25  # the failing rows are still there to diagnose
+    kept = quarantined(db)
+    assert len(kept) == 48  # the ledger's 48 quarantined rows are all stored, the 23 good ones included
+    assert sum("paid:boolean" in rules for rules in kept.values()) == 25
+    assert all("file:bad_row_share" in rules for rules in kept.values())
     with pytest.raises(loader.RejectedFiles):
         ingest("social_security", tmp_path)  # a retry cannot make the problem disappear
     batch_id = db.execute("select batch_id from ingest.load_ledger").fetchone()[0]
     loader.acknowledge(batch_id, "agency re-exported")
     ingest("social_security", tmp_path)
+
+
+def test_a_rejected_file_is_judged_again_under_a_new_limit_and_the_ledger_keeps_both_outcomes(db, tmp_path):
+    rows = [social_security_row(contribution_month=f"2025{m:02d}", insurance_type=t) for m in range(1, 13)
+            for t in ("110", "210", "310", "410")]  # fmt: skip
+    for row in rows[:25]:
+        row["paid"] = "?"
+    write_csv(tmp_path, "social_security", rows)
+    (first,) = ingest("social_security", tmp_path, fail_on_rejected=False).files
+    assert first.status == "rejected"
+    (repeat,) = ingest("social_security", tmp_path, max_bad_row_share=0.6, fail_on_rejected=False).files
+    assert repeat.status == "repeat"  # a nightly re-run does not judge the same bytes twice by itself ...
+    second = loader.reevaluate(first.batch_id, max_bad_row_share=0.6)  # ... an operator's command does
+    assert (second.status, second.rows_loaded, second.rows_quarantined) == ("loaded", 23, 25)
+    ledger = db.execute("select batch_id, status, superseded_by from ingest.load_ledger order by 1").fetchall()
+    assert ledger == [(first.batch_id, "rejected", second.batch_id), (second.batch_id, "loaded", None)]
+    stored = dict(db.execute("select batch_id, count(*) from raw.quarantined_rows group by 1").fetchall())
+    assert stored == {first.batch_id: 48, second.batch_id: 25}
+    assert db.execute("select count(*) from raw.social_security").fetchone()[0] == 23
+    loader.raise_for_rejected("social_security", DAY)  # the superseded rejection no longer fails the date
+    with pytest.raises(ValueError, match="only a standing rejection"):
+        loader.reevaluate(first.batch_id)
 
 
 # -- idempotency and atomicity -----------------------------------------------------------------------------

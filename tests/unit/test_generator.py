@@ -5,6 +5,7 @@ import json
 from skills_pipeline import readers
 from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
 from skills_pipeline.identifiers import check_resident_id, check_uscc
+from skills_pipeline.landing import Delivery
 
 
 def _config(out, **overrides):
@@ -47,11 +48,11 @@ def test_clean_feeds_have_valid_identifiers_in_every_format(tmp_path):
     checked = 0
     for entry in manifest["files"]:
         feed = feeds.get_feed(entry["feed"])
-        delivery = readers.Delivery(entry["feed"], dt.date.fromisoformat(entry["data_date"]), entry["path"],
-                                    entry["path"].rsplit("/", 1)[-1], entry["format"])  # fmt: skip
-        encoding = readers.fingerprint(entry["path"]).encoding
-        assert encoding == (None if entry["format"] == "xlsx" else entry["encoding"].replace("-sig", ""))
-        parsed = readers.open_delivery(feed, delivery, encoding)
+        delivery = Delivery(entry["feed"], dt.date.fromisoformat(entry["data_date"]), entry["path"],
+                            entry["path"].rsplit("/", 1)[-1], entry["format"])  # fmt: skip
+        fingerprint = readers.fingerprint(delivery)
+        assert fingerprint.encoding == (None if entry["format"] == "xlsx" else entry["encoding"].replace("-sig", ""))
+        parsed = readers.open_delivery(feed, delivery, fingerprint)
         id_position = feed.column_names.index("id_number")
         rows = 0
         for record in parsed.records:

@@ -5,6 +5,7 @@ import fsspec
 import pytest
 
 from skills_pipeline import feeds, readers
+from skills_pipeline.landing import Delivery, Landing
 
 TRAINING = feeds.TRAINING
 
@@ -53,9 +54,13 @@ def _write(tmp_path, data: bytes, name="f.csv") -> str:
     return str(path)
 
 
+def _fingerprint(url: str) -> readers.Fingerprint:
+    return readers.fingerprint(_delivery(url, url.rsplit(".", 1)[-1]))
+
+
 def test_utf8_is_detected_before_gb18030(tmp_path):
     text = "姓名,机构\n" + CHINESE_LINE * 50
-    sha, encoding, problem = readers.fingerprint(_write(tmp_path, text.encode("utf-8")))
+    sha, encoding, _, problem = _fingerprint(_write(tmp_path, text.encode("utf-8")))
     assert problem is None
     assert encoding == "utf-8"
     assert len(sha) == 64
@@ -69,19 +74,19 @@ def test_some_utf8_chinese_text_also_decodes_as_gb18030_which_is_why_utf8_goes_f
 
 def test_gb18030_is_detected(tmp_path):
     text = "姓名,机构\n" + CHINESE_LINE * 50
-    assert readers.fingerprint(_write(tmp_path, text.encode("gb18030"))).encoding == "gb18030"
+    assert _fingerprint(_write(tmp_path, text.encode("gb18030"))).encoding == "gb18030"
 
 
 def test_a_file_that_is_neither_encoding_is_a_file_problem_and_still_has_its_digest(tmp_path):
     data = b"\xff\xfe\x00\x00\x81\x30\xff"
-    result = readers.fingerprint(_write(tmp_path, data))
+    result = _fingerprint(_write(tmp_path, data))
     assert result.problem.rule == "encoding"
     assert result.encoding is None
     assert result.sha256 == __import__("hashlib").sha256(data).hexdigest()
 
 
-def _delivery(url: str, file_format: str) -> readers.Delivery:
-    return readers.Delivery("training", dt.date(2026, 6, 1), url, url.rsplit("/", 1)[-1], file_format)
+def _delivery(url: str, file_format: str) -> Delivery:
+    return Delivery("training", dt.date(2026, 6, 1), url, url.rsplit("/", 1)[-1], file_format)
 
 
 def test_csv_with_bom_and_a_ragged_record(tmp_path):
@@ -89,11 +94,12 @@ def test_csv_with_bom_and_a_ragged_record(tmp_path):
     good = ",".join(f"v{i}" for i in range(len(TRAINING.columns)))
     data = ("\ufeff" + header + "\n" + good + "\n\n" + "only,three,fields\n").encode("utf-8")
     url = _write(tmp_path, data)
-    parsed = readers.open_delivery(TRAINING, _delivery(url, "csv"), "utf-8")
+    parsed = readers.open_delivery(TRAINING, _delivery(url, "csv"), _fingerprint(url))
     records = list(parsed.records)
     assert [r.row_number for r in records] == [1, 2]  # blank lines are not records
     assert records[0].values[0] == "v0"
-    assert records[1].values is None and "3 fields" in records[1].problem
+    assert records[1].values is None and records[1].problems[0][0] == "record:field_count"
+    assert "3 fields" in records[1].problems[0][1] and records[1].lines == (4, 4)
 
 
 def test_xlsx_date_cells_and_numbers_become_contract_text(tmp_path):
@@ -108,7 +114,7 @@ def test_xlsx_date_cells_and_numbers_become_contract_text(tmp_path):
     sheet.append(row)
     path = tmp_path / "t.xlsx"
     workbook.save(path)
-    parsed = readers.open_delivery(TRAINING, _delivery(str(path), "xlsx"), None)
+    parsed = readers.open_delivery(TRAINING, _delivery(str(path), "xlsx"), _fingerprint(str(path)))
     (record,) = list(parsed.records)
     assert record.values[TRAINING.column_names.index("start_date")] == "2026-05-01"
     assert record.values[TRAINING.column_names.index("training_days")] == "15"
@@ -119,7 +125,7 @@ def test_jsonl_bad_line_is_a_malformed_record_and_extra_keys_are_kept(tmp_path):
     later = {**first, "备注": "补录"}
     lines = [json.dumps(first, ensure_ascii=False), "{not json", json.dumps(later, ensure_ascii=False)]
     url = _write(tmp_path, ("\n".join(lines) + "\n").encode(), "t.jsonl")
-    records = list(readers.open_delivery(TRAINING, _delivery(url, "jsonl"), "utf-8").records)
+    records = list(readers.open_delivery(TRAINING, _delivery(url, "jsonl"), _fingerprint(url)).records)
     assert [r.values is None for r in records] == [False, True, False]
     assert records[2].extras == {"备注": "补录"}
 
@@ -129,7 +135,12 @@ def test_discovery_on_an_object_store_url():
     fs.pipe("/landing/training/2026-06-01/b.csv", b"x")
     fs.pipe("/landing/training/2026-06-01/a.xlsx", b"x")
     fs.pipe("/landing/training/2026-06-01/notes.txt", b"x")
-    found = readers.discover("memory://landing", "training", dt.date(2026, 6, 1))
-    assert [(d.name, d.file_format) for d in found] == [("a.xlsx", "xlsx"), ("b.csv", "csv")]
+    landing = Landing("memory://landing")
+    found = landing.deliveries("training", dt.date(2026, 6, 1))
+    assert [(d.name, d.file_format, d.problem and d.problem[0]) for d in found] == [
+        ("a.xlsx", "xlsx", None),
+        ("b.csv", "csv", None),
+        ("notes.txt", None, "unsupported_format"),  # reported, never silently passed over
+    ]
     assert found[0].url.startswith("memory://")
-    assert readers.discover("memory://landing", "training", dt.date(2026, 6, 2)) == []
+    assert landing.deliveries("training", dt.date(2026, 6, 2)) == []
