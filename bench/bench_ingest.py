@@ -128,9 +128,10 @@ def main() -> int:
 
     import great_expectations  # noqa: F401  (a one-off ~3 s import per process, not part of a file's cost)
 
-    from skills_pipeline import warehouse
+    from skills_pipeline import runner, warehouse
 
-    url = warehouse.warehouse_url()
+    runner.ensure_local_pseudonym_key()  # the key `make run` created, or the configured one
+    url = warehouse.local_url()
     print(f"warehouse: {warehouse.redacted(url)}")
     with psycopg.connect(url) as conn:
         print(f"server: {conn.execute('select version()').fetchone()[0].split(',')[0]}; cores: {os.cpu_count()}")

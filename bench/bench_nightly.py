@@ -67,7 +67,7 @@ def main() -> int:
     from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
 
     runner.ensure_local_pseudonym_key()
-    url = warehouse.warehouse_url()
+    url = warehouse.local_url()
     dbt_build.export_profile_env(url)
     print(f"warehouse: {warehouse.redacted(url)}")
 

@@ -21,13 +21,13 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from skills_pipeline.dbt_build import manifest_path, project_dir
-from skills_pipeline.orchestration import RAW_ASSET_URIS
+from skills_pipeline.orchestration import ARCHIVE_ASSET_URI, METRICS_ASSET_URI, RAW_ASSET_URIS, dag_start_date
 
 DBT_PROJECT = project_dir()
 MANIFEST = manifest_path()
 RAW_ASSETS = [Asset(name=f"raw_{feed}", uri=uri, group="skills_warehouse") for feed, uri in RAW_ASSET_URIS.items()]
-ARCHIVE_ASSET = Asset(name="archive", uri="warehouse://marts/archive", group="skills_warehouse")
-METRICS_ASSET = Asset(name="metrics", uri="warehouse://marts/metrics", group="skills_warehouse")
+ARCHIVE_ASSET = Asset(name="archive", uri=ARCHIVE_ASSET_URI, group="skills_warehouse")
+METRICS_ASSET = Asset(name="metrics", uri=METRICS_ASSET_URI, group="skills_warehouse")
 
 if not MANIFEST.exists():
     raise FileNotFoundError(f"{MANIFEST} is missing: run `make venv` (it runs `dbt parse`) before loading DAGs")
@@ -36,7 +36,7 @@ if not MANIFEST.exists():
 @dag(
     doc_md=__doc__,
     schedule=RAW_ASSETS[0] & RAW_ASSETS[1] & RAW_ASSETS[2] & RAW_ASSETS[3],
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=dag_start_date(),
     catchup=False,
     max_active_runs=1,
     tags=["skills", "dbt", "archive", "metrics"],

@@ -8,7 +8,13 @@ by COPY. Bad rows go to `raw.quarantined_rows` with their rules; the ledger `ing
 file. Re-running a date is safe: content already in the ledger is skipped.
 
 `check` fails (without retries) while a file of the date stands rejected; fix the delivery, then
-`skills-pipeline acknowledge BATCH_ID --note ...`. Each feed's Asset is updated when its check passes.
+`skills-pipeline acknowledge BATCH_ID --note ...` (or `skills-pipeline reevaluate BATCH_ID` after changing a
+limit). Each feed's Asset is updated when its check passes. `survey` records every file under the landing root
+that is in no `<feed>/<YYYY-MM-DD>/` folder and fails the run while one stands rejected. A landing root that does
+not exist, or a warehouse that cannot be resolved, fails the run at once.
+
+History loads like any night: `airflow backfill create --dag-id ingest_feeds --from-date 2019-01-01 --to-date
+2023-12-31` (or `skills-pipeline run --date ... --to ...`); the DAG starts on 2019-01-01.
 """
 
 from __future__ import annotations
@@ -16,7 +22,13 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
 
-from skills_pipeline.orchestration import RAW_ASSET_URIS, time_schedules_enabled
+from skills_pipeline.orchestration import (
+    LOCAL_TIME_ZONE,
+    NIGHTLY_CRON,
+    RAW_ASSET_URIS,
+    dag_start_date,
+    time_schedules_enabled,
+)
 
 FEEDS = tuple(RAW_ASSET_URIS)
 RAW_ASSETS = {
@@ -26,8 +38,8 @@ RAW_ASSETS = {
 
 @dag(
     doc_md=__doc__,
-    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="Asia/Shanghai") if time_schedules_enabled() else None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    schedule=CronDataIntervalTimetable(NIGHTLY_CRON, timezone=LOCAL_TIME_ZONE) if time_schedules_enabled() else None,
+    start_date=dag_start_date(),
     catchup=False,  # back-fills are deliberate: `airflow dags backfill` or `skills-pipeline run --date --to`
     max_active_runs=1,
     tags=["skills", "ingestion"],
@@ -45,17 +57,40 @@ RAW_ASSETS = {
     },
 )
 def ingest_feeds():
+    @task(retries=0)
+    def survey(params=None) -> dict:
+        """Files in no <feed>/<YYYY-MM-DD>/ folder are recorded as rejected, and fail the run until handled."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from skills_pipeline.loader import RejectedFiles
+        from skills_pipeline.orchestration import check_strays, survey_landing
+        from skills_pipeline.settings import ConfigurationError
+
+        try:
+            summary = survey_landing((params or {}).get("landing_root"))
+            check_strays()
+        except (RejectedFiles, ConfigurationError) as problem:
+            raise AirflowFailException(str(problem)) from None
+        return summary
+
+    survey()
     for feed in FEEDS:
 
         @task_group(group_id=feed)
         def feed_group(feed: str = feed):
             @task
             def load(feed: str, data_interval_start=None, params=None) -> dict:
+                from airflow.sdk.exceptions import AirflowFailException
+
                 from skills_pipeline.orchestration import load_feed, resolve_data_date
+                from skills_pipeline.settings import ConfigurationError
 
                 params = params or {}
-                day = resolve_data_date(data_interval_start, params.get("data_date"))
-                return load_feed(feed, day, params.get("landing_root"))
+                try:
+                    day = resolve_data_date(data_interval_start, params.get("data_date"))
+                    return load_feed(feed, day, params.get("landing_root"))
+                except ConfigurationError as problem:  # retrying cannot fix a setting: fail now, say what to do
+                    raise AirflowFailException(str(problem)) from None
 
             @task(outlets=[RAW_ASSETS[feed]], retries=0)
             def check(summary: dict) -> None:

@@ -19,21 +19,28 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from skills_pipeline.orchestration import settle_period, time_schedules_enabled
+from skills_pipeline.orchestration import (
+    LOCAL_TIME_ZONE,
+    METRICS_ASSET_URI,
+    MONTHLY_SETTLEMENT_CRON,
+    dag_start_date,
+    settle_period,
+    time_schedules_enabled,
+)
 
-METRICS_ASSET = Asset(name="metrics", uri="warehouse://marts/metrics", group="skills_warehouse")
+METRICS_ASSET = Asset(name="metrics", uri=METRICS_ASSET_URI, group="skills_warehouse")
 
 
 @dag(
     doc_md=__doc__,
     schedule=(
         AssetOrTimeSchedule(
-            timetable=CronTriggerTimetable("0 6 1 * *", timezone="Asia/Shanghai"), assets=[METRICS_ASSET]
+            timetable=CronTriggerTimetable(MONTHLY_SETTLEMENT_CRON, timezone=LOCAL_TIME_ZONE), assets=[METRICS_ASSET]
         )
         if time_schedules_enabled()
         else [METRICS_ASSET]
     ),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=dag_start_date(),
     catchup=False,
     max_active_runs=1,
     params={

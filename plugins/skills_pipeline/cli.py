@@ -20,10 +20,19 @@ def _date(text: str) -> dt.date:
 
 
 def _dates(start: dt.date, end: dt.date | None) -> list[dt.date]:
-    end = end or start
-    if end < start:
-        raise SystemExit(f"--to {end} is before --date {start}")
-    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    from skills_pipeline.orchestration import data_dates
+
+    return data_dates(start, end)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return value
 
 
 def cmd_generate(args) -> int:
@@ -52,25 +61,58 @@ def cmd_generate(args) -> int:
     for feed in feeds.FEEDS:
         feed_rows = sum(f["rows"] for f in files if f["feed"] == feed)
         print(f"  {feed:<16} {feed_rows:>12,} rows")
-    print(f"manifest: {config.out / 'manifest.json'}")
+    print(f"manifest and late files (not deliveries, so kept beside the landing root): {config.sidecar}")
     return 0
 
 
 def cmd_ingest(args) -> int:
-    from skills_pipeline.loader import RejectedFiles, ingest
+    from skills_pipeline import warehouse
+    from skills_pipeline.landing import Landing
+    from skills_pipeline.loader import RejectedFiles, ingest, raise_for_rejected, survey
 
+    dates = _dates(args.date, args.to)
+    landing_root = args.landing_root or settings.landing_root()
+    Landing(landing_root).require()
+    settings.max_bad_row_share()
+    warehouse.check_connection()
     failed = False
-    for day in _dates(args.date, args.to):
+    for day in dates:
+        files = 0
         for feed in args.feed or feeds.FEEDS:
             try:
-                report = ingest(feed, day, landing_root=args.landing_root)
+                report = ingest(feed, day, landing_root=landing_root)
             except RejectedFiles as error:
                 print(error, file=sys.stderr)
                 failed = True
                 continue
+            files += len(report.files)
             for file in report.files:
                 print(file.describe())
+        print(f"{day}: {files} file(s) judged")
+    strays = survey(landing_root).files
+    for file in strays:
+        if file.status != "repeat":
+            print(file.describe())
+    try:
+        raise_for_rejected(None, None)
+    except RejectedFiles as error:
+        print(error, file=sys.stderr)
+        failed = True
     return 1 if failed else 0
+
+
+def cmd_reevaluate(args) -> int:
+    from skills_pipeline.loader import reevaluate
+
+    share = None
+    if args.max_bad_row_share is not None:
+        if not 0 <= args.max_bad_row_share <= 1:
+            raise settings.ConfigurationError("--max-bad-row-share: expected a share between 0 and 1, e.g. 0.2")
+        share = args.max_bad_row_share
+    result = reevaluate(args.batch_id, max_bad_row_share=share)
+    print(result.describe())
+    print(f"batch {args.batch_id} is superseded by batch {result.batch_id}; the ledger keeps both")
+    return 0 if result.status == "loaded" else 1
 
 
 def cmd_run(args) -> int:
@@ -157,7 +199,7 @@ def cmd_warehouse_county_analyst(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skills-pipeline", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress of every file")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also show progress logs on the console")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="the main job: ingest (a generated demo by default) through Airflow")
@@ -167,34 +209,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--date", type=_date, help="first data date to process (default: the demo's, or yesterday)")
     run.add_argument("--to", type=_date, help="last data date (default: --date)")
-    run.add_argument("--persons", type=int, default=20_000, help="demo population (default 20,000)")
+    run.add_argument("--persons", type=_positive, default=20_000, help="demo population (default 20,000)")
     run.set_defaults(handler=cmd_run)
 
     gen = commands.add_parser("generate", help="write synthetic agency feeds to the contract in feeds.md")
     gen.add_argument("--out", required=True, help="landing root to write <feed>/<date>/ files under")
-    gen.add_argument("--persons", type=int, default=2_000)
+    gen.add_argument("--persons", type=_positive, default=2_000, help="people to simulate (default 2,000)")
     gen.add_argument("--start", type=_date, default=dt.date(2026, 6, 1), help="first delivery date")
     gen.add_argument("--end", type=_date, default=dt.date(2026, 6, 7), help="last delivery date")
     gen.add_argument("--history-months", type=int, default=6, help="months of history in the first day's extract")
-    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--seed", type=int, default=42, help="random seed: the same seed writes the same bytes (42)")
     gen.add_argument("--feed", action="append", choices=list(feeds.FEEDS), help="only these feeds (repeatable)")
     gen.add_argument("--defect-scale", type=float, default=1.0, help="multiply every default defect rate")
     gen.add_argument("--no-defects", action="store_true", help="write clean feeds only")
     gen.set_defaults(handler=cmd_generate)
 
     ing = commands.add_parser("ingest", help="validate and load deliveries directly, without Airflow")
-    ing.add_argument("--date", type=_date, required=True)
-    ing.add_argument("--to", type=_date)
-    ing.add_argument("--feed", action="append", choices=list(feeds.FEEDS))
-    ing.add_argument("--landing-root")
+    ing.add_argument("--date", type=_date, required=True, help="first data date to load (YYYY-MM-DD)")
+    ing.add_argument("--to", type=_date, help="last data date to load (default: --date)")
+    ing.add_argument(
+        "--feed", action="append", choices=list(feeds.FEEDS), help="only this feed (repeatable; default: all four)"
+    )
+    ing.add_argument(
+        "--landing-root",
+        help=f"landing root: a path or an fsspec URL (default: env {settings.LANDING_ROOT_ENV})",
+    )
     ing.set_defaults(handler=cmd_ingest)
 
+    rev = commands.add_parser(
+        "reevaluate", help="judge a rejected file again under today's rules and limits (the ledger keeps both)"
+    )
+    rev.add_argument("batch_id", type=int, help="the rejected batch (see `skills-pipeline ledger`)")
+    rev.add_argument(
+        "--max-bad-row-share",
+        type=float,
+        help=f"reject the file whole above this share of bad rows (default: env {settings.MAX_BAD_ROW_SHARE_ENV})",
+    )
+    rev.set_defaults(handler=cmd_reevaluate)
+
     led = commands.add_parser("ledger", help="what was read, loaded and quarantined per file")
-    led.add_argument("--date", type=_date)
+    led.add_argument("--date", type=_date, help="only files of this data date (default: every file)")
     led.set_defaults(handler=cmd_ledger)
 
     ack = commands.add_parser("acknowledge", help="accept a rejected batch so its date can pass")
-    ack.add_argument("batch_id", type=int)
+    ack.add_argument("batch_id", type=int, help="the rejected batch (see `skills-pipeline ledger`)")
     ack.add_argument("--note", required=True, help="why (e.g. 'agency re-sent as batch 42')")
     ack.set_defaults(handler=cmd_acknowledge)
 
@@ -204,11 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     settle_run.add_argument("period", help="2023-03 (a month), 2023 (a year) or 2023-01-01..2023-06-30")
     settle_run.set_defaults(handler=cmd_settlement_run)
     approve = settle_commands.add_parser("approve", help="approve a draft run: its results are frozen from then on")
-    approve.add_argument("run_id", type=int)
+    approve.add_argument("run_id", type=int, help="the draft run (see `skills-pipeline settlement run`)")
     approve.add_argument("--by", dest="approved_by", required=True, help="who approves (recorded on the run)")
     approve.set_defaults(handler=cmd_settlement_approve)
     export = settle_commands.add_parser("export", help="write the run's workbook (and payment CSV once approved)")
-    export.add_argument("run_id", type=int)
+    export.add_argument("run_id", type=int, help="the settlement run to export")
     export.add_argument("--out", help=f"folder or fsspec URL (default: env {settings.EXPORT_ROOT_ENV} or .local)")
     export.set_defaults(handler=cmd_settlement_export)
     deadlines = settle_commands.add_parser("deadlines", help="what is still open against the 31 March deadline")
@@ -219,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stack", help="run Airflow's scheduler, dag-processor, api-server, triggerer and a Celery worker locally "
         "and drive one generated night through the REST API"
     )  # fmt: skip
-    stack.add_argument("--persons", type=int, default=500, help="generated population (default 500)")
+    stack.add_argument("--persons", type=_positive, default=500, help="generated population (default 500)")
     stack.set_defaults(handler=cmd_stack)
 
     wh = commands.add_parser("warehouse", help="administration: roles and county analysts")
@@ -227,22 +285,28 @@ def build_parser() -> argparse.ArgumentParser:
     roles = wh_commands.add_parser("roles", help="create/refresh roles, grants and policies (idempotent; as admin)")
     roles.set_defaults(handler=cmd_warehouse_roles)
     county = wh_commands.add_parser("add-county-analyst", help="create or move a county analyst login")
-    county.add_argument("login")
+    county.add_argument("login", help="the analyst's PostgreSQL login (created if missing)")
     county.add_argument("county", help="6-digit county code, e.g. 141125")
     county.set_defaults(handler=cmd_warehouse_county_analyst)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from skills_pipeline import console
+    from skills_pipeline.pseudonyms import PseudonymKeyError
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    log_path = console.setup(args.command, verbose=args.verbose)
     try:
         return args.handler(args)
-    except SettlementError as error:
+    except (settings.ConfigurationError, PseudonymKeyError, SettlementError, PermissionError, ValueError) as error:
+        logging.getLogger(__name__).info("stopped: %s", error, exc_info=True)
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        logging.getLogger(__name__).exception("unexpected failure")
+        print(f"error: unexpected {type(error).__name__}; the traceback is in {log_path}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def run(*args: str) -> None:
     """Invoke dbt in this process (no CLI start-up cost); raises with dbt's own message on failure."""
     from dbt.cli.main import dbtRunner
 
-    export_profile_env()
+    if args[0] != "parse":  # parsing reads no data: it needs no warehouse (profiles.yml has local defaults)
+        export_profile_env()
     command = [*args, "--project-dir", str(project_dir()), "--profiles-dir", str(project_dir())]
     result = dbtRunner().invoke(command)
     if not result.success:

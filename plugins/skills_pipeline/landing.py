@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import fsspec
 
 from skills_pipeline import feeds
+from skills_pipeline.settings import ConfigurationError
 
 # Suffix -> (format, compression). Longest suffixes first so ".csv.gz" wins over ".gz".
 FORMATS = {
@@ -41,7 +42,7 @@ KNOWN_WRONG_FORMATS = {
 }
 
 
-class LandingRootMissing(Exception):
+class LandingRootMissing(ConfigurationError):
     """The landing root does not exist: a misconfiguration, never 'nothing was delivered'."""
 
 

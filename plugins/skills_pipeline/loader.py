@@ -27,7 +27,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-from skills_pipeline import feeds, identifiers, ledger, pseudonyms, readers, settings, warehouse
+from skills_pipeline import feeds, identifiers, ledger, orchestration, pseudonyms, readers, settings, warehouse
 from skills_pipeline.feeds import Feed, Kind
 from skills_pipeline.landing import Delivery, Landing, format_of
 from skills_pipeline.ledger import FileResult
@@ -35,7 +35,6 @@ from skills_pipeline.ledger import FileResult
 log = logging.getLogger(__name__)
 
 IDENTIFIER_CHECKS = {Kind.RESIDENT_ID: identifiers.check_resident_id, Kind.USCC: identifiers.check_uscc}
-LOCAL_TIME_ZONE = "Asia/Shanghai"  # feed timestamps carry no offset; agencies export Beijing time
 REEVALUATE_HINT = "once the cause is fixed, judge the same file again with `skills-pipeline reevaluate {batch}`"
 
 
@@ -70,7 +69,9 @@ def _raw_cast(column: feeds.Column) -> sql.Composable:
     if column.kind is Kind.MONTH:
         return sql.SQL("to_date(replace({}, '-', ''), 'YYYYMM')").format(ident)
     if column.kind is Kind.TIMESTAMP:
-        return sql.SQL("replace({}, '/', '-')::timestamp at time zone {}").format(ident, sql.Literal(LOCAL_TIME_ZONE))
+        return sql.SQL("replace({}, '/', '-')::timestamp at time zone {}").format(
+            ident, sql.Literal(orchestration.LOCAL_TIME_ZONE)
+        )
     if column.kind is Kind.MONEY:
         return sql.SQL("{}::numeric(14,2)").format(ident)
     if column.kind is Kind.POSITIVE_INT:

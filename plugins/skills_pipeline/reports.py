@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from skills_pipeline import settings, warehouse
+from skills_pipeline import ledger, settings, warehouse
 
 
 def ledger_totals(dates: list[dt.date]) -> list[tuple]:
@@ -83,7 +83,7 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
         ).fetchone()[0]
         rejected = conn.execute(
             "select batch_id, feed, data_date, problem from ingest.load_ledger "
-            "where status = 'rejected' and data_date = any(%s) order by batch_id",
+            "where status = 'rejected' and superseded_by is null and data_date = any(%s) order by batch_id",
             (dates,),
         ).fetchall()
         top_rules = conn.execute(
@@ -91,10 +91,21 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
             "where data_date = any(%s) group by rule order by 2 desc limit 5",
             (dates,),
         ).fetchall()
+        per_date = ledger.date_totals(conn, dates)
+        strays = ledger.open_rejections(conn, None, None)
     print()
     print(f"Ingestion of {dates[0]} to {dates[-1]} finished in {elapsed:.0f}s")
     failed = {day: state for day, state in states.items() if not state.endswith("success")}
     print(f"  Airflow runs: {len(states) - len(failed)} succeeded, {len(failed)} failed")
+    print()
+    print(f"  {'data date':<12}{'files':>7}{'loaded':>8}{'rejected':>10}{'repeats':>9}  run")
+    for day in dates:
+        counts = per_date.get(day, {"files": 0, "loaded": 0, "rejected": 0, "repeats": 0})
+        state = str(states.get(day, "not run")).removeprefix("DagRunState.")
+        print(
+            f"  {day!s:<12}{counts['files']:>7}{counts['loaded']:>8}{counts['rejected']:>10}{counts['repeats']:>9}"
+            f"  {state}"
+        )
     print()
     print(f"  {'feed':<16}{'files':>7}{'rejected':>10}{'rows read':>14}{'loaded':>14}{'quarantined':>13}")
     for feed, files, rejected_files, read, loaded, quarantined in ledger_totals(dates):
@@ -104,6 +115,8 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
         print("  most frequent quarantine rules: " + ", ".join(f"{rule} ×{n}" for rule, n in top_rules))
     for batch_id, feed, day, problem in rejected:
         print(f"  REJECTED batch {batch_id} ({feed} {day}): {problem}")
+    for stray in strays:
+        print(f"  REJECTED batch {stray.batch_id} (not in a <feed>/<date>/ folder): {stray.problem}")
     if archive_state is not None:
         print()
         print(f"Archive and metrics (build_archive: {archive_state})")
@@ -114,6 +127,7 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
     print()
     print("Where to look next")
     print("  ledger:      skills-pipeline ledger --date YYYY-MM-DD   (or select * from ingest.load_ledger)")
+    print("  rejected:    skills-pipeline reevaluate BATCH_ID | acknowledge BATCH_ID --note '...'")
     print("  quarantine:  select failed_rules, details, raw_record from raw.quarantined_rows where batch_id = ...")
     print(f"  Data Docs:   {settings.data_docs_dir()}/<feed>/<date>/index.html")
     print("  archive:     select * from archive.persons; select * from archive.person_events where updated_at > ...")

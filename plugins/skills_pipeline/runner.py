@@ -99,7 +99,9 @@ def run_dag_for_dates(dag_id: str, dates: list[dt.date], run_conf: dict | None =
 
 def deliver_late_files(landing_root: Path) -> list[dt.date]:
     """Move the demo's late files into the landing root; returns the (already processed) dates they belong to."""
-    late_root = landing_root / "_late"
+    from skills_pipeline.generator import sidecar_of
+
+    late_root = sidecar_of(landing_root) / "late"
     dates = set()
     for path in sorted(late_root.glob("*/*/*")) if late_root.exists() else []:
         feed, day = path.parent.parent.name, path.parent.name
@@ -111,9 +113,9 @@ def deliver_late_files(landing_root: Path) -> list[dt.date]:
 
 
 def generate_demo(landing_root: Path, persons: int) -> None:
-    from skills_pipeline.generator import GeneratorConfig, generate
+    from skills_pipeline.generator import GeneratorConfig, generate, sidecar_of
 
-    if (landing_root / "manifest.json").exists():
+    if (sidecar_of(landing_root) / "manifest.json").exists():
         print(f"demo feeds already generated under {landing_root}", flush=True)
         return
     print(f"generating a demo: {persons:,} people, {DEMO_START} to {DEMO_END} with 6 months of history ...", flush=True)
@@ -123,33 +125,61 @@ def generate_demo(landing_root: Path, persons: int) -> None:
     print(f"  wrote {len(manifest['files'])} files, {rows:,} rows", flush=True)
 
 
+def files_not_examined(landing_root: str, dates: list[dt.date]) -> dict[dt.date, list[str]]:
+    """Per data date, the delivered files the ledger has no sighting of. Checked independently of the DAG runs,
+    so that a run that did nothing (a date outside the DAGs' range, a task that skipped) is never a success."""
+    from skills_pipeline import feeds, ledger
+    from skills_pipeline.landing import Landing
+
+    landing = Landing(landing_root)
+    missing: dict[dt.date, list[str]] = {}
+    with warehouse.connect() as conn:
+        for day in dates:
+            for feed in feeds.FEEDS:
+                seen = ledger.seen_paths(conn, feed, day)
+                unseen = [d.url for d in landing.deliveries(feed, day) if d.url not in seen]
+                if unseen:
+                    missing.setdefault(day, []).extend(unseen)
+    return missing
+
+
 def run_main_job(
     landing_root: str | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
     persons: int = 20_000,
 ) -> int:
+    from skills_pipeline import console, pseudonyms
+    from skills_pipeline.landing import Landing
     from skills_pipeline.reports import print_summary
 
     started = time.perf_counter()
-    home = configure_airflow()
-    ensure_local_pseudonym_key()
-    # The console is for the summary: dbt prints only errors here (deployed task logs keep dbt's full output).
-    os.environ.setdefault("DBT_QUIET", "true")
-    for noisy in ("pgserver", "great_expectations"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    url = warehouse.warehouse_url()
-    print(f"warehouse: {warehouse.redacted(url)}", flush=True)
+    # Everything a person can get wrong is checked before anything starts (no server, no Airflow, no dbt).
     demo = landing_root is None and not os.environ.get(settings.LANDING_ROOT_ENV)
     if demo:
-        root = settings.state_dir() / "demo_landing"
-        generate_demo(root, persons)
+        root = str(settings.state_dir() / "demo_landing")
         start, end = start or DEMO_START, end or DEMO_END
     else:
-        root = Path(landing_root or settings.landing_root())
-        yesterday = dt.date.today() - dt.timedelta(days=1)
-        start = start or yesterday
+        root = landing_root or settings.landing_root()
+        start = start or dt.date.today() - dt.timedelta(days=1)
         end = end or start
+    dates = orchestration.data_dates(start, end)
+    if not demo:
+        Landing(root).require()
+    settings.max_bad_row_share()
+    orchestration.time_schedules_enabled()
+    ensure_local_pseudonym_key()
+    pseudonyms.load_key()
+    if console.current_log:
+        print(f"full log: {console.current_log}", flush=True)
+    # The main job is the local entry point: with no warehouse configured it asks for the embedded one.
+    url = warehouse.local_url()
+    print(f"warehouse: {warehouse.redacted(url)}", flush=True)
+    home = configure_airflow()
+    # The console is for the summary: dbt prints only errors here (deployed task logs keep dbt's full output).
+    os.environ.setdefault("DBT_QUIET", "true")
+    if demo:
+        generate_demo(Path(root), persons)
     os.environ[settings.LANDING_ROOT_ENV] = str(root)
     migrate_airflow_metadata(home)
     from skills_pipeline import dbt_build
@@ -158,14 +188,16 @@ def run_main_job(
         warehouse.apply_roles()  # the embedded warehouse is ours to administer; a real one is set up at deploy
     dbt_build.export_profile_env(url)
     dbt_build.parse()  # the build_archive DAG renders from this manifest
-    dates = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     print(f"running ingest_feeds for {len(dates)} data date(s), {dates[0]} to {dates[-1]} ...", flush=True)
     states = run_dag_for_dates("ingest_feeds", dates)
     if demo:
-        late_dates = [d for d in deliver_late_files(root) if d in states]
+        late_dates = [d for d in deliver_late_files(Path(root)) if d in states]
         if late_dates:
             print(f"late files arrived for {', '.join(map(str, late_dates))}; re-running those dates ...", flush=True)
             states.update(run_dag_for_dates("ingest_feeds", late_dates))
+    unexamined = files_not_examined(root, dates)
+    for day, paths in unexamined.items():
+        states[day] = f"failed: {len(paths)} delivered file(s) were not examined"
     print(f"running build_archive (dbt through Cosmos) after {dates[-1]} ...", flush=True)
     archive_state = run_dag_for_dates("build_archive", [dates[-1]])[dates[-1]]
     # The month before the last data date: the demo's data is from 2026, whatever today's date is.

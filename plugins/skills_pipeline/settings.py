@@ -12,12 +12,19 @@ MAX_BAD_ROW_SHARE_ENV = "SKILLS_MAX_BAD_ROW_SHARE"
 EXPORT_ROOT_ENV = "SKILLS_EXPORT_ROOT"
 # Airflow connection read when SKILLS_WAREHOUSE_URL is unset (e.g. served by a secrets backend).
 AIRFLOW_CONNECTION_ID = "skills_warehouse"
+# SKILLS_WAREHOUSE_URL=embedded asks for the local embedded PostgreSQL (what `make run` uses when nothing is set).
+EMBEDDED_WAREHOUSE = "embedded"
 
 # A file whose share of quarantined rows exceeds this is rejected whole: at that rate the export itself is
 # suspect (wrong template, shifted columns), and loading its remainder would hide the problem.
 DEFAULT_MAX_BAD_ROW_SHARE = 0.05
 # Below this many bad rows a file is judged row by row only: in a ten-row file one typo is 10%.
 MIN_BAD_ROWS_FOR_SHARE_RULE = 20
+
+
+class ConfigurationError(ValueError):
+    """A setting or argument is wrong or missing. The message is one line: what is wrong and what to do. Raised
+    before anything starts, so a misconfigured run never half-runs."""
 
 
 def project_root() -> Path:
@@ -54,7 +61,10 @@ def max_bad_row_share() -> float:
     raw = os.environ.get(MAX_BAD_ROW_SHARE_ENV)
     if raw is None:
         return DEFAULT_MAX_BAD_ROW_SHARE
-    share = float(raw)
+    try:
+        share = float(raw)
+    except ValueError:
+        share = -1.0
     if not 0 <= share <= 1:
-        raise ValueError(f"{MAX_BAD_ROW_SHARE_ENV}={raw!r}: expected a share between 0 and 1, e.g. 0.05")
+        raise ConfigurationError(f"{MAX_BAD_ROW_SHARE_ENV}={raw!r}: expected a share between 0 and 1, e.g. 0.05")
     return share

@@ -304,7 +304,7 @@ def run_demo(persons: int = 500, day: dt.date = dt.date(2026, 6, 1)) -> int:
     from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
 
     runner.ensure_local_pseudonym_key()
-    url = warehouse.warehouse_url()  # exported to the stack's processes through the environment
+    url = warehouse.local_url()  # exported to the stack's processes through the environment
     if warehouse.uses_embedded_server():
         warehouse.apply_roles()  # the embedded warehouse is ours to administer
     dbt_build.export_profile_env(url)

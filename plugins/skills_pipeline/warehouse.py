@@ -21,25 +21,50 @@ _embedded_server = None
 
 def warehouse_url() -> str:
     """SKILLS_WAREHOUSE_URL; else, inside Airflow, the connection `skills_warehouse` (so a secrets backend can hold
-    it); else the embedded server (started on first use, reused between runs)."""
-    configured = os.environ.get(settings.WAREHOUSE_URL_ENV) or _airflow_connection_url()
+    it). The embedded server only when asked for by name (SKILLS_WAREHOUSE_URL=embedded, or the local main job,
+    the local stack and the tests, which start it themselves): a deployed worker that cannot resolve its warehouse
+    must fail, not load into a private database nobody will read."""
+    configured = os.environ.get(settings.WAREHOUSE_URL_ENV)
+    if configured == settings.EMBEDDED_WAREHOUSE:
+        return start_embedded()
     if configured:
         return configured
-    return start_embedded()
+    from_airflow, reason = _airflow_connection_url()
+    if from_airflow:
+        return from_airflow
+    raise settings.ConfigurationError(
+        f"no warehouse configured: set {settings.WAREHOUSE_URL_ENV}=postgresql://user:password@host:5432/database, "
+        f"or define the Airflow connection '{settings.AIRFLOW_CONNECTION_ID}' (any secrets backend){reason}; "
+        f"for the local embedded server, set {settings.WAREHOUSE_URL_ENV}={settings.EMBEDDED_WAREHOUSE}"
+    )
 
 
-def _airflow_connection_url() -> str | None:
-    """The warehouse connection from Airflow's connections and secrets backends, when running under Airflow."""
+def _airflow_connection_url() -> tuple[str | None, str]:
+    """The warehouse connection from Airflow's connections and secrets backends, when running under Airflow; else
+    None and why not (for the error message)."""
     if "airflow" not in sys.modules:  # never import Airflow just to find out (CLI and tests stay light)
-        return None
+        return None, ""
     try:
         from airflow.sdk import BaseHook
 
         connection = BaseHook.get_connection(settings.AIRFLOW_CONNECTION_ID)
-    except Exception as error:  # not defined, or not in a task context: fall back, but say so
+    except Exception as error:  # not defined, or the secrets backend is down: the caller fails with this reason
         log.debug("no Airflow connection %s: %s", settings.AIRFLOW_CONNECTION_ID, error)
-        return None
-    return connection.get_uri().replace("postgres://", "postgresql://", 1)
+        return None, f" (looking it up failed: {type(error).__name__})"
+    return connection.get_uri().replace("postgres://", "postgresql://", 1), ""
+
+
+def check_connection() -> None:
+    """Connect once, so a wrong URL or a server that is down is one clear line before any work starts."""
+    url = warehouse_url()
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.Error as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise settings.ConfigurationError(
+            f"cannot connect to the warehouse {redacted(url)}: {reason}; check {settings.WAREHOUSE_URL_ENV} "
+            f"(or the Airflow connection '{settings.AIRFLOW_CONNECTION_ID}') and that the server is running"
+        ) from None
 
 
 def start_embedded() -> str:
@@ -52,9 +77,33 @@ def start_embedded() -> str:
         log.info("starting embedded PostgreSQL in %s", pgdata)
         # cleanup_mode="stop": the server stops when the last process that attached to it exits.
         _embedded_server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        _watch_embedded(pgdata)
     url = _embedded_server.get_uri()
     os.environ[settings.WAREHOUSE_URL_ENV] = url
     return url
+
+
+def local_url() -> str:
+    """For local tools only (the main job, the local stack, benchmarks): the configured warehouse, checked, or else
+    the embedded server. Production code calls warehouse_url(), which never falls back."""
+    if os.environ.get(settings.WAREHOUSE_URL_ENV):
+        check_connection()
+        return warehouse_url()
+    return start_embedded()
+
+
+def _watch_embedded(pgdata) -> None:
+    """pgserver stops the server when the last process using it exits normally; a SIGKILL skips that. A detached
+    watchdog stops it once this process is gone, whatever killed it (see skills_pipeline.embedded_watchdog)."""
+    import subprocess
+
+    subprocess.Popen(
+        [sys.executable, "-m", "skills_pipeline.embedded_watchdog", str(os.getpid()), str(pgdata)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def uses_embedded_server() -> bool:

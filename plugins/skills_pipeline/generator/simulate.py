@@ -79,8 +79,18 @@ class GeneratorConfig:
     feeds: tuple[str, ...] = tuple(feeds.FEEDS)
 
     @property
+    def sidecar(self) -> Path:
+        """What the generator writes that is not a delivery (its manifest, the late files waiting to be
+        delivered): beside the landing root, never in it, where ingestion would report it as stray files."""
+        return sidecar_of(self.out)
+
+    @property
     def history_start(self) -> dt.date:
         return add_months(self.start.replace(day=1), -self.history_months)
+
+
+def sidecar_of(landing_root: Path) -> Path:
+    return landing_root.with_name(landing_root.name + ".generator")
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -383,7 +393,7 @@ class Router:
         if key not in self.writers:
             rng = stable_rng(self.config.seed, feed, day)
             defects = FileDefects.draw(rng, self.config.defects)
-            root = self.config.out / "_late" if defects.late else self.config.out
+            root = self.config.sidecar / "late" if defects.late else self.config.out
             self.writers[key] = FeedFileWriter(feeds.get_feed(feed), day, root, rng, defects, self.config)
         return self.writers[key]
 
@@ -403,7 +413,7 @@ class Router:
 
 
 def generate(config: GeneratorConfig, progress=None) -> dict:
-    """Write the feeds under config.out and return the manifest (also written to out/manifest.json)."""
+    """Write the feeds under config.out and return the manifest (also written to <sidecar>/manifest.json)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one open file per feed and delivery date
     config.out.mkdir(parents=True, exist_ok=True)
@@ -423,5 +433,6 @@ def generate(config: GeneratorConfig, progress=None) -> dict:
         "config": {**asdict(config), "out": str(config.out)},
         "files": sorted(files, key=lambda f: (f["data_date"], f["feed"], f["path"])),
     }
-    (config.out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
+    config.sidecar.mkdir(parents=True, exist_ok=True)
+    (config.sidecar / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
     return manifest
