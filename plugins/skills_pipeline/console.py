@@ -7,28 +7,31 @@ only; warnings and errors from anything else still reach the console, so a real 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
+import re
 import sys
-import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from skills_pipeline import settings
 
 # Messages that are expected on every run and say nothing an operator acts on; the log file keeps them.
 KNOWN_NOISE = (
-    "openlineage",  # Cosmos: dbt nodes without an OpenLineage namespace
+    "openlineage",  # Cosmos and Airflow: lineage is not configured (no OpenLineage provider)
+    "Openlineage",
     "OpenLineage",
-    "asset",  # Airflow: every Cosmos model task updates an Asset
-    "Asset",
-    "on-run-start",  # Cosmos cannot render dbt's on-run-start hook as a task: it runs inside dbt anyway
-    "on_run_start",
+    "AssetModel",  # Airflow: Cosmos declares an Asset per dbt model that no DAG schedules on
+    "Unavailable conversion function",  # Cosmos cannot draw dbt's on-run-start hook as a task; dbt runs it
     "temporary directory",  # GX: its ephemeral Data Docs site
     "generic SQLDatasource",
     "XDG_RUNTIME_DIR",
-    "FAB",
-    "is deprecated",
-    "Deprecat",
+    "DeprecationWarning",  # libraries' own deprecations: for their maintainers, not for operators
+    "ResourceWarning",
 )
+# A log record as Airflow's structlog renders it ("2026-06-01T02:00:00.000000Z [warning  ] ...") or as logging does.
+LOG_RECORD = re.compile(r"^\S*\d{4}-\d{2}-\d{2}[T ][\d:.,]+Z?\s+\[(\w+)\s*\]|^(DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
+terminal: io.TextIOBase | None = None  # the real terminal, once the tee is installed
 current_log: Path | None = None  # the log file of this process, once set up
 NOISY_LOGGERS = ("great_expectations", "cosmos", "airflow", "pgserver", "dbt", "alembic", "py.warnings")
 
@@ -64,5 +67,79 @@ def setup(command: str, verbose: bool = False) -> Path:
     to_console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     root.addHandler(to_console)
     logging.captureWarnings(True)
-    warnings.simplefilter("default")
     return path
+
+
+class _Tee(io.TextIOBase):
+    """Stands in for stdout and stderr: everything goes to the log file; the terminal gets error records and
+    warnings that are not known chatter, with their continuation lines (tracebacks)."""
+
+    def __init__(self, log: io.TextIOBase, terminal: io.TextIOBase):
+        self.log, self.terminal = log, terminal
+        self.pending = ""
+        self.showing = False
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.log.fileno()
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self._route(line)
+        return len(text)
+
+    def _route(self, line: str) -> None:
+        record = LOG_RECORD.match(line)
+        if record:
+            level = (record.group(1) or record.group(2)).lower()
+            noise = any(marker in line for marker in KNOWN_NOISE)
+            self.showing = level in ("error", "critical", "exception") or (level.startswith("warn") and not noise)
+        if self.showing:
+            self.terminal.write(line + "\n")
+            self.terminal.flush()
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.terminal.flush()
+
+
+def install_tee() -> None:
+    """From here on, library output (Airflow's task logs, dbt, GX) goes to the log file; call before importing
+    Airflow, whose logging keeps the stdout it finds at import. say() still reaches the terminal."""
+    global terminal
+    if terminal is not None or current_log is None:
+        return
+    terminal = sys.stdout
+    log = open(current_log, "a", encoding="utf-8", buffering=1)  # noqa: SIM115  (lives as long as the process)
+    sys.stdout = sys.stderr = _Tee(log, terminal)
+
+
+def say(text: str = "") -> None:
+    """A progress or summary line for the person at the terminal."""
+    print(text, file=terminal or sys.stdout, flush=True)
+
+
+@contextmanager
+def on_terminal():
+    """Print straight to the terminal inside this block (the summary)."""
+    if terminal is None:
+        yield
+        return
+    saved = sys.stdout
+    sys.stdout = terminal
+    try:
+        yield
+    finally:
+        sys.stdout = saved

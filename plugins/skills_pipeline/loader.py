@@ -196,6 +196,9 @@ class FileLoader:
                 stage = "write"
                 self._write_batch(delivery, sha256, result, staging, staged_rows, reader_rejects, failures, supersedes)
                 lap("load_raw_and_quarantine")
+        except readers.FileProblem as problem:  # found before any record was read: nothing to store
+            result.reject(problem.rule, problem.message)
+            return self._finish_rejected(delivery, sha256, result, started, supersedes)
         except psycopg.OperationalError:
             raise  # the warehouse is gone: nothing can be recorded, the run must fail and be retried
         except Exception as error:

@@ -356,8 +356,10 @@ def rejected_records(records: Iterable[Record], rule: str, detail: str) -> Itera
 def open_delivery(feed: Feed, delivery: Delivery, fp: Fingerprint) -> ParsedFile:
     """Parse a delivery's header and return a lazy stream of its records. A file-level problem comes back as
     `file_problem`, with the file's records still streamed (as delivered) so that they can be stored."""
-    if fp.problem:
+    if fp.problem and fp.problem.rule == "encoding":
         return _undecodable(delivery, fp)
+    if fp.problem:  # the bytes themselves could not be read to the end: there are no records to keep
+        return ParsedFile(delivery, None, None, iter(()), file_problem=fp.problem)
     if delivery.file_format == "csv":
         return _open_csv(feed, delivery, fp)
     if delivery.file_format == "xlsx":

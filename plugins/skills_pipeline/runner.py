@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from skills_pipeline import orchestration, settings, warehouse
+from skills_pipeline import console, orchestration, settings, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def ensure_local_pseudonym_key() -> None:
 
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
-        print(f"no {pseudonyms.KEY_ENV} configured: created a local key in {path} (for this machine only)", flush=True)
+        console.say(f"no {pseudonyms.KEY_ENV} configured: created a local key in {path} (for this machine only)")
     os.environ[pseudonyms.KEY_FILE_ENV] = str(path)
 
 
@@ -65,7 +65,7 @@ def migrate_airflow_metadata(home: Path) -> None:
     stamp = home / ".migrated"
     if stamp.exists():
         return
-    print("preparing Airflow's metadata database (first run only) ...", flush=True)
+    console.say("preparing Airflow's metadata database (first run only) ...")
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL, env=os.environ.copy())
     stamp.touch()
@@ -93,7 +93,7 @@ def run_dag_for_dates(dag_id: str, dates: list[dt.date], run_conf: dict | None =
         run = dag.test(logical_date=logical_date, run_conf=run_conf or {})
         state = str(getattr(run, "state", "unknown"))
         states[day] = state
-        print(f"  {dag_id} {day}: {state} in {time.perf_counter() - started:.0f}s", flush=True)
+        console.say(f"  {dag_id} {day}: {state} in {time.perf_counter() - started:.0f}s")
     return states
 
 
@@ -116,13 +116,13 @@ def generate_demo(landing_root: Path, persons: int) -> None:
     from skills_pipeline.generator import GeneratorConfig, generate, sidecar_of
 
     if (sidecar_of(landing_root) / "manifest.json").exists():
-        print(f"demo feeds already generated under {landing_root}", flush=True)
+        console.say(f"demo feeds already generated under {landing_root}")
         return
-    print(f"generating a demo: {persons:,} people, {DEMO_START} to {DEMO_END} with 6 months of history ...", flush=True)
+    console.say(f"generating a demo: {persons:,} people, {DEMO_START} to {DEMO_END} with 6 months of history ...")
     config = GeneratorConfig(out=landing_root, persons=persons, start=DEMO_START, end=DEMO_END, history_months=6)
     manifest = generate(config)
     rows = sum(f["rows"] for f in manifest["files"])
-    print(f"  wrote {len(manifest['files'])} files, {rows:,} rows", flush=True)
+    console.say(f"  wrote {len(manifest['files'])} files, {rows:,} rows")
 
 
 def files_not_examined(landing_root: str, dates: list[dt.date]) -> dict[dt.date, list[str]]:
@@ -149,7 +149,7 @@ def run_main_job(
     end: dt.date | None = None,
     persons: int = 20_000,
 ) -> int:
-    from skills_pipeline import console, pseudonyms
+    from skills_pipeline import pseudonyms
     from skills_pipeline.landing import Landing
     from skills_pipeline.reports import print_summary
 
@@ -171,10 +171,11 @@ def run_main_job(
     ensure_local_pseudonym_key()
     pseudonyms.load_key()
     if console.current_log:
-        print(f"full log: {console.current_log}", flush=True)
+        console.say(f"full log: {console.current_log}")
+        console.install_tee()
     # The main job is the local entry point: with no warehouse configured it asks for the embedded one.
     url = warehouse.local_url()
-    print(f"warehouse: {warehouse.redacted(url)}", flush=True)
+    console.say(f"warehouse: {warehouse.redacted(url)}")
     home = configure_airflow()
     # The console is for the summary: dbt prints only errors here (deployed task logs keep dbt's full output).
     os.environ.setdefault("DBT_QUIET", "true")
@@ -188,22 +189,23 @@ def run_main_job(
         warehouse.apply_roles()  # the embedded warehouse is ours to administer; a real one is set up at deploy
     dbt_build.export_profile_env(url)
     dbt_build.parse()  # the build_archive DAG renders from this manifest
-    print(f"running ingest_feeds for {len(dates)} data date(s), {dates[0]} to {dates[-1]} ...", flush=True)
+    console.say(f"running ingest_feeds for {len(dates)} data date(s), {dates[0]} to {dates[-1]} ...")
     states = run_dag_for_dates("ingest_feeds", dates)
     if demo:
         late_dates = [d for d in deliver_late_files(Path(root)) if d in states]
         if late_dates:
-            print(f"late files arrived for {', '.join(map(str, late_dates))}; re-running those dates ...", flush=True)
+            console.say(f"late files arrived for {', '.join(map(str, late_dates))}; re-running those dates ...")
             states.update(run_dag_for_dates("ingest_feeds", late_dates))
     unexamined = files_not_examined(root, dates)
     for day, paths in unexamined.items():
         states[day] = f"failed: {len(paths)} delivered file(s) were not examined"
-    print(f"running build_archive (dbt through Cosmos) after {dates[-1]} ...", flush=True)
+    console.say(f"running build_archive (dbt through Cosmos) after {dates[-1]} ...")
     archive_state = run_dag_for_dates("build_archive", [dates[-1]])[dates[-1]]
     # The month before the last data date: the demo's data is from 2026, whatever today's date is.
     period = (dates[-1].replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
-    print(f"running settle_subsidies (draft settlement of {period}) ...", flush=True)
+    console.say(f"running settle_subsidies (draft settlement of {period}) ...")
     settle_state = run_dag_for_dates("settle_subsidies", [dates[-1]], run_conf={"period": period})[dates[-1]]
-    print_summary(dates, elapsed=time.perf_counter() - started, states=states, archive_state=archive_state)
+    with console.on_terminal():
+        print_summary(dates, elapsed=time.perf_counter() - started, states=states, archive_state=archive_state)
     succeeded = all(state.endswith("success") for state in [*states.values(), archive_state, settle_state])
     return 0 if succeeded else 1

@@ -17,6 +17,7 @@ from skills_pipeline import settings
 log = logging.getLogger(__name__)
 
 _embedded_server = None
+_watchdog = None  # kept referenced: the watchdog outlives this process on purpose
 
 
 def warehouse_url() -> str:
@@ -97,7 +98,8 @@ def _watch_embedded(pgdata) -> None:
     watchdog stops it once this process is gone, whatever killed it (see skills_pipeline.embedded_watchdog)."""
     import subprocess
 
-    subprocess.Popen(
+    global _watchdog
+    _watchdog = subprocess.Popen(
         [sys.executable, "-m", "skills_pipeline.embedded_watchdog", str(os.getpid()), str(pgdata)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -123,6 +125,9 @@ def stop_embedded() -> None:
     if _embedded_server is not None:
         _embedded_server.cleanup()
         _embedded_server = None
+
+
+_watchdog = None  # kept referenced: the watchdog outlives this process on purpose
 
 
 def sqlalchemy_url(url: str | None = None) -> str:
