@@ -117,3 +117,55 @@ def test_ingestion_then_archive_build_give_the_hand_computed_results(
     ).fetchone()
     assert run[1:] == ("original", "draft", 1, Decimal("300.00"), {"P-CERT-JUNIOR": 1})
     assert (deliveries / "exports" / f"run-{run[0]}" / f"settlement-run-{run[0]}.xlsx").exists()
+
+
+def test_history_from_2023_loads_through_the_main_job_into_archive_metrics_and_settlement(
+    db, tmp_path, airflow_metadata, dbt_manifest, monkeypatch
+):
+    """The first thing a deploying authority does: load past years. A Liulin order-based class of 2023 whose two
+    trainees both paid employee insurance afterwards (100% >= 80%) is paid 10 x 150 + 5 x 100 = 2,000 yuan each
+    under L-ORD (003 §三(一)), a rule in force in 2023 only."""
+    first, second = dt.date(2023, 12, 1), dt.date(2023, 12, 2)
+    trainees = [EMPLOYED, NEVER_EMPLOYED]
+    class_rows = [
+        training_row(enrollment_id=f"BJ2023-{n}", class_id="BJ2023", id_number=id_number, name=f"学员{n}",
+                     start_date="2023-05-01", end_date="2023-05-20", training_days="15",
+                     updated_at="2023-05-21 09:00:00")
+        for n, id_number in enumerate(trainees, start=1)
+    ]  # fmt: skip
+    write_csv(tmp_path, "training", class_rows, day=first)
+    write_csv(tmp_path, "social_security", [
+        contribution(id_number, month, "110", "3000.00") for id_number in trainees for month in ("202306", "202307")
+    ], day=second)  # fmt: skip
+    monkeypatch.setenv(settings.EXPORT_ROOT_ENV, str(tmp_path / "exports"))
+    monkeypatch.delenv(settings.LANDING_ROOT_ENV, raising=False)
+
+    assert runner.run_main_job(landing_root=str(tmp_path), start=first, end=second) == 0
+
+    ledger = db.execute("select feed, data_date, status, rows_loaded from ingest.load_ledger order by 1").fetchall()
+    assert ledger == [("social_security", second, "loaded", 4), ("training", first, "loaded", 2)]
+    key = pseudonyms.load_key()
+    archived = db.execute(
+        "select count(*) from archive.persons where person_id = any(%s) and trainings = 1",
+        ([key.person_id(i) for i in trainees],),
+    ).fetchone()[0]
+    assert archived == 2
+    rate = db.execute(
+        "select employed_trainees, employment_rate_denominator from metrics.trainee_outcome_rates "
+        "where breakdown = 'class' and breakdown_value = 'BJ2023'"
+    ).fetchone()
+    assert rate == (2, 2)
+    paid = db.execute(
+        "select rule_id, amount_yuan from settlement.settlement_enrollments where is_eligible order by enrollment_id"
+    ).fetchall()
+    assert paid == [("L-ORD", Decimal("2000.00")), ("L-ORD", Decimal("2000.00"))]
+
+
+def test_a_date_range_given_backwards_or_before_2019_stops_before_anything_starts(monkeypatch, tmp_path):
+    monkeypatch.setenv(settings.WAREHOUSE_URL_ENV, "postgresql://nobody@127.0.0.1:1/never")  # never reached
+    with pytest.raises(settings.ConfigurationError, match="--to 2026-06-01 is before --date 2026-06-07"):
+        runner.run_main_job(landing_root=str(tmp_path), start=dt.date(2026, 6, 7), end=dt.date(2026, 6, 1))
+    with pytest.raises(settings.ConfigurationError, match="before 2019-01-01"):
+        runner.run_main_job(landing_root=str(tmp_path), start=dt.date(2018, 12, 31))
+    with pytest.raises(settings.ConfigurationError, match="does not exist"):
+        runner.run_main_job(landing_root=str(tmp_path / "missing"), start=dt.date(2026, 6, 1))
