@@ -352,3 +352,28 @@ def test_a_generated_week_reconciles_with_what_was_injected(db, tmp_path):
             report = ingest(feed, tmp_path, day=day, fail_on_rejected=False)
             assert all(f.status == "repeat" for f in report.files)
     assert db.execute("select count(*) from ingest.load_ledger").fetchone()[0] == before
+
+
+def test_two_ingestions_of_the_same_date_started_at_once_load_each_file_exactly_once(db, tmp_path):
+    """As when a retried task overlaps a slow one: the second loader waits, then finds every file judged."""
+    import subprocess
+    import sys
+
+    for n in range(3):
+        rows = [social_security_row(contribution_month=f"2025{m:02d}", name=f"并发{n}") for m in range(1, 13)]
+        write_csv(tmp_path, "social_security", rows, name=f"part{n}.csv")
+    script = (
+        "import datetime as dt, sys; from skills_pipeline import loader; "
+        f"loader.ingest('social_security', dt.date.fromisoformat('{DAY}'), landing_root=sys.argv[1])"
+    )
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)]) for _ in range(2)]
+    assert [run.wait(timeout=300) for run in runs] == [0, 0]
+    ledger = db.execute("select source_path, status, rows_loaded from ingest.load_ledger order by 1").fetchall()
+    assert [(path.rsplit("/", 1)[-1], status, n) for path, status, n in ledger] == [
+        ("part0.csv", "loaded", 12),
+        ("part1.csv", "loaded", 12),
+        ("part2.csv", "loaded", 12),
+    ]
+    assert db.execute("select count(*) from raw.social_security").fetchone()[0] == 36
+    sightings = db.execute("select count(*), count(*) filter (where is_repeat) from ingest.deliveries").fetchone()
+    assert sightings == (3, 0)  # the second loader saw the same paths and contents: one sighting each
