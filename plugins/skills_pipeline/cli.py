@@ -292,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import psycopg
+
     from skills_pipeline import console
     from skills_pipeline.pseudonyms import PseudonymKeyError
 
@@ -303,10 +305,19 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(__name__).info("stopped: %s", error, exc_info=True)
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except psycopg.OperationalError as error:
+        logging.getLogger(__name__).exception("warehouse connection lost")
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print(
+            f"error: the warehouse connection was lost ({reason}); every file and run is written all or nothing, "
+            "so nothing is half-done: run the same command again once the server is back",
+            file=sys.stderr,
+        )
+        return 3
     except Exception as error:
         logging.getLogger(__name__).exception("unexpected failure")
         print(f"error: unexpected {type(error).__name__}; the traceback is in {log_path}", file=sys.stderr)
-        return 1
+        return 3
 
 
 if __name__ == "__main__":

@@ -194,7 +194,7 @@ def map_header(feed: Feed, header: list[str]) -> HeaderMap:
     extras: list[tuple[int, str]] = []
     names: list[str] = []
     for index, raw_name in enumerate(header):
-        name = (raw_name or "").strip().replace("\ufeff", "")
+        name = printable((raw_name or "").strip().replace("\ufeff", ""))[:200]  # it is quoted in messages
         canonical = lookup.get(_header_key(name))
         if canonical is None:
             original = name or f"column_{index + 1}"
