@@ -41,7 +41,7 @@ bench-nightly: venv ## nightly cost on an empty warehouse vs on 12 months of his
 bench-faults: venv ## kill the pipeline at random points and restart PostgreSQL under it; prints N/M converged
 	$(VENV)/python bench/fault_injection.py --trials $${TRIALS:-21} --restarts $${RESTARTS:-3}
 
-generate: venv ## write synthetic feeds: make generate ARGS="--out /tmp/landing --persons 5000"
+generate: venv ## write synthetic feeds (default .local/generated): make generate ARGS="--out /tmp/landing --persons 5000"
 	$(VENV)/skills-pipeline generate $(ARGS)
 
 requirements: venv ## recompile requirements.txt from requirements.in (pins only, no registry hosts)

@@ -132,31 +132,28 @@ def differences(expected: dict, actual: dict) -> list[str]:
     ]
 
 
-def kill_fault(target: str, delay: float):
+def fault_at(target: str, delay: float, strike):
+    """A fault that waits `delay` seconds into the step named `target`, then strikes (if the step still runs)."""
+
     def fault(step: Step, process: subprocess.Popen) -> None:
         if step.name != target:
             return
         try:
             process.wait(timeout=delay)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            strike(process)
 
     return fault
 
 
-def restart_fault(target: str, delay: float, pgdata: Path):
-    def fault(step: Step, process: subprocess.Popen) -> None:
-        if step.name != target:
-            return
-        try:
-            process.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            from pgserver._commands import pg_ctl
+def kill(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
 
-            user = "pgserver" if os.geteuid() == 0 else None
-            pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user=user)
 
-    return fault
+def restart(pgdata: Path):
+    from skills_pipeline.embedded_watchdog import pg_ctl
+
+    return lambda process: pg_ctl(pgdata, "restart")
 
 
 def generate(landing: Path, persons: int) -> None:
@@ -195,7 +192,7 @@ def run_trials(pipeline: Pipeline, pgdata: Path | None, trials: int, restarts: i
     results = []
     for number, (kind, step) in enumerate(plan, start=1):
         delay = rng.uniform(0.05, 0.95) * clean_seconds[step]
-        fault = kill_fault(step, delay) if kind == "kill" else restart_fault(step, delay, pgdata)
+        fault = fault_at(step, delay, kill if kind == "kill" else restart(pgdata))
         reset(pipeline.url)
         first = pipeline.run(fault)
         second = pipeline.run()

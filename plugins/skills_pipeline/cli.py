@@ -40,7 +40,7 @@ def cmd_generate(args) -> int:
 
     defects = DefectRates.none() if args.no_defects else DefectRates().scaled(args.defect_scale)
     config = GeneratorConfig(
-        out=Path(args.out),
+        out=Path(args.out) if args.out else settings.state_dir() / "generated",
         persons=args.persons,
         start=args.start,
         end=args.end,
@@ -213,7 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     gen = commands.add_parser("generate", help="write synthetic agency feeds to the contract in feeds.md")
-    gen.add_argument("--out", required=True, help="landing root to write <feed>/<date>/ files under")
+    gen.add_argument(
+        "--out", help="landing root to write <feed>/<date>/ files under (default: generated/ in the state folder)"
+    )
     gen.add_argument("--persons", type=_positive, default=2_000, help="people to simulate (default 2,000)")
     gen.add_argument("--start", type=_date, default=dt.date(2026, 6, 1), help="first delivery date")
     gen.add_argument("--end", type=_date, default=dt.date(2026, 6, 7), help="last delivery date")

@@ -38,11 +38,16 @@ def stop_if_unused(pgdata: Path) -> bool:
         users.put(living)
         if living or not (pgdata / "postmaster.pid").exists():
             return False
-        from pgserver._commands import pg_ctl
-
-        user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs the server as this user under root
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+        pg_ctl(pgdata, "stop")
         return True
+
+
+def pg_ctl(pgdata: Path, action: str) -> None:
+    """`pg_ctl -w -m fast <action>` on an embedded server, as the user pgserver runs it as (under root: pgserver)."""
+    from pgserver import _commands
+
+    user = "pgserver" if os.geteuid() == 0 else None
+    _commands.pg_ctl(["-w", "-m", "fast", action], pgdata=pgdata, user=user)
 
 
 def main(argv: list[str]) -> int:

@@ -143,6 +143,11 @@ class FileLoader:
             self._session_date = data_date
         return self._session
 
+    @property
+    def data_docs(self) -> str | None:
+        """The Data Docs index of the last validation session, if any file was validated."""
+        return str(self._session.docs_index) if self._session is not None else None
+
     def load(self, delivery: Delivery, supersedes: int | None = None) -> FileResult:
         started = time.perf_counter()
         result = FileResult(path=delivery.url, status="loaded")
@@ -374,8 +379,7 @@ class FileLoader:
                 result.rows_loaded, result.rows_quarantined = 0, result.rows_read
             else:
                 result.rows_loaded, result.rows_quarantined = result.rows_read - bad, bad
-            session = self._session if staged_rows else None
-            docs = str(session.docs_index) if session is not None else None
+            docs = self.data_docs if staged_rows else None
             batch_id = ledger.insert_batch(conn, self.feed.name, delivery, sha256, result, docs, supersedes)
             stored = self._quarantine(conn, table, staging, batch_id, whole_file=result.status == "rejected")
             if result.status == "loaded":
@@ -519,8 +523,7 @@ def ingest(
             outcome = loader.load(delivery)
             files.append(outcome)
             log.info("%s", outcome.describe())
-        if loader._session is not None:
-            report.data_docs = str(loader._session.docs_index)
+        report.data_docs = loader.data_docs
         unexamined = _unexamined(feed.name, data_date, deliveries)
         if unexamined:
             raise RuntimeError(f"{feed.name} {data_date}: files were found but not judged: {', '.join(unexamined)}")
@@ -546,7 +549,8 @@ def survey(landing_root: str | None = None) -> IngestReport:
     with _exclusive("survey"):
         for delivery in landing.strays():
             feed = feeds.FEEDS.get(delivery.feed) or Feed(delivery.feed, "", (), ())
-            loader = FileLoader(feed, 0.0, today=dt.date.today(), key=None)
+            # Strays are rejected for where they lie, never validated: no date, limit or key applies.
+            loader = FileLoader(feed, 0.0, today=orchestration.FIRST_DATA_DATE, key=None)
             files.append(loader.load(delivery))
     return IngestReport("*", None, files)
 

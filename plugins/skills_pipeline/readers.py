@@ -100,15 +100,8 @@ def _detect_encoding(delivery: Delivery, sha256: str) -> Fingerprint:
     for bom, encoding in BOMS:
         if start.startswith(bom) and encoding.startswith("utf-16"):
             return _check_utf16(delivery, sha256, encoding)
-    utf8 = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    try:
-        with open_bytes(delivery) as stream:
-            while chunk := stream.read(READ_CHUNK):
-                utf8.decode(chunk)
-        utf8.decode(b"", final=True)
+    if _stream_decode_error(delivery, "utf-8") is None:
         return Fingerprint(sha256, "utf-8", clean_utf8=True)
-    except UnicodeDecodeError:
-        pass
     utf8_lines = gb_lines = non_ascii = 0
     with open_bytes(delivery) as stream:
         for line in stream:
@@ -136,7 +129,8 @@ def _decodes(data: bytes, encoding: str) -> bool:
     return True
 
 
-def _check_utf16(delivery: Delivery, sha256: str, encoding: str) -> Fingerprint:
+def _stream_decode_error(delivery: Delivery, encoding: str) -> UnicodeDecodeError | None:
+    """Decode the whole file strictly, chunk by chunk; the first error, or None."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     try:
         with open_bytes(delivery) as stream:
@@ -144,14 +138,21 @@ def _check_utf16(delivery: Delivery, sha256: str, encoding: str) -> Fingerprint:
                 decoder.decode(chunk)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as error:
-        name = encoding.upper()
-        problem = FileProblem(
-            "encoding",
-            f"the file starts with a {name} byte-order mark but is not valid {name} ({error.reason}); "
-            "re-export it as UTF-8 or GB18030 CSV",
-        )
-        return Fingerprint(sha256, None, problem=problem)
-    return Fingerprint(sha256, encoding)
+        return error
+    return None
+
+
+def _check_utf16(delivery: Delivery, sha256: str, encoding: str) -> Fingerprint:
+    error = _stream_decode_error(delivery, encoding)
+    if error is None:
+        return Fingerprint(sha256, encoding)
+    name = encoding.upper()
+    problem = FileProblem(
+        "encoding",
+        f"the file starts with a {name} byte-order mark but is not valid {name} ({error.reason}); "
+        "re-export it as UTF-8 or GB18030 CSV",
+    )
+    return Fingerprint(sha256, None, problem=problem)
 
 
 # -- headers ---------------------------------------------------------------------------------------------------
