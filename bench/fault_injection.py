@@ -48,6 +48,13 @@ class Step:
     name: str
     command: list[str]
     ok_codes: tuple[int, ...] = (0,)  # `ingest` exits 1 when files stand rejected: a judgement, not a failure
+    # A step too short to hit by wall-clock (a settlement run is over in a second, most of it start-up) is struck
+    # this many seconds at most after its database transaction opens, found by its application_name.
+    strike_in_transaction: float | None = None
+
+    @property
+    def application_name(self) -> str:
+        return "skills-faults-" + self.name.replace(" ", "-")
 
 
 class Pipeline:
@@ -73,14 +80,15 @@ class Pipeline:
         self.steps = [
             Step("ingest", [cli, "ingest", "--date", START.isoformat(), "--to", last.isoformat()], (0, 1)),
             Step("dbt build", [*dbt, "build", *project]),
-            Step("settlement", [cli, "settlement", "run", PERIOD]),
+            Step("settlement", [cli, "settlement", "run", PERIOD], strike_in_transaction=0.3),
         ]
         if steps:
             self.steps = [step for step in self.steps if step.name in steps]
 
     def start(self, step: Step) -> subprocess.Popen:
+        env = {**self.env, "PGAPPNAME": step.application_name}  # libpq names the step's sessions
         return subprocess.Popen(
-            step.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            step.command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
 
     def run(self, fault=None) -> dict[str, float]:
@@ -132,11 +140,14 @@ def differences(expected: dict, actual: dict) -> list[str]:
     ]
 
 
-def fault_at(target: str, delay: float, strike):
-    """A fault that waits `delay` seconds into the step named `target`, then strikes (if the step still runs)."""
+def fault_at(target: str, delay: float, strike, url: str):
+    """A fault that waits `delay` seconds into the step named `target` (or into its open transaction, for a step
+    that asks for it), then strikes if the step still runs."""
 
     def fault(step: Step, process: subprocess.Popen) -> None:
         if step.name != target:
+            return
+        if step.strike_in_transaction is not None and not _wait_for_transaction(url, step, process):
             return
         try:
             process.wait(timeout=delay)
@@ -144,6 +155,19 @@ def fault_at(target: str, delay: float, strike):
             strike(process)
 
     return fault
+
+
+def _wait_for_transaction(url: str, step: Step, process: subprocess.Popen) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        while process.poll() is None:
+            open_transaction = conn.execute(
+                "select 1 from pg_stat_activity where application_name = %s and xact_start is not null",
+                (step.application_name,),
+            ).fetchone()
+            if open_transaction:
+                return True
+            time.sleep(0.005)
+    return False
 
 
 def kill(process: subprocess.Popen) -> None:
@@ -191,8 +215,10 @@ def run_trials(pipeline: Pipeline, pgdata: Path | None, trials: int, restarts: i
         plan += [("restart", pipeline.steps[n % 2].name) for n in range(restarts)]
     results = []
     for number, (kind, step) in enumerate(plan, start=1):
-        delay = rng.uniform(0.05, 0.95) * clean_seconds[step]
-        fault = fault_at(step, delay, kill if kind == "kill" else restart(pgdata))
+        chosen = next(s for s in pipeline.steps if s.name == step)
+        window = chosen.strike_in_transaction or clean_seconds[step]
+        delay = rng.uniform(0.05, 0.95) * window
+        fault = fault_at(step, delay, kill if kind == "kill" else restart(pgdata), pipeline.url)
         reset(pipeline.url)
         first = pipeline.run(fault)
         second = pipeline.run()

@@ -46,10 +46,11 @@ BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.
 class FileProblem(Exception):
     """A problem with the whole file; the file is rejected with this message and the others still load."""
 
-    def __init__(self, rule: str, message: str):
+    def __init__(self, rule: str, message: str, first_line_is_data: bool = False):
         super().__init__(message)
         self.rule = rule
         self.message = message
+        self.first_line_is_data = first_line_is_data  # no header: the first line is a record to keep as well
 
 
 # -- bytes ---------------------------------------------------------------------------------------------------
@@ -212,15 +213,34 @@ def map_header(feed: Feed, header: list[str]) -> HeaderMap:
             found[canonical] = index
             names.append(canonical)
     missing = [c for c in feed.columns if c.required and c.name not in found]
+    if missing and not found:
+        # Nothing in the first line is a column of the contract: it is most likely a record, and quoting it would
+        # put a person's ID number and name into the ledger, which analysts read.
+        raise FileProblem(
+            "missing_required_column",
+            f"the first line matches none of the {feed.name} columns: the header line is missing or not in the "
+            "contract's names or Chinese labels (see docs/feeds.md); deliver the file with its header row",
+            first_line_is_data=True,
+        )
     if missing:
         wanted = ", ".join(f"{c.name} [{c.label}]" for c in missing)
-        unknown = ", ".join(name for _, name in extras) or "none"
+        shown = [name for _, name in extras if _looks_like_a_header(name)]
+        hidden = len(extras) - len(shown)
+        unknown = ", ".join(shown) + (f" and {hidden} more that look like data" if hidden else "") or "none"
         raise FileProblem(
             "missing_required_column",
             f"missing required column(s) {wanted}; unrecognised columns in the header: {unknown}. "
             "Rename the header to the contract's name or Chinese label (see docs/feeds.md) and deliver the file again",
         )
     return HeaderMap([found.get(c.name) for c in feed.columns], extras, names)
+
+
+DATA_LIKE = re.compile(r"[0-9]{6,}|@|[0-9]{4}[-/][0-9]{1,2}")
+
+
+def _looks_like_a_header(name: str) -> bool:
+    """A header cell safe to quote in a message: short and free of long digit runs, dates and e-mail addresses."""
+    return len(name) <= 30 and not DATA_LIKE.search(name)
 
 
 # -- records ---------------------------------------------------------------------------------------------------
@@ -515,6 +535,9 @@ def _open_csv(feed: Feed, delivery: Delivery, fp: Fingerprint) -> ParsedFile:
 
     def records() -> Iterator[Record]:
         row_number = 0
+        if problem is not None and problem.first_line_is_data:
+            row_number = 1
+            yield _record(header, 1, list(header_row), (1, 1))
         try:
             while True:
                 start = tap.line_number + 1
@@ -648,6 +671,9 @@ def _open_xlsx(feed: Feed, delivery: Delivery) -> ParsedFile:
 
     def records() -> Iterator[Record]:
         row_number = 0
+        if problem is not None and problem.first_line_is_data:
+            row_number = 1
+            yield _record(header, 1, list(header_cells), (1, 1))
         try:
             for sheet_row, row in rows_iter:
                 cells = list(row[:width]) + [None] * (width - len(row))

@@ -91,8 +91,26 @@ def _payee_totals(conn: psycopg.Connection, run_id: int) -> list[tuple]:
     ).fetchall()
 
 
+# A cell whose text starts with one of these is run as a formula by Excel and WPS ("CSV injection"); OWASP's
+# guidance: prefix such text with a single quote, which keeps it readable and makes it inert.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def inert(value):
+    """Text from the feeds made safe for a spreadsheet or CSV; numbers and our own values pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) and not PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _row(sheet, values: list) -> list:
+    """A row for a write-only sheet: every bare value made inert (cells built by _cell already are)."""
+    return [value if isinstance(value, WriteOnlyCell) else inert(value) for value in values]
+
+
 def _cell(sheet, value, bold: bool = False, money: bool = False) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value)
+    cell = WriteOnlyCell(sheet, value=inert(value))
     if bold:
         cell.font = Font(bold=True)
     if money:
@@ -139,7 +157,7 @@ def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Dec
     for kind, code, name, lines, eligible, amount in payees:
         payee_sum += amount
         label = "/".join(PAYEE_KIND_LABELS.get(part, part) for part in kind.split("/"))
-        summary.append([label, code, name, lines, eligible, _cell(summary, amount, money=True)])
+        summary.append(_row(summary, [label, code, name, lines, eligible, _cell(summary, amount, money=True)]))
     summary.append(
         [_cell(summary, "合计", bold=True), "", "", sum(p[3] for p in payees), sum(p[4] for p in payees),
          _cell(summary, payee_sum, bold=True, money=True)]
@@ -167,7 +185,7 @@ def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Dec
         )
         for row in rows:
             values = zip(LINE_HEADERS, row, strict=True)
-            sheet.append([_line_value(sheet, column, value) for (column, _), value in values])
+            sheet.append(_row(sheet, [_line_value(sheet, column, value) for (column, _), value in values]))
 
     warnings = book.create_sheet("风险预警")
     warnings.append([_cell(warnings, header, bold=True) for header in WARNING_HEADERS])
@@ -186,7 +204,7 @@ def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Dec
         """,
         (run_id,),
     ):
-        warnings.append(list(row))
+        warnings.append(_row(warnings, list(row)))
     book.save(out)
     return len(payees), line_total
 
@@ -214,7 +232,8 @@ def write_payment_csv(conn: psycopg.Connection, run_id: int, out) -> int:
     for kind, code, name, lines, _eligible, amount in _payee_totals(conn, run_id):
         if amount == 0 or not code:
             continue
-        writer.writerow([run_id, run["period_start"], run["period_end"], kind, code, name, lines, f"{amount:.2f}"])
+        row = [run_id, run["period_start"], run["period_end"], kind, code, name, lines, f"{amount:.2f}"]
+        writer.writerow([inert(value) for value in row])
         count += 1
     return count
 

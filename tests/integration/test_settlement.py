@@ -424,3 +424,47 @@ def test_a_late_correction_after_approval_appears_only_as_adjustment_lines(settl
         (august.run_id,),
     ).fetchone()
     assert august.run_kind == "original" and moved == (Decimal("2000.00"),)
+
+
+HOSTILE_TEXT = ['=HYPERLINK("http://x.example","pay")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(1,2)", "\tTAB", "\rCR"]
+
+
+def test_no_text_from_the_feeds_becomes_a_formula_in_the_workbook_or_the_payment_file(settled, tmp_path):
+    """OWASP's CSV-injection guidance: text starting with = + - @ tab or CR is prefixed with a quote, so Excel or
+    WPS on the finance office's machine shows it instead of running it."""
+    conn, _ = settled
+    period = conn.execute(
+        "select to_char(month, 'YYYY-MM') from (select distinct date_trunc('month', settlement_date) as month "
+        "from settlement.settlement_lines where is_eligible) as m where not exists (select from "
+        "payments.settlement_runs as r where m.month between r.period_start and r.period_end) order by 1 limit 1"
+    ).fetchone()[0]
+    saved = conn.execute("select line_key, payee_name, institution_name from settlement.settlement_lines").fetchall()
+    try:
+        conn.execute(
+            "update settlement.settlement_lines set payee_name = (%s::text[])[1 + abs(hashtext(line_key)) %% 6], "
+            "institution_name = (%s::text[])[1 + abs(hashtext(line_key || 'i')) %% 6]",
+            (HOSTILE_TEXT, HOSTILE_TEXT),
+        )
+        run = settlement.create_run(conn, settlement.parse_period(period))
+        settlement.approve_run(conn, run.run_id, "finance officer")
+        exported = settlement_exports.export_run(conn, run.run_id, str(tmp_path))
+    finally:
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "update settlement.settlement_lines set payee_name = %s, institution_name = %s where line_key = %s",
+                [(payee, institution, key) for key, payee, institution in saved],
+            )
+    book = load_workbook(exported.workbook)  # not read-only: data_type tells a formula from text
+    texts = []
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", f"{sheet.title}!{cell.coordinate} is a formula: {cell.value!r}"
+                if isinstance(cell.value, str):
+                    texts.append(cell.value)
+    assert any(text == "'" + HOSTILE_TEXT[0] for text in texts)  # still readable, just inert
+    with open(exported.payment_csv, encoding="utf-8") as handle:
+        fields = [field for row in csv.reader(handle) for field in row]
+    assert not [f for f in fields if f.startswith(("=", "+", "@", "\t", "\r")) or (f.startswith("-") and not
+                f.replace("-", "", 1).replace(".", "", 1).isdigit())]  # fmt: skip
+    assert any(field.startswith("'") for field in fields)

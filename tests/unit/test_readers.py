@@ -144,3 +144,17 @@ def test_discovery_on_an_object_store_url():
     ]
     assert found[0].url.startswith("memory://")
     assert landing.deliveries("training", dt.date(2026, 6, 2)) == []
+
+
+def test_a_file_without_its_header_keeps_its_first_record_and_quotes_nothing_of_it(tmp_path):
+    """The first line of a headerless export is a person's record: it must not reach the ledger's problem text
+    (analysts read the ledger), and it must still be kept, as record 1, with the others."""
+    records = [["BJ1-1", "BJ1", "140802200806055585", "何娟涛", *["x"] * (len(TRAINING.columns) - 4)],
+               ["BJ1-2", "BJ1", "14080220080605558X", "李四", *["y"] * (len(TRAINING.columns) - 4)]]  # fmt: skip
+    url = _write(tmp_path, "".join(",".join(r) + "\n" for r in records).encode())
+    parsed = readers.open_delivery(TRAINING, _delivery(url, "csv"), _fingerprint(url))
+    assert parsed.file_problem.rule == "missing_required_column"
+    assert "140802200806055585" not in parsed.file_problem.message and "何娟涛" not in parsed.file_problem.message
+    kept = list(parsed.records)
+    assert [r.row_number for r in kept] == [1, 2]
+    assert "何娟涛" in kept[0].raw.values() and kept[0].problems[0][0] == "file:missing_required_column"
