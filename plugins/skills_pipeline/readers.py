@@ -199,7 +199,8 @@ def map_header(feed: Feed, header: list[str]) -> HeaderMap:
         name = printable((raw_name or "").strip().replace("\ufeff", ""))[:200]  # it is quoted in messages
         canonical = lookup.get(_header_key(name))
         if canonical is None:
-            original = name or f"column_{index + 1}"
+            # Reported in the ledger, which analysts read: a header cell that looks like data is named by position.
+            original = name if name and _looks_like_a_header(name) else f"column_{index + 1}"
             if original in names:
                 original = f"{original}_{index + 1}"  # a repeated unknown header is kept, not merged
             extras.append((index, original))
@@ -759,7 +760,7 @@ def _jsonl_record(lookup, index, unknown, row_number: int, line: str, lines) -> 
             problems.append((f"{name}:wrong_type", f"{name} is a JSON {type(value).__name__}; send text or a number"))
             continue
         if canonical is None:
-            unknown.setdefault(printable(str(key)), None)
+            unknown.setdefault(printable(str(key)) if _looks_like_a_header(str(key)) else "key_that_looks_like_data")
             if (cleaned := _clean(value)) is not None:
                 extras[printable(str(key))] = cleaned
             continue

@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import json
+import logging
 import os
 import re
 import zipfile
@@ -21,8 +22,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from helpers import DAY, INSTITUTION, PERSON_ID, social_security_row, training_row
-from skills_pipeline import feeds, loader
+from helpers import DAY, INSTITUTION, OTHER_ID, PERSON_ID, social_security_row, training_row
+from skills_pipeline import feeds, loader, settings, warehouse
 from skills_pipeline.identifiers import resident_id_with_check_character
 
 pytestmark = pytest.mark.integration
@@ -770,6 +771,30 @@ CORPUS = [
     ),
     Kind("fifo", S, "pipe.csv", fifo, "rejected", 0, 0, rule="not_a_regular_file"),
     Kind("repeated_delivery", S, "good_resent.csv", text(S, rows(S, 3, "good")), "repeat", 0, 0),
+    Kind(
+        "header_missing",
+        "training",
+        "no_header.csv",
+        writes(lambda: csv_text("training", rows("training", 3, "nohead")).split("\n", 1)[1].encode()),
+        "rejected",
+        3,
+        0,
+        rule="missing_required_column",
+        quarantine_rules={"file:missing_required_column"},
+    ),
+    Kind(
+        "jsonl_key_that_is_an_id",
+        "employment",
+        "id_key.jsonl",
+        writes(
+            lambda: "".join(
+                json.dumps({**r, OTHER_ID: "x"}, ensure_ascii=False) + "\n" for r in rows("employment", 2, "idkey")
+            ).encode()
+        ),
+        "loaded",
+        2,
+        2,
+    ),
     # -- folders -----------------------------------------------------------------------------------------------
     Kind(
         "date_folder_not_a_date",
@@ -832,11 +857,22 @@ def judged(warehouse_url, tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         kind.write(path)
         paths[kind.id] = str(path)
-    for feed in feeds.FEEDS:
-        loader.ingest(feed, DAY, landing_root=str(root), fail_on_rejected=False)
-    loader.survey(str(root))
+    log_path = root.parent / "pipeline.log"
+    capture = logging.FileHandler(log_path, encoding="utf-8")
+    logging.getLogger().addHandler(capture)
+    previous_level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.DEBUG)
+    try:
+        for feed in feeds.FEEDS:
+            loader.ingest(feed, DAY, landing_root=str(root), fail_on_rejected=False)
+        loader.survey(str(root))
+    finally:
+        logging.getLogger().removeHandler(capture)
+        logging.getLogger().setLevel(previous_level)
+        capture.close()
+    warehouse.apply_roles()  # the schemas were made anew: grant analysts what they may read
     with psycopg.connect(warehouse_url, autocommit=True) as db:
-        yield db, paths
+        yield db, paths, log_path
 
 
 def ledger_row(db, path):
@@ -864,7 +900,7 @@ def test_the_corpus_has_at_least_forty_kinds():
 
 @pytest.mark.parametrize("kind", CORPUS, ids=[k.id for k in CORPUS])
 def test_each_malformed_kind_is_recorded_with_its_outcome_and_nothing_is_lost(judged, kind):
-    db, paths = judged
+    db, paths, _ = judged
     row = ledger_row(db, paths[kind.id])
     assert row is not None, f"{kind.id}: no ledger row for {paths[kind.id]}"
     batch_id, is_repeat, status, rule, read, loaded, quarantined = row
@@ -883,14 +919,14 @@ def test_each_malformed_kind_is_recorded_with_its_outcome_and_nothing_is_lost(ju
 
 @pytest.mark.parametrize("feed", list(GOOD))
 def test_the_good_files_beside_the_corpus_load_in_full(judged, feed):
-    db, paths = judged
+    db, paths, _ = judged
     batch_id, is_repeat, status, rule, read, loaded, quarantined = ledger_row(db, paths[f"good_{feed}"])
     assert (status, read, loaded, quarantined) == ("loaded", 3, 3, 0)
     assert stored(db, feed, batch_id)[:2] == (3, 0)
 
 
 def test_every_file_under_the_root_has_a_ledger_row_and_a_second_night_adds_none(judged, warehouse_url):
-    db, paths = judged
+    db, paths, _ = judged
     for name, path in paths.items():
         assert ledger_row(db, path) is not None, name
     before = db.execute("select count(*) from ingest.load_ledger").fetchone()[0]
@@ -902,3 +938,42 @@ def test_every_file_under_the_root_has_a_ledger_row_and_a_second_night_adds_none
     assert db.execute("select count(*) from ingest.load_ledger").fetchone()[0] == before
     with pytest.raises(loader.RejectedFiles, match="2023-13-45"):
         loader.raise_for_rejected(None, None)  # strays fail the run until someone acts on them
+
+
+# An 18-character ID or a 15-digit legacy one, standing alone (a SHA-256 digest has runs of digits too).
+ID_NUMBER = (
+    r"(^|[^0-9A-Za-z])([1-8][0-9]{5}(18|19|20)[0-9]{2}[01][0-9][0-3][0-9]{4}[0-9Xx]|[1-8][0-9]{14})($|[^0-9A-Za-z])"
+)
+NAMES = ["张三", "李四", "赵探", "钱多", "何娟涛", "张good", "张nul"]
+
+
+def test_no_id_number_or_name_is_readable_by_an_analyst_or_written_to_logs_and_docs(judged):
+    """After the whole corpus: every column analysts may read, the pipeline's log and the Data Docs."""
+    db, _, log_path = judged
+    columns = db.execute(
+        "select table_schema, table_name, column_name from information_schema.columns "
+        "where table_schema not in ('pg_catalog', 'information_schema') "
+        "and (has_column_privilege('analyst_province', format('%I.%I', table_schema, table_name), column_name, "
+        "'select') or has_column_privilege('analyst_county', format('%I.%I', table_schema, table_name), "
+        "column_name, 'select'))"
+    ).fetchall()
+    assert ("ingest", "load_ledger", "problem") in columns  # the scan covers the ledger's messages
+    leaks = []
+    for schema, table, column in columns:
+        found = db.execute(
+            f'select count(*) from "{schema}"."{table}" where "{column}"::text ~ %s or "{column}"::text like any(%s)',
+            (ID_NUMBER, [f"%{name}%" for name in NAMES]),
+        ).fetchone()[0]
+        if found:
+            leaks.append(f"{schema}.{table}.{column}: {found} rows")
+    assert leaks == []
+    written = [
+        log_path,
+        *Path(settings.data_docs_dir()).rglob("*.html"),
+        *Path(settings.data_docs_dir()).rglob("*.json"),
+    ]
+    assert len(written) > 1
+    for path in written:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert not re.search(ID_NUMBER, text), f"an ID number in {path}"
+        assert not [name for name in NAMES if name in text], f"a name in {path}"

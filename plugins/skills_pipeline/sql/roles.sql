@@ -93,7 +93,14 @@ $$;
 -- which holds ID numbers and names. Column lists, never a table grant plus a column revoke (that leaves the column
 -- readable).
 grant usage on schema ingest, raw, payments to analyst_province, analyst_county;
-grant select on ingest.load_ledger, ingest.deliveries to analyst_province, analyst_county;
+grant select on ingest.load_ledger, ingest.deliveries to analyst_province;
+-- The ledger has no county to filter on: county analysts see every file's counts and rules, but not the problem
+-- text, notes or paths, which describe other counties' deliveries.
+revoke select on ingest.load_ledger, ingest.deliveries from analyst_county;
+grant select (
+    batch_id, feed, data_date, file_format, encoding, status, problem_rule, rows_read, rows_loaded, rows_quarantined,
+    rule_failures, rule_warnings, loaded_at, acknowledged_at, superseded_by
+) on ingest.load_ledger to analyst_county;
 revoke select on raw.quarantined_rows from analyst_province, analyst_county;
 grant select (batch_id, source_row_number, failed_rules) on raw.quarantined_rows to analyst_province, analyst_county;
 grant select on payments.settlement_runs, payments.settlement_run_lines to analyst_province, analyst_county;
