@@ -168,6 +168,24 @@ def cmd_settlement_export(args) -> int:
     return 0
 
 
+def cmd_settlement_verify(args) -> int:
+    from skills_pipeline import settlement, warehouse
+
+    with warehouse.connect() as conn:
+        result = settlement.verify(conn)
+    for run_id in result.unchained:
+        print(f"note: run {run_id} was approved before the approval chain existed; its lines cannot be verified")
+    if args.head and result.head != args.head:
+        result.problems.append(
+            f"the chain ends at {result.head}, not at the head you kept ({args.head}): approved runs were rewritten "
+            "or removed"
+        )
+    if result.problems:
+        raise SettlementError("verification failed: " + "; ".join(result.problems))
+    print(f"{result.runs} approved run(s) verified: every line is as approved; chain head {result.head}")
+    return 0
+
+
 def cmd_settlement_deadlines(args) -> int:
     from skills_pipeline.reports import print_deadline_status
 
@@ -271,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_id", type=int, help="the settlement run to export")
     export.add_argument("--out", help=f"folder or fsspec URL (default: env {settings.EXPORT_ROOT_ENV} or .local)")
     export.set_defaults(handler=cmd_settlement_export)
+    verify = settle_commands.add_parser(
+        "verify", help="recompute every approved run's line digest and approval chain; fails naming a changed run"
+    )
+    verify.add_argument("--head", help="the chain head you kept from an earlier verify or export, to compare")
+    verify.set_defaults(handler=cmd_settlement_verify)
     deadlines = settle_commands.add_parser("deadlines", help="what is still open against the 31 March deadline")
     deadlines.add_argument("--year", type=int, help="subsidy year (default: all)")
     deadlines.set_defaults(handler=cmd_settlement_deadlines)

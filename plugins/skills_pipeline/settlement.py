@@ -148,57 +148,70 @@ _ADJUSTMENT_LINES = f"""
 """
 
 
+def _temp_table(conn: psycopg.Connection, name: str, definition: str, params=()) -> None:
+    """A temp table for this transaction (dropped first: approval proposes again inside a run's transaction)."""
+    conn.execute(f"drop table if exists pg_temp.{name}")
+    conn.execute(f"create temp table {name} on commit drop as {definition}", params)
+
+
+def _propose(conn: psycopg.Connection, period: Period) -> tuple[str, int, Decimal, str]:
+    """The lines a run of `period` would hold now, in temp table `proposed` (the stored lines' row type), and
+    (run_kind, line count, payable, digest of every column of every line)."""
+    _temp_table(
+        conn,
+        "current_lines",
+        f"select {LINE_COLUMNS}, amount_yuan from settlement.settlement_lines where settlement_date between %s and %s",
+        (period.start, period.end),
+    )
+    _temp_table(
+        conn,
+        "approved",
+        f"""
+        select distinct on (line.line_key)
+            {", ".join("line." + column.strip() for column in LINE_COLUMNS.split(","))},
+            sum(line.amount_yuan) over (partition by line.line_key) as approved_yuan
+        from payments.settlement_run_lines as line
+        inner join payments.settlement_runs as run
+            on line.run_id = run.run_id
+        where run.status = 'approved' and run.period_start = %s and run.period_end = %s
+        order by line.line_key, run.run_id desc
+        """,
+        (period.start, period.end),
+    )
+    has_approved = conn.execute(
+        "select exists (select from payments.settlement_runs "
+        "where status = 'approved' and period_start = %s and period_end = %s)",
+        (period.start, period.end),
+    ).fetchone()[0]
+    conn.execute("drop table if exists pg_temp.proposed")
+    # The stored lines' own row type, so a proposed line and the same line stored digest alike.
+    conn.execute("create temp table proposed (like payments.settlement_run_lines) on commit drop")
+    columns = f"run_id, {LINE_COLUMNS}, line_type, amount_yuan, previously_approved_yuan, adjustment_reason"
+    lines = _ADJUSTMENT_LINES if has_approved else _ORIGINAL_LINES
+    conn.execute(f"insert into proposed ({columns}) select 0, {LINE_COLUMNS}, line_type, amount_yuan, "
+                 f"previously_approved_yuan, adjustment_reason from ({lines}) as lines")  # fmt: skip
+    line_count, payable, digest = conn.execute(
+        "select count(*), coalesce(sum(amount_yuan), 0), payments.lines_digest(array_agg(to_jsonb(p))) "
+        "from proposed as p"
+    ).fetchone()
+    return ("adjustment" if has_approved else "original"), line_count, payable, digest
+
+
+def stored_lines_digest(conn: psycopg.Connection, run_id: int) -> str:
+    return conn.execute(
+        "select payments.lines_digest(array_agg(to_jsonb(l))) from payments.settlement_run_lines as l "
+        "where run_id = %s",
+        (run_id,),
+    ).fetchone()[0]
+
+
 def create_run(conn: psycopg.Connection, period: Period) -> RunResult:
     """Compute a draft settlement run of `period` from settlement.settlement_lines, in one transaction."""
     with conn.transaction():
         # Runs of any period are serialised: overlap checks and draft replacement must see each other.
         conn.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.settlement'))")
         _refuse_overlapping_period(conn, period)
-        conn.execute(
-            f"""
-            create temp table current_lines on commit drop as
-            select {LINE_COLUMNS}, amount_yuan
-            from settlement.settlement_lines
-            where settlement_date between %s and %s
-            """,
-            (period.start, period.end),
-        )
-        conn.execute(
-            f"""
-            create temp table approved on commit drop as
-            select distinct on (line.line_key)
-                {", ".join("line." + column.strip() for column in LINE_COLUMNS.split(","))},
-                sum(line.amount_yuan) over (partition by line.line_key) as approved_yuan
-            from payments.settlement_run_lines as line
-            inner join payments.settlement_runs as run
-                on line.run_id = run.run_id
-            where run.status = 'approved' and run.period_start = %s and run.period_end = %s
-            order by line.line_key, run.run_id desc
-            """,
-            (period.start, period.end),
-        )
-        has_approved = conn.execute(
-            "select exists (select from payments.settlement_runs "
-            "where status = 'approved' and period_start = %s and period_end = %s)",
-            (period.start, period.end),
-        ).fetchone()[0]
-        run_kind = "adjustment" if has_approved else "original"
-        conn.execute(
-            f"create temp table proposed on commit drop as {_ADJUSTMENT_LINES if has_approved else _ORIGINAL_LINES}"
-        )
-        line_count, payable, digest = conn.execute(
-            """
-            select
-                count(*),
-                coalesce(sum(amount_yuan), 0),
-                encode(sha256(convert_to(coalesce(string_agg(
-                    concat_ws('|', line_key, line_type, amount_yuan, is_eligible, rule_id, rule_version,
-                        payee_code, settlement_date, array_to_string(reasons, ';')),
-                    E'\\n' order by line_key
-                ), ''), 'UTF8')), 'hex')
-            from proposed
-            """
-        ).fetchone()
+        run_kind, line_count, payable, digest = _propose(conn, period)
         draft = conn.execute(
             "select run_id, run_kind, lines_sha256 from payments.settlement_runs "
             "where status = 'draft' and period_start = %s and period_end = %s",
@@ -209,7 +222,7 @@ def create_run(conn: psycopg.Connection, period: Period) -> RunResult:
         if draft:
             conn.execute("update payments.settlement_runs set status = 'superseded' where run_id = %s", (draft[0],))
             log.info("draft run %s of %s superseded", draft[0], period.label)
-        if has_approved and line_count == 0:
+        if run_kind == "adjustment" and line_count == 0:
             return RunResult(period, None, None, "up_to_date", 0, Decimal(0))
         run_id = conn.execute(
             """
@@ -265,19 +278,101 @@ def _refuse_overlapping_period(conn: psycopg.Connection, period: Period) -> None
 
 
 def approve_run(conn: psycopg.Connection, run_id: int, approved_by: str) -> None:
-    """Approve a draft run: from now on the database refuses any change to it or its lines."""
+    """Approve a draft run that is still what the inputs give, and link it into the hash chain of approved runs.
+    From then on the database refuses any change to it or its lines, and verify() detects one made anyway."""
     with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.settlement'))")
         row = conn.execute(
-            "select status from payments.settlement_runs where run_id = %s for update", (run_id,)
+            "select status, period_start, period_end, run_kind, lines_sha256 from payments.settlement_runs "
+            "where run_id = %s for update",
+            (run_id,),
         ).fetchone()
         if row is None:
             raise SettlementError(f"there is no settlement run {run_id}")
-        if row[0] != "draft":
-            raise SettlementError(f"settlement run {run_id} is {row[0]}, not a draft: only drafts can be approved")
+        status, start, end, run_kind, recorded = row
+        if status != "draft":
+            raise SettlementError(f"settlement run {run_id} is {status}, not a draft: only drafts can be approved")
+        period = Period(start, end)
+        if stored_lines_digest(conn, run_id) != recorded:
+            raise SettlementError(
+                f"draft run {run_id}'s lines were changed after it was computed; nothing was approved. Run "
+                f"`skills-pipeline settlement run {period.label}` for a fresh draft"
+            )
+        now_kind, _, _, now_digest = _propose(conn, period)
+        if (now_kind, now_digest) != (run_kind, recorded):
+            raise SettlementError(
+                f"draft run {run_id} is stale: the settlement of {period.label} changed after it was computed "
+                f"(corrected input, a new rule version or another approval); nothing was approved. Run "
+                f"`skills-pipeline settlement run {period.label}` and approve the new draft"
+            )
+        previous = conn.execute(
+            "select run_id, chain_sha256 from payments.settlement_runs where status = 'approved' "
+            "order by approved_at desc, run_id desc limit 1"
+        ).fetchone()
+        previous_id, previous_chain = previous if previous else (None, None)
         conn.execute(
-            "update payments.settlement_runs set status = 'approved', approved_at = now(), approved_by = %s "
-            "where run_id = %s",
-            (approved_by, run_id),
+            """
+            update payments.settlement_runs set status = 'approved', approved_at = now(), approved_by = %(by)s,
+                approved_lines_sha256 = %(digest)s, previous_run_id = %(previous)s,
+                chain_sha256 = payments.chain_link(%(chain)s, run_id, period_start, period_end, run_kind, %(by)s,
+                    line_count, payable_yuan, %(digest)s)
+            where run_id = %(run)s
+            """,
+            {"by": approved_by, "digest": recorded, "previous": previous_id, "chain": previous_chain, "run": run_id},
+        )
+
+
+@dataclass(frozen=True)
+class Verification:
+    runs: int  # approved runs checked
+    head: str | None  # chain_sha256 of the last approved run: keep it outside the database to anchor the chain
+    problems: list[str]
+    unchained: list[int]  # approved before the chain existed: their lines cannot be verified
+
+
+def verify(conn: psycopg.Connection, run_id: int | None = None) -> Verification:
+    """Recompute every approved run's line digest and chain link (or one run's, with run_id). A line changed by any
+    means — a superuser with triggers off included — shows as a problem naming its run."""
+    runs = conn.execute(
+        "select run_id, period_start, period_end, run_kind, approved_by, line_count, payable_yuan, "
+        "approved_lines_sha256, previous_run_id, chain_sha256 from payments.settlement_runs "
+        "where status = 'approved' order by approved_at, run_id"
+    ).fetchall()
+    problems: list[str] = []
+    unchained: list[int] = []
+    previous_id, previous_chain = None, None
+    for run, start, end, kind, by, count, payable, approved_digest, linked_id, chain in runs:
+        label = Period(start, end).label
+        if chain is None:
+            unchained.append(run)
+            continue
+        if run_id is None or run == run_id:
+            stored_count, stored_sum = conn.execute(
+                "select count(*), coalesce(sum(amount_yuan), 0) from payments.settlement_run_lines where run_id = %s",
+                (run,),
+            ).fetchone()
+            if stored_lines_digest(conn, run) != approved_digest or (stored_count, stored_sum) != (count, payable):
+                problems.append(
+                    f"run {run} ({label}): its lines are not the lines approved ({stored_count} lines, "
+                    f"{stored_sum:,.2f} yuan now; {count} lines, {payable:,.2f} yuan approved)"
+                )
+            expected = conn.execute(
+                "select payments.chain_link(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (previous_chain, run, start, end, kind, by, count, payable, approved_digest),
+            ).fetchone()[0]
+            if linked_id != previous_id or expected != chain:
+                problems.append(f"run {run} ({label}): its link in the approval chain was altered")
+        previous_id, previous_chain = run, chain
+    return Verification(len(runs) - len(unchained), previous_chain, problems, unchained)
+
+
+def require_verified(conn: psycopg.Connection, run_id: int) -> None:
+    """Refuse to hand an approved run to anyone (workbook, payment file) if it fails verification."""
+    result = verify(conn, run_id)
+    if result.problems:
+        raise SettlementError(
+            "settlement verification failed, nothing was exported: " + "; ".join(result.problems) + ". Restore the "
+            "run from backup and check the database audit log (see README, Deploy: audit)"
         )
 
 

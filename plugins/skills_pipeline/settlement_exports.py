@@ -19,9 +19,11 @@ import fsspec
 import psycopg
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font
 from psycopg.rows import dict_row
 
+from skills_pipeline import settlement
 from skills_pipeline.settlement import SettlementError
 
 MONEY = "#,##0.00"
@@ -106,7 +108,7 @@ def inert(value):
 
 def _row(sheet, values: list) -> list:
     """A row for a write-only sheet: every bare value made inert (cells built by _cell already are)."""
-    return [value if isinstance(value, WriteOnlyCell) else inert(value) for value in values]
+    return [value if isinstance(value, Cell) else inert(value) for value in values]
 
 
 def _cell(sheet, value, bold: bool = False, money: bool = False) -> WriteOnlyCell:
@@ -146,6 +148,7 @@ def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Dec
         ("状态", {"draft": "草稿(未审批)", "approved": "已审批", "superseded": "已被替代"}[run["status"]]),
         ("审批人", run["approved_by"] or ""),
         ("审批时间", run["approved_at"].replace(tzinfo=None) if run["approved_at"] else ""),
+        ("审批链哈希", run["chain_sha256"] or ""),
         ("适用规则版本", ", ".join(f"{rule} v{version}" for rule, version in sorted(run["rule_versions"].items()))),
         ("输入批次数", sum(len(batches) for batches in run["input_batches"].values())),
         ("明细合计(元)", line_total),
@@ -241,6 +244,8 @@ def write_payment_csv(conn: psycopg.Connection, run_id: int, out) -> int:
 def export_run(conn: psycopg.Connection, run_id: int, out_root: str) -> ExportedRun:
     """Write run-<id>/settlement-run-<id>.xlsx (and the payment CSV if approved) under a local path or fsspec URL."""
     run = _run(conn, run_id)
+    if run["status"] == "approved":
+        settlement.require_verified(conn, run_id)  # never hand out lines that are not the ones approved
     folder = f"{out_root.rstrip('/')}/run-{run_id}"
     fs, root = fsspec.core.url_to_fs(folder)
     fs.makedirs(root, exist_ok=True)

@@ -152,7 +152,7 @@ def connect(autocommit: bool = False) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-MIGRATIONS = ("001_ingest.sql", "002_settlement.sql", "003_ledger_outcomes.sql")
+MIGRATIONS = ("001_ingest.sql", "002_settlement.sql", "003_ledger_outcomes.sql", "004_settlement_chain.sql")
 
 
 def _migration_sql(name: str) -> str:

@@ -438,11 +438,11 @@ def test_no_text_from_the_feeds_becomes_a_formula_in_the_workbook_or_the_payment
         "from settlement.settlement_lines where is_eligible) as m where not exists (select from "
         "payments.settlement_runs as r where m.month between r.period_start and r.period_end) order by 1 limit 1"
     ).fetchone()[0]
-    saved = conn.execute("select line_key, payee_name, institution_name from settlement.settlement_lines").fetchall()
+    saved = conn.execute("select line_key, payee_name, class_id from settlement.settlement_lines").fetchall()
     try:
         conn.execute(
             "update settlement.settlement_lines set payee_name = (%s::text[])[1 + abs(hashtext(line_key)) %% 6], "
-            "institution_name = (%s::text[])[1 + abs(hashtext(line_key || 'i')) %% 6]",
+            "class_id = (%s::text[])[1 + abs(hashtext(line_key || 'i')) %% 6]",
             (HOSTILE_TEXT, HOSTILE_TEXT),
         )
         run = settlement.create_run(conn, settlement.parse_period(period))
@@ -451,8 +451,8 @@ def test_no_text_from_the_feeds_becomes_a_formula_in_the_workbook_or_the_payment
     finally:
         with conn.cursor() as cursor:
             cursor.executemany(
-                "update settlement.settlement_lines set payee_name = %s, institution_name = %s where line_key = %s",
-                [(payee, institution, key) for key, payee, institution in saved],
+                "update settlement.settlement_lines set payee_name = %s, class_id = %s where line_key = %s",
+                [(payee, class_id, key) for key, payee, class_id in saved],
             )
     book = load_workbook(exported.workbook)  # not read-only: data_type tells a formula from text
     texts = []
@@ -468,3 +468,65 @@ def test_no_text_from_the_feeds_becomes_a_formula_in_the_workbook_or_the_payment
     assert not [f for f in fields if f.startswith(("=", "+", "@", "\t", "\r")) or (f.startswith("-") and not
                 f.replace("-", "", 1).replace(".", "", 1).isdigit())]  # fmt: skip
     assert any(field.startswith("'") for field in fields)
+
+
+def test_a_changed_input_never_lets_a_stale_draft_through(settled):
+    """The draft's digest covers every column of every line: a corrected payee name alone makes a new draft, and
+    approving the old one is refused."""
+    conn, _ = settled
+    period = conn.execute(
+        "select to_char(month, 'YYYY-MM') from (select distinct date_trunc('month', settlement_date) as month "
+        "from settlement.settlement_lines where is_eligible) as m where not exists (select from "
+        "payments.settlement_runs as r where m.month between r.period_start and r.period_end "
+        "and r.status = 'approved') order by 1 limit 1"
+    ).fetchone()[0]
+    draft = settlement.create_run(conn, settlement.parse_period(period))
+    key, name = conn.execute(
+        "select line_key, payee_name from settlement.settlement_lines where to_char(settlement_date, 'YYYY-MM') = %s "
+        "and is_eligible order by line_key limit 1",
+        (period,),
+    ).fetchone()
+    try:
+        for column, value in (("payee_name", "更正后的机构名称"), ("region_code", "141100"), ("class_id", "X9")):
+            conn.execute(f"update settlement.settlement_lines set {column} = %s where line_key = %s", (value, key))
+            with pytest.raises(settlement.SettlementError, match="is stale"):
+                settlement.approve_run(conn, draft.run_id, "finance officer")
+            refreshed = settlement.create_run(conn, settlement.parse_period(period))
+            assert refreshed.outcome == "created" and refreshed.run_id != draft.run_id, column
+            draft = refreshed
+    finally:
+        conn.execute(
+            "update settlement.settlement_lines as s set payee_name = %s, region_code = r.region_code, "
+            "class_id = r.class_id from payments.settlement_run_lines as r "
+            "where s.line_key = %s and r.line_key = s.line_key and r.run_id = (select min(run_id) from "
+            "payments.settlement_run_lines where line_key = %s)",
+            (name, key, key),
+        )
+
+
+def test_a_line_of_an_approved_run_changed_by_the_superuser_is_caught_by_verify_and_export(settled, tmp_path):
+    conn, _ = settled
+    clean = settlement.verify(conn)
+    assert clean.runs >= 1 and clean.problems == [] and len(clean.head) == 64
+    victim = conn.execute(
+        "select run_id from payments.settlement_runs where status = 'approved' order by run_id limit 1"
+    ).fetchone()[0]
+    for bypass in ("set local session_replication_role = replica",
+                   "alter table payments.settlement_run_lines disable trigger user"):  # fmt: skip
+        with conn.transaction(force_rollback=True):
+            conn.execute(bypass)
+            conn.execute(
+                "update payments.settlement_run_lines set amount_yuan = amount_yuan + 100 where run_id = %s "
+                "and line_key = (select min(line_key) from payments.settlement_run_lines where run_id = %s)",
+                (victim, victim),
+            )
+            problems = settlement.verify(conn).problems
+            assert problems and problems[0].startswith(f"run {victim} ")
+            with pytest.raises(settlement.SettlementError, match=f"run {victim} "):
+                settlement_exports.export_run(conn, victim, str(tmp_path))
+        with conn.transaction(force_rollback=True):  # rewriting the run's own digest breaks its chain link
+            conn.execute("set local session_replication_role = replica")
+            conn.execute("update payments.settlement_runs set approved_lines_sha256 = repeat('0', 64) "
+                         "where run_id = %s", (victim,))  # fmt: skip
+            assert any(f"run {victim} " in p for p in settlement.verify(conn).problems)
+    assert settlement.verify(conn).problems == []
