@@ -199,6 +199,28 @@ def cmd_stack(args) -> int:
     return run_demo(persons=args.persons)
 
 
+def cmd_vault_rotate(args) -> int:
+    from skills_pipeline import pseudonyms, warehouse
+
+    current = pseudonyms.load_key()
+    secret = Path(args.new_key_file).read_text().strip() if args.new_key_file else ""
+    if not secret:
+        raise settings.ConfigurationError("--new-key-file names an empty file: put the new secret (32+ characters) in")
+    new = pseudonyms.PseudonymKey(args.new_version or current.version + 1, secret.encode())
+    warehouse.migrate()
+    with warehouse.connect() as conn:
+        rotation = pseudonyms.rotate(conn, current, new)
+    print(
+        f"vault re-keyed: {rotation.people:,} people have version {rotation.new_version} pseudonyms beside version "
+        f"{rotation.old_version}.\nNext: give the loader and dbt the new key ({pseudonyms.KEY_ENV} or "
+        f"{pseudonyms.KEY_FILE_ENV}) with {pseudonyms.KEY_VERSION_ENV}={rotation.new_version}, rebuild every mart "
+        "with a full refresh (dbt build --full-refresh: incremental models hold the old pseudonyms), and tell "
+        "downstream consumers; approved settlement runs keep their "
+        "pseudonyms, which the vault still maps. Retire the old key once no job uses it."
+    )
+    return 0
+
+
 def cmd_warehouse_roles(args) -> int:
     from skills_pipeline import warehouse
 
@@ -304,6 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     stack.add_argument("--persons", type=_positive, default=500, help="generated population (default 500)")
     stack.set_defaults(handler=cmd_stack)
+
+    vault = commands.add_parser("vault", help="the vault officer's commands: pseudonymisation key rotation")
+    vault_commands = vault.add_subparsers(dest="vault_command", required=True)
+    rotate = vault_commands.add_parser(
+        "rotate", help="start a new key version: record it and re-key every person in the vault (one transaction)"
+    )
+    rotate.add_argument("--new-key-file", required=True, help="file holding the new secret (from the secrets manager)")
+    rotate.add_argument("--new-version", type=_positive, help="the new version (default: the current one + 1)")
+    rotate.set_defaults(handler=cmd_vault_rotate)
 
     wh = commands.add_parser("warehouse", help="administration: roles and county analysts")
     wh_commands = wh.add_subparsers(dest="warehouse_command", required=True)

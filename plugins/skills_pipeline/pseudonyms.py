@@ -58,14 +58,27 @@ def load_key() -> PseudonymKey:
 
 
 def ensure_key_registered(conn: psycopg.Connection, key: PseudonymKey) -> None:
-    """Record a new key version's fingerprint, or refuse a key that differs from the one recorded."""
-    conn.execute(
-        "insert into vault.pseudonym_keys (key_version, key_fingerprint) values (%s, %s) on conflict do nothing",
-        (key.version, key.fingerprint),
-    )
-    recorded = conn.execute(
+    """Refuse a key that is not the one recorded for its version. Only the very first version of an empty vault is
+    recorded here: any later version is started by `skills-pipeline vault rotate`, which re-keys the vault, so that
+    a wrong key or version in the environment can never quietly split people across versions."""
+    # One first key, however many loaders start at once.
+    conn.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.vault.keys'))")
+    if conn.execute("select not exists (select from vault.pseudonym_keys)").fetchone()[0]:
+        conn.execute(
+            "insert into vault.pseudonym_keys (key_version, key_fingerprint) values (%s, %s)",
+            (key.version, key.fingerprint),
+        )
+    row = conn.execute(
         "select key_fingerprint from vault.pseudonym_keys where key_version = %s", (key.version,)
-    ).fetchone()[0]
+    ).fetchone()
+    if row is None:
+        latest = conn.execute("select max(key_version) from vault.pseudonym_keys").fetchone()[0]
+        raise PseudonymKeyError(
+            f"{KEY_VERSION_ENV}={key.version} is not a key version of this vault (the latest is {latest}); nothing "
+            "was written. A new key version is started only by the vault officer's `skills-pipeline vault rotate`, "
+            "which re-keys every person; otherwise set the version back"
+        )
+    recorded = row[0]
     if recorded != key.fingerprint:
         raise PseudonymKeyError(
             f"{KEY_ENV} is not the key that version {key.version} was created with; nothing was written. "
@@ -86,3 +99,47 @@ def record(conn: psycopg.Connection, key: PseudonymKey, id_numbers: list[str]) -
         "select id_number, %s, person_id from new_pseudonyms on conflict do nothing",
         (key.version,),
     )
+
+
+@dataclass(frozen=True)
+class Rotation:
+    old_version: int
+    new_version: int
+    people: int
+
+
+def rotate(conn: psycopg.Connection, current: PseudonymKey, new: PseudonymKey) -> Rotation:
+    """Start key version `new`: record its fingerprint and give every person in the vault a pseudonym under it,
+    beside the old one (approved settlement runs keep the pseudonyms they were frozen with; the vault maps both).
+    One transaction: a failure leaves the vault as it was."""
+    if len(new.secret) < MIN_KEY_BYTES:
+        raise PseudonymKeyError(f"the new key is too short: use at least {MIN_KEY_BYTES} random characters")
+    if new.secret == current.secret:
+        raise PseudonymKeyError("the new key is the current key: generate a new secret for the new version")
+    with conn.transaction():
+        ensure_key_registered(conn, current)  # takes the key lock: no loader registers or checks meanwhile
+        latest = conn.execute("select max(key_version) from vault.pseudonym_keys").fetchone()[0]
+        if current.version != latest:
+            raise PseudonymKeyError(
+                f"the current key is version {current.version} but the vault's latest is {latest}: rotate from the "
+                "latest version"
+            )
+        if new.version <= latest:
+            raise PseudonymKeyError(f"the new version must be above {latest}")
+        conn.execute(
+            "insert into vault.pseudonym_keys (key_version, key_fingerprint) values (%s, %s)",
+            (new.version, new.fingerprint),
+        )
+        ids = [row[0] for row in conn.execute(
+            "select id_number from vault.person_pseudonyms where key_version = %s", (current.version,)
+        )]  # fmt: skip
+        conn.execute("create temporary table rekeyed (id_number text, person_id text) on commit drop")
+        with conn.cursor().copy("copy rekeyed from stdin") as copy:
+            for id_number in ids:
+                copy.write_row((id_number, new.person_id(id_number)))
+        conn.execute(
+            "insert into vault.person_pseudonyms (id_number, key_version, person_id) "
+            "select id_number, %s, person_id from rekeyed",
+            (new.version,),
+        )
+    return Rotation(current.version, new.version, len(ids))

@@ -38,3 +38,16 @@ def test_a_wrong_key_for_a_recorded_version_is_refused(db, tmp_path, monkeypatch
     with pytest.raises(pseudonyms.PseudonymKeyError, match="not the key that version 1"):
         loader.ingest("social_security", day, landing_root=str(tmp_path))
     assert db.execute("select count(*) from ingest.load_ledger").fetchone()[0] == 1
+
+
+def test_a_new_key_version_in_the_environment_alone_stops_the_load(db, tmp_path, monkeypatch):
+    day = __import__("helpers").DAY
+    write_csv(tmp_path, "social_security", [social_security_row()])
+    loader.ingest("social_security", day, landing_root=str(tmp_path))
+    monkeypatch.setenv(pseudonyms.KEY_ENV, "another-key-" + "f" * 40)
+    monkeypatch.setenv(pseudonyms.KEY_VERSION_ENV, "2")
+    write_csv(tmp_path, "social_security", [social_security_row(insurance_type="410")], name="b.csv")
+    with pytest.raises(pseudonyms.PseudonymKeyError, match="only by the vault officer's"):
+        loader.ingest("social_security", day, landing_root=str(tmp_path))
+    assert db.execute("select key_version from vault.pseudonym_keys").fetchall() == [(1,)]
+    assert db.execute("select count(*) from ingest.load_ledger").fetchone()[0] == 1

@@ -408,7 +408,7 @@ def test_a_late_correction_after_approval_appears_only_as_adjustment_lines(settl
         enrollment(10, "ORD80", "2023-02-01", "2023-02-15", 15, updated_at="2026-06-03 09:00:00")
     ], day=CORRECTION_DAY)  # fmt: skip
     ingest(root, CORRECTION_DAY)
-    dbt_build.run("build", "--quiet", "--select", "stg_training__enrollments+")
+    dbt_build.run("build", "--quiet", "--full-refresh")  # every model, incremental ones too: every person_id changes
     reversal = settlement.create_run(conn, september)
     assert (reversal.run_kind, reversal.line_count, reversal.payable_yuan) == ("adjustment", 1, Decimal("-2000.00"))
     assert conn.execute(
@@ -530,3 +530,37 @@ def test_a_line_of_an_approved_run_changed_by_the_superuser_is_caught_by_verify_
                          "where run_id = %s", (victim,))  # fmt: skip
             assert any(f"run {victim} " in p for p in settlement.verify(conn).problems)
     assert settlement.verify(conn).problems == []
+
+
+def test_key_rotation_is_one_command_and_approved_runs_stay_resolvable(settled, tmp_path, monkeypatch):
+    """Rotation end to end: the vault officer's command re-keys everyone (old and new pseudonyms side by side),
+    the marts are rebuilt on the new version, and the people of runs approved before stay resolvable."""
+    from skills_pipeline import cli, pseudonyms
+
+    conn, _ = settled
+    approved_people = {row[0] for row in conn.execute(
+        "select distinct l.person_id from payments.settlement_run_lines as l join payments.settlement_runs as r "
+        "using (run_id) where r.status = 'approved' and l.person_id is not null"
+    )}  # fmt: skip
+    assert approved_people
+    people = conn.execute("select count(*) from vault.person_pseudonyms where key_version = 1").fetchone()[0]
+    new_key = tmp_path / "new.key"
+    new_key.write_text("rotated-key-" + "9" * 40)
+    assert cli.main(["vault", "rotate", "--new-key-file", str(new_key)]) == 0
+    versions = dict(conn.execute("select key_version, count(*) from vault.person_pseudonyms group by 1").fetchall())
+    assert versions == {1: people, 2: people}
+    assert cli.main(["vault", "rotate", "--new-key-file", str(new_key)]) == 2  # the current key is still version 1
+
+    monkeypatch.setenv(pseudonyms.KEY_ENV, new_key.read_text())
+    monkeypatch.setenv(pseudonyms.KEY_VERSION_ENV, "2")
+    dbt_build.run("build", "--quiet", "--full-refresh")  # every model, incremental ones too: every person_id changes
+    new_ids = {row[0] for row in conn.execute("select person_id from settlement.settlement_enrollments")}
+    v2 = {row[0] for row in conn.execute("select person_id from vault.person_pseudonyms where key_version = 2")}
+    assert new_ids and new_ids <= v2  # the marts are on the new version
+    resolved = conn.execute(
+        "select count(distinct old.person_id) from vault.person_pseudonyms as old join vault.person_pseudonyms as new "
+        "using (id_number) where old.key_version = 1 and new.key_version = 2 and old.person_id = any(%s)",
+        (list(approved_people),),
+    ).fetchone()[0]
+    assert resolved == len(approved_people)  # each approved line's person maps to their new pseudonym
+    assert settlement.verify(conn).problems == []  # approved runs untouched by the rotation

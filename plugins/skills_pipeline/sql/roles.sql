@@ -108,6 +108,8 @@ grant select on payments.settlement_runs, payments.settlement_run_lines to analy
 -- Vault officer: the pseudonym map, nothing else.
 grant usage on schema vault to vault_officer;
 grant select on all tables in schema vault to vault_officer;
+-- Key rotation (skills-pipeline vault rotate) is the vault officer's act: a new version and its pseudonyms.
+grant insert on vault.pseudonym_keys, vault.person_pseudonyms to vault_officer;
 
 -- Settlement run lines carry a region: county analysts see their county's lines. FORCE: the owner is bound too,
 -- so an owner-run job cannot read around the policies by accident (superusers still bypass RLS).
