@@ -264,3 +264,31 @@ def test_a_role_that_may_not_migrate_is_told_who_can(secured, monkeypatch):
     finally:
         monkeypatch.setenv("SKILLS_WAREHOUSE_URL", url)
         warehouse.migrate()  # as the administrator: applied again, checksum restored
+
+
+def test_analysts_create_nothing_not_even_temporary_tables_functions_or_views(secured):
+    _, url = secured
+    for role in ("t_province", "t_county_liulin"):
+        with login(url, role) as analyst:
+            assert refused(analyst, "create temporary table scratchpad (a int)")
+            assert refused(analyst, "create function pg_temp.archive_persons() returns int language sql as 'select 1'")
+            assert refused(analyst, "create view pg_temp.persons as select 1 as person_id")
+            assert refused(analyst, "create table public.mine (a int)")
+
+
+def test_a_self_set_session_default_cannot_widen_a_county_and_is_cleared_by_the_roles_command(secured):
+    admin, url = secured
+    with login(url, "t_county_liulin") as analyst:
+        analyst.execute("alter role current_user set row_security = off")  # PostgreSQL allows this on oneself
+    with login(url, "t_county_liulin") as analyst:
+        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+            analyst.execute("select count(*) from archive.persons").fetchone()  # fails instead of showing more
+    warehouse.apply_roles()
+    settings = admin.execute(
+        "select count(*) from pg_db_role_setting as s join pg_roles as r on s.setrole = r.oid "
+        "where r.rolname = 't_county_liulin'"
+    ).fetchone()[0]
+    assert settings == 0
+    with login(url, "t_county_liulin") as analyst:
+        regions = {r for (r,) in analyst.execute("select distinct home_region_code from archive.persons")}
+        assert regions == {LIULIN}

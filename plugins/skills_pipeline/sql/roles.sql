@@ -121,3 +121,35 @@ create policy all_rows on payments.settlement_run_lines
 drop policy if exists county_rows on payments.settlement_run_lines;
 create policy county_rows on payments.settlement_run_lines for select
     to analyst_county using (region_code = access.login_region());
+
+-- Analysts and downstream readers create nothing, not even temporary tables, functions or views: PostgreSQL grants
+-- TEMP on every database to PUBLIC, so it is revoked there and given back only to the roles whose jobs need it
+-- (GX and the loader's verdict tables, dbt's incremental models, key rotation).
+do $$
+begin
+    execute format('revoke temporary on database %I from public', current_database());
+    execute format(
+        'grant temporary on database %I to skills_loader, skills_transformer, vault_officer', current_database()
+    );
+end
+$$;
+revoke create on schema public from public;
+
+-- Any role may set its own session defaults (ALTER ROLE current_user SET ...), and no privilege revokes that.
+-- None of them can weaken the row-level security above (row_security = off makes a filtered query fail, not
+-- widen), and every application of this file clears what analysts and readers set on themselves.
+do $$
+declare
+    member text;
+begin
+    for member in
+        select distinct m.rolname
+        from pg_auth_members as am
+        inner join pg_roles as g on am.roleid = g.oid
+        inner join pg_roles as m on am.member = m.oid
+        where g.rolname in ('analyst_province', 'analyst_county', 'archive_reader') and not m.rolsuper
+    loop
+        execute format('alter role %I reset all', member);
+    end loop;
+end
+$$;
