@@ -21,6 +21,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from skills_pipeline.dbt_build import manifest_path, project_dir
+from skills_pipeline.operations import HEAVY_POOL, TIMEOUTS, archive_deadline, failure_callbacks
 from skills_pipeline.orchestration import ARCHIVE_ASSET_URI, METRICS_ASSET_URI, RAW_ASSET_URIS, dag_start_date
 
 DBT_PROJECT = project_dir()
@@ -40,7 +41,14 @@ if not MANIFEST.exists():
     catchup=False,
     max_active_runs=1,
     tags=["skills", "dbt", "archive", "metrics"],
-    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": pendulum.duration(minutes=5)},
+    default_args={
+        "owner": "data-engineering",
+        "retries": 1,
+        "retry_delay": pendulum.duration(minutes=5),
+        "execution_timeout": TIMEOUTS["dbt"],
+    },
+    on_failure_callback=failure_callbacks(),
+    deadline=archive_deadline(),
 )
 def build_archive():
     dbt_build = DbtTaskGroup(
@@ -60,7 +68,8 @@ def build_archive():
             # A test spanning two models (a relationship) runs once both exist, not right after the first.
             should_detach_multiple_parents_tests=True,
         ),
-        default_args={"owner": "data-engineering", "retries": 1},
+        default_args={"owner": "data-engineering", "retries": 1, "execution_timeout": TIMEOUTS["dbt"]},
+        operator_args={"pool": HEAVY_POOL},
     )
 
     @task(outlets=[ARCHIVE_ASSET, METRICS_ASSET])

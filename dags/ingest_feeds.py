@@ -22,6 +22,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
 
+from skills_pipeline.operations import HEAVY_POOL, TIMEOUTS, failure_callbacks, ingestion_deadline
 from skills_pipeline.orchestration import (
     LOCAL_TIME_ZONE,
     NIGHTLY_CRON,
@@ -43,7 +44,14 @@ RAW_ASSETS = {
     catchup=False,  # back-fills are deliberate: `airflow dags backfill` or `skills-pipeline run --date --to`
     max_active_runs=1,
     tags=["skills", "ingestion"],
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": pendulum.duration(minutes=5)},
+    default_args={
+        "owner": "data-engineering",
+        "retries": 2,
+        "retry_delay": pendulum.duration(minutes=5),
+        "execution_timeout": TIMEOUTS["load"],
+    },
+    on_failure_callback=failure_callbacks(),
+    deadline=ingestion_deadline(),
     params={
         "landing_root": Param(
             None, type=["null", "string"], description="Override the landing root (local path or fsspec URL)"
@@ -57,7 +65,7 @@ RAW_ASSETS = {
     },
 )
 def ingest_feeds():
-    @task(retries=0)
+    @task(retries=0, execution_timeout=TIMEOUTS["survey"])
     def survey(params=None) -> dict:
         """Files in no <feed>/<YYYY-MM-DD>/ folder are recorded as rejected, and fail the run until handled."""
         from airflow.sdk.exceptions import AirflowFailException
@@ -78,7 +86,8 @@ def ingest_feeds():
 
         @task_group(group_id=feed)
         def feed_group(feed: str = feed):
-            @task
+            # The social-security feed is the heavy one (about 10 M rows a month): it takes a slot of the pool.
+            @task(pool=HEAVY_POOL if feed == "social_security" else "default_pool")
             def load(feed: str, data_interval_start=None, params=None) -> dict:
                 from airflow.sdk.exceptions import AirflowFailException
 
@@ -92,7 +101,7 @@ def ingest_feeds():
                 except ConfigurationError as problem:  # retrying cannot fix a setting: fail now, say what to do
                     raise AirflowFailException(str(problem)) from None
 
-            @task(outlets=[RAW_ASSETS[feed]], retries=0)
+            @task(outlets=[RAW_ASSETS[feed]], retries=0, execution_timeout=TIMEOUTS["check"])
             def check(summary: dict) -> None:
                 import datetime as dt
 

@@ -19,6 +19,7 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from skills_pipeline.operations import TIMEOUTS, failure_callbacks
 from skills_pipeline.orchestration import (
     LOCAL_TIME_ZONE,
     METRICS_ASSET_URI,
@@ -51,7 +52,13 @@ METRICS_ASSET = Asset(name="metrics", uri=METRICS_ASSET_URI, group="skills_wareh
         )
     },
     tags=["skills", "settlement"],
-    default_args={"owner": "finance-data", "retries": 1, "retry_delay": pendulum.duration(minutes=5)},
+    default_args={
+        "owner": "finance-data",
+        "retries": 1,
+        "retry_delay": pendulum.duration(minutes=5),
+        "execution_timeout": TIMEOUTS["settle"],
+    },
+    on_failure_callback=failure_callbacks(),
 )
 def settle_subsidies():
     @task

@@ -42,12 +42,21 @@ def stop_if_unused(pgdata: Path) -> bool:
         return True
 
 
-def pg_ctl(pgdata: Path, action: str) -> None:
-    """`pg_ctl -w -m fast <action>` on an embedded server, as the user pgserver runs it as (under root: pgserver)."""
+def pg_ctl(pgdata: Path, action: str, wait_seconds: int = 120) -> None:
+    """`pg_ctl -w -m fast <action>` on an embedded server, as the user pgserver runs it as (under root: pgserver).
+    A restart that fails (on a loaded machine the server can miss pg_ctl's wait) is tried once more: restarting a
+    stopped server starts it with the options it was last started with."""
     from pgserver import _commands
 
     user = "pgserver" if os.geteuid() == 0 else None
-    _commands.pg_ctl(["-w", "-m", "fast", action], pgdata=pgdata, user=user)
+    command = ["-w", "-t", str(wait_seconds), "-m", "fast", action]
+    try:
+        _commands.pg_ctl(command, pgdata=pgdata, user=user)
+    except Exception:
+        if action != "restart":
+            raise
+        time.sleep(2)
+        _commands.pg_ctl(command, pgdata=pgdata, user=user)
 
 
 def main(argv: list[str]) -> int:

@@ -61,14 +61,25 @@ def ensure_local_pseudonym_key() -> None:
 
 
 def migrate_airflow_metadata(home: Path) -> None:
-    """`airflow db migrate` once per metadata database (it takes ~20 s; later runs only check a stamp)."""
+    """`airflow db migrate` once per metadata database (it takes ~20 s; later runs only check a stamp), and the
+    heavy-load pool the DAGs' big tasks run in."""
     stamp = home / ".migrated"
     if stamp.exists():
+        ensure_heavy_pool()
         return
     console.say("preparing Airflow's metadata database (first run only) ...")
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL, env=os.environ.copy())
     stamp.touch()
+    ensure_heavy_pool()
+
+
+def ensure_heavy_pool() -> None:
+    from airflow.models.pool import Pool
+
+    from skills_pipeline.operations import HEAVY_POOL, HEAVY_POOL_SLOTS
+
+    Pool.create_or_update_pool(HEAVY_POOL, HEAVY_POOL_SLOTS, "social-security loads and dbt models", False)
 
 
 def load_dag(dag_id: str):

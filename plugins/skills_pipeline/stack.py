@@ -147,6 +147,10 @@ class LocalStack:
         )
         if migration.returncode != 0:
             raise StackError(f"airflow db migrate failed:\n{(migration.stdout + migration.stderr)[-3000:]}")
+        from skills_pipeline.operations import HEAVY_POOL, HEAVY_POOL_SLOTS
+
+        pool = [self._airflow(), "pools", "set", HEAVY_POOL, str(HEAVY_POOL_SLOTS), "heavy loads"]
+        subprocess.run(pool, env=self.env, capture_output=True, check=True, timeout=timeout)
         commands = {
             "api-server": ["api-server", "--port", str(self.port), "--host", "127.0.0.1", "--workers", "1"],
             "scheduler": ["scheduler"],

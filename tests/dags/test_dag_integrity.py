@@ -85,3 +85,33 @@ def test_ingestion_surveys_the_landing_root_without_blocking_the_feeds(dagbag):
     dag = dagbag.dags["ingest_feeds"]
     survey = dag.get_task("survey")
     assert survey.retries == 0 and not survey.downstream_task_ids and not survey.upstream_task_ids
+
+
+def test_every_task_has_a_timeout_and_the_heavy_ones_share_a_pool(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            assert task.execution_timeout is not None, f"{dag_id}.{task.task_id} has no timeout"
+    assert dagbag.dags["ingest_feeds"].get_task("social_security.load").pool == "skills_heavy"
+    dbt_pools = {task.pool for task in dagbag.dags["build_archive"].tasks if task.task_id.startswith("dbt.")}
+    assert dbt_pools == {"skills_heavy"}
+
+
+def test_with_recipients_configured_a_failed_or_late_night_sends_mail(monkeypatch, dbt_manifest):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    monkeypatch.setenv("SKILLS_ALERT_EMAILS", "duty@hrss.example, data@hrss.example")
+    monkeypatch.setenv("SKILLS_NIGHTLY_DEADLINE", "06:30")
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert bag.import_errors == {}
+    for dag_id, dag in bag.dags.items():
+        callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+        assert any(isinstance(c, SmtpNotifier) for c in callbacks), dag_id
+    ingestion = bag.dags["ingest_feeds"].deadline
+    ingestion = ingestion[0] if isinstance(ingestion, list) else ingestion
+    # The run of data date D starts from 02:00 on D; the deadline is 06:30 on D + 1 (Beijing).
+    import datetime as dt
+
+    assert ingestion.interval == dt.timedelta(days=1, hours=4, minutes=30)
+    assert ingestion.callback.kwargs["to"] == ["duty@hrss.example", "data@hrss.example"]
+    assert bag.dags["build_archive"].deadline is not None
