@@ -152,7 +152,7 @@ def cmd_settlement_run(args) -> int:
 def cmd_settlement_approve(args) -> int:
     from skills_pipeline import settlement, warehouse
 
-    with warehouse.connect() as conn:
+    with warehouse.connect(as_transformer=True) as conn:
         settlement.approve_run(conn, args.run_id, args.approved_by)
     print(f"settlement run {args.run_id} approved by {args.approved_by}: it can no longer change")
     return 0
@@ -161,7 +161,7 @@ def cmd_settlement_approve(args) -> int:
 def cmd_settlement_export(args) -> int:
     from skills_pipeline import settlement_exports, warehouse
 
-    with warehouse.connect() as conn:
+    with warehouse.connect(as_transformer=True) as conn:
         exported = settlement_exports.export_run(conn, args.run_id, args.out or settings.export_root())
     print(f"workbook: {exported.workbook} ({exported.payee_count} payees, {exported.line_total_yuan:,.2f} yuan)")
     print(f"payment file: {exported.payment_csv or 'not written — the run is not approved'}")
@@ -171,7 +171,7 @@ def cmd_settlement_export(args) -> int:
 def cmd_settlement_verify(args) -> int:
     from skills_pipeline import settlement, warehouse
 
-    with warehouse.connect() as conn:
+    with warehouse.connect(as_transformer=True) as conn:
         result = settlement.verify(conn)
     for run_id in result.unchained:
         print(f"note: run {run_id} was approved before the approval chain existed; its lines cannot be verified")
@@ -229,12 +229,29 @@ def cmd_warehouse_roles(args) -> int:
     return 0
 
 
+def cmd_warehouse_add_login(args) -> int:
+    import os
+
+    from skills_pipeline import warehouse
+
+    password = os.environ.get(args.password_env, "")
+    if len(password) < 12:
+        raise settings.ConfigurationError(f"{args.password_env} is unset or shorter than 12 characters")
+    warehouse.add_login(args.login, args.role, password)
+    print(f"{args.login} logs in as a member of {args.role}")
+    return 0
+
+
 def cmd_warehouse_county_analyst(args) -> int:
     from skills_pipeline import warehouse
 
     warehouse.register_county_analyst(args.login, args.county)
     print(f"{args.login} sees county {args.county} only; set its password with ALTER ROLE ... PASSWORD")
     return 0
+
+
+def warehouse_groups() -> tuple[str, ...]:
+    return ("skills_loader", "skills_transformer", "analyst_province", "archive_reader", "vault_officer")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -340,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     wh_commands = wh.add_subparsers(dest="warehouse_command", required=True)
     roles = wh_commands.add_parser("roles", help="create/refresh roles, grants and policies (idempotent; as admin)")
     roles.set_defaults(handler=cmd_warehouse_roles)
+    login = wh_commands.add_parser("add-login", help="create (or update) a service's own login in one group role")
+    login.add_argument("login", help="the login to create, e.g. skills_loader_svc")
+    login.add_argument("role", choices=list(warehouse_groups()), help="the group role it belongs to")
+    login.add_argument("--password-env", required=True, help="the environment variable holding its password")
+    login.set_defaults(handler=cmd_warehouse_add_login)
     county = wh_commands.add_parser("add-county-analyst", help="create or move a county analyst login")
     county.add_argument("login", help="the analyst's PostgreSQL login (created if missing)")
     county.add_argument("county", help="6-digit county code, e.g. 141125")

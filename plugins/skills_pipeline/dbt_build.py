@@ -21,7 +21,7 @@ def profile_env(url: str | None = None) -> dict[str, str]:
     """SKILLS_DBT_* variables read by dbt_project/profiles.yml, from a PostgreSQL URL (socket URLs included)."""
     from skills_pipeline import warehouse  # psycopg stays out of DAG parsing
 
-    parts = urlsplit(url or warehouse.warehouse_url())
+    parts = urlsplit(url or warehouse.transformer_url())
     query = parse_qs(parts.query)
     host = query.get("host", [parts.hostname or "localhost"])[0]
     return {

@@ -132,7 +132,7 @@ def settle_period(period: str | None, run_after: dt.datetime) -> dict:
     result = settlement.run_period(chosen)
     summary = {"period": chosen.label, "outcome": result.outcome, "run_id": result.run_id, "text": result.describe()}
     if result.run_id is not None:
-        with warehouse.connect() as conn:
+        with warehouse.connect(as_transformer=True) as conn:
             exported = settlement_exports.export_run(conn, result.run_id, settings.export_root())
         summary["workbook"] = exported.workbook
     return summary

@@ -12,6 +12,8 @@ MAX_BAD_ROW_SHARE_ENV = "SKILLS_MAX_BAD_ROW_SHARE"
 EXPORT_ROOT_ENV = "SKILLS_EXPORT_ROOT"
 # Airflow connection read when SKILLS_WAREHOUSE_URL is unset (e.g. served by a secrets backend).
 AIRFLOW_CONNECTION_ID = "skills_warehouse"
+# dbt and settlement runs as a login in skills_transformer, where a deployment gives each service its own login.
+TRANSFORMER_URL_ENV = "SKILLS_TRANSFORMER_URL"
 # SKILLS_WAREHOUSE_URL=embedded asks for the local embedded PostgreSQL (what `make run` uses when nothing is set).
 EMBEDDED_WAREHOUSE = "embedded"
 

@@ -381,7 +381,7 @@ def run_period(period: Period, approve_as: str | None = None) -> RunResult:
     from skills_pipeline import warehouse
 
     warehouse.migrate()
-    with warehouse.connect() as conn:
+    with warehouse.connect(as_transformer=True) as conn:
         result = create_run(conn, period)
         if approve_as and result.run_id is not None:
             approve_run(conn, result.run_id, approve_as)

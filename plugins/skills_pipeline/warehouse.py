@@ -146,9 +146,15 @@ def redacted(url: str) -> str:
     return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 
+def transformer_url() -> str:
+    """Where dbt and settlement runs connect: SKILLS_TRANSFORMER_URL (a login in skills_transformer) when a
+    deployment separates the services' logins, else the warehouse URL."""
+    return os.environ.get(settings.TRANSFORMER_URL_ENV) or warehouse_url()
+
+
 @contextmanager
-def connect(autocommit: bool = False) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(warehouse_url(), autocommit=autocommit) as conn:
+def connect(autocommit: bool = False, as_transformer: bool = False) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(transformer_url() if as_transformer else warehouse_url(), autocommit=autocommit) as conn:
         yield conn
 
 
@@ -207,3 +213,14 @@ def register_county_analyst(login: str, county: str) -> None:
     """Create (if needed) a county analyst login and map it to its county; row-level security does the rest."""
     with connect() as conn:
         conn.execute("select access.register_county_analyst(%s, %s)", (login, county))
+
+
+def add_login(login: str, group: str, password: str) -> None:
+    """A service's own login in one group role (the services never use the administrator's login)."""
+    from psycopg import sql
+
+    with connect(autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_roles where rolname = %s", (login,)).fetchone():
+            conn.execute(sql.SQL("create role {} login").format(sql.Identifier(login)))
+        conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(login), sql.Literal(password)))
+        conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group), sql.Identifier(login)))

@@ -292,3 +292,22 @@ def test_a_self_set_session_default_cannot_widen_a_county_and_is_cleared_by_the_
     with login(url, "t_county_liulin") as analyst:
         regions = {r for (r,) in analyst.execute("select distinct home_region_code from archive.persons")}
         assert regions == {LIULIN}
+
+
+def test_each_service_gets_its_own_login_in_one_group(secured, monkeypatch):
+    from skills_pipeline import cli
+
+    admin, _ = secured
+    monkeypatch.setenv("LOADER_SECRET", "a-long-enough-secret")
+    assert cli.main(["warehouse", "add-login", "t_loader_svc", "skills_loader", "--password-env", "LOADER_SECRET"]) == 0
+    groups = admin.execute(
+        "select g.rolname from pg_auth_members as m join pg_roles as g on m.roleid = g.oid "
+        "join pg_roles as r on m.member = r.oid where r.rolname = 't_loader_svc'"
+    ).fetchall()
+    assert groups == [("skills_loader",)]
+    assert admin.execute("select rolcanlogin, rolsuper from pg_roles where rolname = 't_loader_svc'").fetchone() == (
+        True,
+        False,
+    )
+    monkeypatch.setenv("LOADER_SECRET", "short")
+    assert cli.main(["warehouse", "add-login", "t_loader_svc", "skills_loader", "--password-env", "LOADER_SECRET"]) == 2

@@ -51,6 +51,18 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     worker = rendered["services"]["airflow-worker"]
     assert worker["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert worker["environment"]["SKILLS_PSEUDONYM_KEY"] == "0123456789abcdef0123456789abcdef"  # from .env only
+    # People log in as themselves (FAB), services as their own warehouse logins, never as the administrator.
+    assert worker["environment"]["AIRFLOW__CORE__AUTH_MANAGER"].endswith("fab_auth_manager.FabAuthManager")
+    assert worker["environment"]["SKILLS_WAREHOUSE_URL"].startswith("postgresql://skills_loader_svc:")
+    assert worker["environment"]["SKILLS_TRANSFORMER_URL"].startswith("postgresql://skills_transformer_svc:")
+    assert worker["environment"]["SKILLS_DBT_USER"] == "skills_transformer_svc"
+    for name, service in rendered["services"].items():
+        if name != "airflow-init":
+            assert "postgresql://skills:" not in str(service.get("environment", {})), name
+    init = " ".join(rendered["services"]["airflow-init"]["command"])
+    assert "airflow pools set skills_heavy" in init and "airflow users create --role Admin" in init
+    assert "add-login skills_loader_svc skills_loader" in init
+    assert {"SKILLS_ALERT_EMAILS", "SKILLS_NIGHTLY_DEADLINE", "AIRFLOW_CONN_SMTP_DEFAULT"} <= set(worker["environment"])
 
     # Without the secrets, compose refuses to render rather than starting with empty passwords.
     empty = tmp_path / "empty.env"
