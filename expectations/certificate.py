@@ -11,7 +11,7 @@ def build_suite() -> gx.ExpectationSuite:
         name="certificate",
         expectations=[
             *rules.for_columns(feeds.CERTIFICATE),
-            # 专项职业能力证书 has no level (domain.md §2); every other certificate names one.
+            # 专项职业能力证书 has no level (docs/policy.md, skill levels); every other certificate names one.
             rules.required_unless("skill_level", "certificate_type", special_ability),
         ],
     )

@@ -1,5 +1,5 @@
 {#-
-    Pick the subsidy rule for each claim (domain.md §3): among the rules for `subject` whose region contains the
+    Pick the subsidy rule for each claim (docs/policy.md, subsidy rules): among the rules for `subject` whose region contains the
     claim's region and whose scope lists the claim's attributes, the one in force on the claim's date, preferring
     the most specific region (county > city > province), then the narrower scope, then the later start. When none
     is in force the preferred out-of-force rule is still returned (is_rule_in_force false) so the settlement can say

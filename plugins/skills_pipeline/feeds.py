@@ -1,4 +1,4 @@
-"""The feed contract of ../shared/feeds.md as data: columns, Chinese header labels, value kinds, natural keys.
+"""The feed contract of docs/feeds.md as data: columns, Chinese header labels, value kinds, natural keys.
 
 Everything that depends on a feed's layout (header mapping, staging and raw tables, the typed insert, the
 generator) reads it from here, so a new optional column is one line.
@@ -122,7 +122,7 @@ CERTIFICATE_TYPES = {
 }
 CERTIFICATE_STATUSES = {"valid": "有效", "revoked": "撤销"}
 
-# domain.md §2: rank, canonical name and the national level it corresponds to.
+# docs/policy.md, skill levels: rank, canonical name and the national level it corresponds to.
 SKILL_LEVELS = {
     1: ("学徒工", None),
     2: ("初级工", "五级"),

@@ -60,7 +60,7 @@ def one_of(column: str, choices: dict[str, str] | list[str], label: str) -> gxe.
     return gxe.ExpectColumnValuesToBeInSet(
         column=column,
         value_set=values,
-        meta=_meta(f"{column}:allowed_values", f"use one of the codes or Chinese labels of {label} in feeds.md"),
+        meta=_meta(f"{column}:allowed_values", f"use one of the codes or Chinese labels of {label} in docs/feeds.md"),
     )
 
 
@@ -143,7 +143,7 @@ def skill_level(column: str) -> gxe.Expectation:
     return gxe.ExpectColumnValuesToBeInSet(
         column=column,
         value_set=feeds.skill_level_spellings(),
-        meta=_meta(f"{column}:allowed_values", f"write {column} as a rank 1-8 or a level name (domain.md §2)"),
+        meta=_meta(f"{column}:allowed_values", f"write {column} as a rank 1-8 or a level name (docs/policy.md, skill levels)"),
     )
 
 

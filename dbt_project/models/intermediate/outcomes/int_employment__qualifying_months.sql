@@ -1,6 +1,6 @@
 {#-
     One row per person and month in which they count as employed by social-security evidence: a paid employee
-    insurance contribution (domain.md §4) whose base is at least the local minimum living standard of the
+    insurance contribution (docs/policy.md, definitions) whose base is at least the local minimum living standard of the
     contribution's city and year (province default where the city has none). Incremental: only (person, month)
     pairs touched by newly loaded contributions are recomputed.
 -#}

@@ -1,5 +1,5 @@
 -- Registrations that count as employment: employment, flexible employment or entrepreneurship, with a monthly
--- income at or above the local minimum living standard where an income is given (domain.md §4).
+-- income at or above the local minimum living standard where an income is given (docs/policy.md, definitions).
 with
 
 registrations as (

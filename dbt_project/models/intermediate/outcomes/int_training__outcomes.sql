@@ -108,7 +108,7 @@ final as (
         contribution_evidence.first_employment_month,
         registration_evidence.first_registration_date,
         coalesce(contribution_evidence.employment_months_in_window, 0) as employment_months_in_window,
-        -- Evidence a subsidy checker distrusts (domain.md §6): employed only by the training institution itself, or
+        -- Evidence a subsidy checker distrusts (docs/policy.md, risk warnings): employed only by the training institution itself, or
         -- one month of contributions and nothing else.
         registration_evidence.enrollment_id is null
         and coalesce(contribution_evidence.is_employed_only_by_institution, false) as is_employed_only_by_institution,

@@ -2,7 +2,7 @@
     Skilled share of insured employed persons and high-skilled share of skilled persons, by region and month.
     Employed: a qualifying employment month (paid employee insurance at or above the minimum living standard).
     Skilled: holds a valid qualification or skill-level certificate issued by the month's end; high-skilled: at
-    rank 4 (高级工) or above (domain.md §2). Regions roll up county -> city -> province.
+    rank 4 (高级工) or above (docs/policy.md, skill levels). Regions roll up county -> city -> province.
 -#}
 -- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
 {{ config(meta={'county_filter': 'region_code'}) }}

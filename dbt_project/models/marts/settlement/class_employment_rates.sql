@@ -3,7 +3,7 @@
 
 -- Each class's post-training employment rate (denominator: completed trainees excluding enterprise employees on
 -- the job, 001 §一), the figure outcome-based rules such as L-ORD (003 §三(一)) are conditioned on, with how much
--- of the employment rests on evidence a checker distrusts (domain.md §6).
+-- of the employment rests on evidence a checker distrusts (docs/policy.md, risk warnings).
 with
 
 outcomes as (

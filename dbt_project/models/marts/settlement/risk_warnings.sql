@@ -1,5 +1,5 @@
 {#-
-    Risk warnings the documents ask for (domain.md §6; 001 §三(九), 002 §(四)4): one row per finding, naming its
+    Risk warnings the documents ask for (docs/policy.md, risk warnings; 001 §三(九), 002 §(四)4): one row per finding, naming its
     rule, the person pseudonym / class / institution concerned and the evidence rows (table and keys). A warning is
     a lead for an inspector, not a refusal: settlement refuses on the rules alone.
 -#}

@@ -1,6 +1,6 @@
 {#-
     What is still open against the payment deadline: subsidies of a year are to be settled by the end of March of
-    the next year (003 §六, domain.md §1). Per subsidy year and payee: the eligible amount as computed today, what
+    the next year (003 §六, docs/policy.md). Per subsidy year and payee: the eligible amount as computed today, what
     approved runs have settled (originals plus adjustments), and what remains. A view, so approving a run shows
     here at once.
 -#}

@@ -1,6 +1,6 @@
 {#-
     One row per training enrollment: is its training subsidy payable, every reason it is not, the rule applied
-    (domain.md §3) and the amount. Precedence of the person-level limits of 001 §二(六): among trainings otherwise
+    (docs/policy.md, subsidy rules) and the amount. Precedence of the person-level limits of 001 §二(六): among trainings otherwise
     payable, the same occupation at the same level is paid once (the earliest by start date), then at most
     max_subsidised_trainings_per_year per calendar year of the start date (the earliest keep theirs). A training
     refused for another reason does not use up a place.
