@@ -143,7 +143,9 @@ def skill_level(column: str) -> gxe.Expectation:
     return gxe.ExpectColumnValuesToBeInSet(
         column=column,
         value_set=feeds.skill_level_spellings(),
-        meta=_meta(f"{column}:allowed_values", f"write {column} as a rank 1-8 or a level name (docs/policy.md, skill levels)"),
+        meta=_meta(
+            f"{column}:allowed_values", f"write {column} as a rank 1-8 or a level name (docs/policy.md, skill levels)"
+        ),
     )
 
 

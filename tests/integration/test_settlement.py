@@ -1,4 +1,4 @@
-"""Subsidy settlement on hand-made deliveries: every rule of docs/policy.md, subsidy rules, precedence, the person-level limits,
+"""Subsidy settlement on hand-made deliveries: every rule of docs/policy.md, precedence, the person-level limits,
 risk warnings, settlement runs with adjustments, and the finance office's workbook — all computed by hand."""
 
 from __future__ import annotations
