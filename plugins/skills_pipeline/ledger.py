@@ -54,20 +54,27 @@ class FileResult:
         return text
 
 
-def current_batch(conn: psycopg.Connection, feed: str, delivery: Delivery, sha256: str | None) -> int | None:
-    """The batch that currently stands for this content (or, for a file never opened, for this path)."""
+# A rejection for our own failure (a bug, a connection lost inside a library) is not a judgement of the file: the
+# next run judges the same bytes again instead of skipping them as a repeat.
+RETRIED_RULES = ("processing_error",)
+
+
+def current_batch(conn: psycopg.Connection, feed: str, delivery: Delivery, sha256: str | None) -> tuple[int, str]:
+    """The batch that currently stands for this content (or, for a file never opened, for this path), and its
+    problem rule ('' when loaded); None when there is none."""
     if sha256 is None:
         row = conn.execute(
-            "select batch_id from ingest.load_ledger where feed = %s and source_path = %s "
-            "and content_sha256 is null and superseded_by is null",
+            "select batch_id, coalesce(problem_rule, '') from ingest.load_ledger where feed = %s "
+            "and source_path = %s and content_sha256 is null and superseded_by is null order by batch_id desc",
             (feed, delivery.url),
         ).fetchone()
     else:
         row = conn.execute(
-            "select batch_id from ingest.load_ledger where feed = %s and content_sha256 = %s and superseded_by is null",
+            "select batch_id, coalesce(problem_rule, '') from ingest.load_ledger where feed = %s "
+            "and content_sha256 = %s and superseded_by is null order by batch_id desc",
             (feed, sha256),
         ).fetchone()
-    return row[0] if row else None
+    return tuple(row) if row else None
 
 
 def insert_batch(

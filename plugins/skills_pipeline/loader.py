@@ -113,6 +113,35 @@ def _identifier_columns(feed: Feed) -> list[feeds.Column]:
     return [c for c in feed.columns if c.kind in IDENTIFIER_CHECKS]
 
 
+# Messages of a connection that dropped or a server that went away, as libraries that wrap the driver report them.
+CONNECTION_LOST = (
+    "server closed the connection",
+    "terminating connection",
+    "connection refused",
+    "connection is closed",
+    "connection to server",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "consuming input failed",
+)
+
+
+def _lost_connection(error: BaseException) -> bool:
+    """Whether an exception (or what caused it) is the warehouse going away rather than something about the file."""
+    import sqlalchemy.exc
+
+    seen = error
+    while seen is not None:
+        if isinstance(seen, psycopg.OperationalError | psycopg.InterfaceError | sqlalchemy.exc.OperationalError):
+            return True
+        if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if any(marker in str(seen).lower() for marker in CONNECTION_LOST):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _problem_details(record: readers.Record) -> tuple[list[str], str]:
     rules = sorted({rule for rule, _ in record.problems})
     where = ""
@@ -171,10 +200,12 @@ class FileLoader:
         if supersedes is None:
             with warehouse.connect() as conn:
                 existing = ledger.current_batch(conn, self.feed.name, delivery, sha256)
-                if existing:
-                    ledger.record_sighting(conn, self.feed.name, delivery, sha256, existing, is_repeat=True)
+                if existing and existing[1] in ledger.RETRIED_RULES:
+                    supersedes = existing[0]  # our failure last time, not the file's: judge it again
+                elif existing:
+                    ledger.record_sighting(conn, self.feed.name, delivery, sha256, existing[0], is_repeat=True)
                     conn.commit()
-                    result.status, result.batch_id = "repeat", existing
+                    result.status, result.batch_id = "repeat", existing[0]
                     return result
         if delivery.problem:
             result.reject(*delivery.problem)
@@ -204,11 +235,14 @@ class FileLoader:
         except readers.FileProblem as problem:  # found before any record was read: nothing to store
             result.reject(problem.rule, problem.message)
             return self._finish_rejected(delivery, sha256, result, started, supersedes)
-        except psycopg.OperationalError:
+        except (psycopg.OperationalError, psycopg.InterfaceError):
             raise  # the warehouse is gone: nothing can be recorded, the run must fail and be retried
         except Exception as error:
-            # A bug or an input nobody foresaw: this file is rejected, the others still load. The traceback goes to
-            # the log without the exception's message, which may quote a record's values.
+            if _lost_connection(error):
+                raise  # the same, met inside a library (GX speaks to the warehouse through SQLAlchemy)
+            # A bug or an input nobody foresaw: this file is rejected, the others still load, and the next run
+            # judges it again (ledger.RETRIED_RULES). The traceback goes to the log without the exception's
+            # message, which may quote a record's values.
             log.error(
                 "%s: %s during %s\n%s",
                 delivery.url,
@@ -220,7 +254,7 @@ class FileLoader:
             result.reject(
                 "processing_error",
                 f"{delivery.name!r} could not be processed ({type(error).__name__} during {stage}; the traceback is "
-                "in the task log); nothing from it was stored",
+                "in the task log); nothing from it was stored, and the next run of its date judges it again",
             )
             return self._finish_rejected(delivery, sha256, result, started, supersedes)
         finally:

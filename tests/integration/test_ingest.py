@@ -377,3 +377,36 @@ def test_two_ingestions_of_the_same_date_started_at_once_load_each_file_exactly_
     assert db.execute("select count(*) from raw.social_security").fetchone()[0] == 36
     sightings = db.execute("select count(*), count(*) filter (where is_repeat) from ingest.deliveries").fetchone()
     assert sightings == (3, 0)  # the second loader saw the same paths and contents: one sighting each
+
+
+def test_a_file_rejected_for_our_own_failure_is_judged_again_by_the_next_run(db, tmp_path, monkeypatch):
+    """processing_error says the pipeline failed, not the file: a re-run must not skip it as a repeat."""
+    write_csv(tmp_path, "social_security", [social_security_row()])
+
+    def broken(self, staging):
+        raise ZeroDivisionError("a bug in a check")
+
+    monkeypatch.setattr(loader.FileLoader, "_check_identifiers", broken)
+    (first,) = ingest("social_security", tmp_path, fail_on_rejected=False).files
+    assert (first.status, first.problem_rule) == ("rejected", "processing_error")
+    monkeypatch.undo()
+    (second,) = ingest("social_security", tmp_path).files
+    assert (second.status, second.rows_loaded) == ("loaded", 1)
+    ledger = db.execute("select batch_id, status, superseded_by from ingest.load_ledger order by 1").fetchall()
+    assert ledger == [(first.batch_id, "rejected", second.batch_id), (second.batch_id, "loaded", None)]
+
+
+def test_a_connection_lost_inside_a_library_stops_the_run_instead_of_rejecting_the_file(db, tmp_path, monkeypatch):
+    import sqlalchemy.exc
+
+    write_csv(tmp_path, "social_security", [social_security_row()])
+
+    def gone(self, staging):
+        raise RuntimeError("validation rule x could not run") from sqlalchemy.exc.OperationalError(
+            "select 1", {}, Exception("server closed the connection unexpectedly")
+        )
+
+    monkeypatch.setattr(loader.FileLoader, "_check_identifiers", gone)
+    with pytest.raises(RuntimeError, match="could not run"):
+        ingest("social_security", tmp_path)
+    assert db.execute("select count(*) from ingest.load_ledger").fetchone()[0] == 0  # nothing judged, nothing lost
