@@ -61,8 +61,9 @@ class Pipeline:
     """One night's work as separate processes against one warehouse database."""
 
     def __init__(self, url: str, landing: Path, state: Path, steps: tuple[str, ...] | None = None):
-        from skills_pipeline import dbt_build
+        from skills_pipeline import dbt_build, pseudonyms
 
+        key = pseudonyms.load_key()  # read once: the steps get the secret itself, not a file that could move
         self.url = url
         self.env = {
             **os.environ,
@@ -70,6 +71,8 @@ class Pipeline:
             "SKILLS_LANDING_ROOT": str(landing),
             "SKILLS_STATE_DIR": str(state),
             "SKILLS_MAX_BAD_ROW_SHARE": "1",
+            pseudonyms.KEY_ENV: key.secret.decode(),
+            pseudonyms.KEY_VERSION_ENV: str(key.version),
             "DBT_QUIET": "true",
             **dbt_build.profile_env(url),
         }
