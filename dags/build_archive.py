@@ -15,13 +15,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pendulum
 from airflow.sdk import Asset, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from skills_pipeline.dbt_build import manifest_path, project_dir
-from skills_pipeline.operations import HEAVY_POOL, TIMEOUTS, archive_deadline, failure_callbacks
+from skills_pipeline.operations import HEAVY_POOL, archive_deadline, default_args, failure_callbacks
 from skills_pipeline.orchestration import ARCHIVE_ASSET_URI, METRICS_ASSET_URI, RAW_ASSET_URIS, dag_start_date
 
 DBT_PROJECT = project_dir()
@@ -41,12 +40,7 @@ if not MANIFEST.exists():
     catchup=False,
     max_active_runs=1,
     tags=["skills", "dbt", "archive", "metrics"],
-    default_args={
-        "owner": "data-engineering",
-        "retries": 1,
-        "retry_delay": pendulum.duration(minutes=5),
-        "execution_timeout": TIMEOUTS["dbt"],
-    },
+    default_args=default_args("data-engineering", retries=1, timeout="dbt"),
     on_failure_callback=failure_callbacks(),
     deadline=archive_deadline(),
 )
@@ -68,7 +62,7 @@ def build_archive():
             # A test spanning two models (a relationship) runs once both exist, not right after the first.
             should_detach_multiple_parents_tests=True,
         ),
-        default_args={"owner": "data-engineering", "retries": 1, "execution_timeout": TIMEOUTS["dbt"]},
+        default_args=default_args("data-engineering", retries=1, timeout="dbt"),
         operator_args={"pool": HEAVY_POOL},
     )
 

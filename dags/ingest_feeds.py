@@ -19,10 +19,9 @@ History loads like any night: `airflow backfill create --dag-id ingest_feeds --f
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
 
-from skills_pipeline.operations import HEAVY_POOL, TIMEOUTS, failure_callbacks, ingestion_deadline
+from skills_pipeline.operations import HEAVY_POOL, TIMEOUTS, default_args, failure_callbacks, ingestion_deadline
 from skills_pipeline.orchestration import (
     LOCAL_TIME_ZONE,
     NIGHTLY_CRON,
@@ -44,12 +43,7 @@ RAW_ASSETS = {
     catchup=False,  # back-fills are deliberate: `airflow dags backfill` or `skills-pipeline run --date --to`
     max_active_runs=1,
     tags=["skills", "ingestion"],
-    default_args={
-        "owner": "data-engineering",
-        "retries": 2,
-        "retry_delay": pendulum.duration(minutes=5),
-        "execution_timeout": TIMEOUTS["load"],
-    },
+    default_args=default_args("data-engineering", retries=2, timeout="load"),
     on_failure_callback=failure_callbacks(),
     deadline=ingestion_deadline(),
     params={

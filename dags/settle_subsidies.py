@@ -14,12 +14,11 @@ then `skills-pipeline settlement export RUN`.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from skills_pipeline.operations import TIMEOUTS, failure_callbacks
+from skills_pipeline.operations import default_args, failure_callbacks
 from skills_pipeline.orchestration import (
     LOCAL_TIME_ZONE,
     METRICS_ASSET_URI,
@@ -52,12 +51,7 @@ METRICS_ASSET = Asset(name="metrics", uri=METRICS_ASSET_URI, group="skills_wareh
         )
     },
     tags=["skills", "settlement"],
-    default_args={
-        "owner": "finance-data",
-        "retries": 1,
-        "retry_delay": pendulum.duration(minutes=5),
-        "execution_timeout": TIMEOUTS["settle"],
-    },
+    default_args=default_args("finance-data", retries=1, timeout="settle"),
     on_failure_callback=failure_callbacks(),
 )
 def settle_subsidies():

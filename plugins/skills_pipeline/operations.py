@@ -33,6 +33,14 @@ TIMEOUTS = {
 }
 
 
+RETRY_DELAY = dt.timedelta(minutes=5)
+
+
+def default_args(owner: str, retries: int, timeout: str) -> dict:
+    """The default_args every DAG declares: who owns its tasks, how often they retry, and how long they may run."""
+    return {"owner": owner, "retries": retries, "retry_delay": RETRY_DELAY, "execution_timeout": TIMEOUTS[timeout]}
+
+
 def alert_emails() -> list[str]:
     return [address.strip() for address in os.environ.get(ALERT_EMAILS_ENV, "").split(",") if address.strip()]
 
