@@ -83,7 +83,7 @@ class Pipeline:
         self.steps = [
             Step("ingest", [cli, "ingest", "--date", START.isoformat(), "--to", last.isoformat()], (0, 1)),
             Step("dbt build", [*dbt, "build", *project]),
-            Step("settlement", [cli, "settlement", "run", PERIOD], strike_in_transaction=0.3),
+            Step("settlement", [cli, "settlement", "run", PERIOD], strike_in_transaction=0.02),
         ]
         if steps:
             self.steps = [step for step in self.steps if step.name in steps]
