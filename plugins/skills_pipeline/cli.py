@@ -79,15 +79,15 @@ def cmd_ingest(args) -> int:
     for day in dates:
         files = 0
         for feed in args.feed or feeds.FEEDS:
-            try:
-                report = ingest(feed, day, landing_root=landing_root)
-            except RejectedFiles as error:
-                print(error, file=sys.stderr)
-                failed = True
-                continue
+            report = ingest(feed, day, landing_root=landing_root, fail_on_rejected=False)
             files += len(report.files)
             for file in report.files:
                 print(file.describe())
+            try:
+                raise_for_rejected(feed, day)
+            except RejectedFiles as error:
+                print(error, file=sys.stderr)
+                failed = True
         print(f"{day}: {files} file(s) judged")
     strays = survey(landing_root).files
     for file in strays:

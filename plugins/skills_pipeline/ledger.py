@@ -42,7 +42,8 @@ class FileResult:
         if self.status == "repeat":
             return f"{self.path}: already judged as batch {self.batch_id} (same content), skipped"
         text = (
-            f"{self.path}: {self.status} batch {self.batch_id} ({self.encoding or 'binary'}): read {self.rows_read:,}, "
+            f"{self.path}: {self.status} batch {self.batch_id}{f' ({self.encoding})' if self.encoding else ''}: "
+            f"read {self.rows_read:,}, "
             f"loaded {self.rows_loaded:,}, quarantined {self.rows_quarantined:,} in {self.seconds:.1f}s"
         )
         if self.rule_failures:
