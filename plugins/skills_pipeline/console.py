@@ -78,6 +78,7 @@ class _Tee(io.TextIOBase):
         self.log, self.terminal = log, terminal
         self.pending = ""
         self.showing = False
+        self.in_frames = False  # inside a traceback's frames: the log file has them, the terminal gets the error
 
     @property
     def encoding(self) -> str:
@@ -106,6 +107,14 @@ class _Tee(io.TextIOBase):
             level = (record.group(1) or record.group(2)).lower()
             noise = any(marker in line for marker in KNOWN_NOISE)
             self.showing = level in ("error", "critical", "exception") or (level.startswith("warn") and not noise)
+            self.in_frames = False
+        elif line.startswith("Traceback (most recent call last)"):
+            self.in_frames = True
+            return
+        elif self.in_frames:
+            if line[:1].isspace() or not line:
+                return  # a frame: file, code line or caret marks
+            self.in_frames = False  # the exception itself, then its message's lines
         if self.showing:
             self.terminal.write(line + "\n")
             self.terminal.flush()
