@@ -23,6 +23,7 @@ KNOWN_NOISE = (
     "OpenLineage",
     "AssetModel",  # Airflow: Cosmos declares an Asset per dbt model that no DAG schedules on
     "Unavailable conversion function",  # Cosmos cannot draw dbt's on-run-start hook as a task; dbt runs it
+    "Callback requested, but dag didn't have any",  # Airflow, when no failure e-mail is configured
     "temporary directory",  # GX: its ephemeral Data Docs site
     "generic SQLDatasource",
     "XDG_RUNTIME_DIR",
