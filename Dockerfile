@@ -1,4 +1,4 @@
-# The Airflow image plus this project's pinned dependencies and package (dags/, dbt_project/, expectations/
+# The Airflow image plus this project's pinned dependencies and package (dags/ and dbt_project/
 # are mounted by docker-compose.yml so they can change without a rebuild).
 FROM apache/airflow:3.3.2-python3.11
 COPY --chown=airflow:root requirements.txt pyproject.toml README.md /opt/skills/

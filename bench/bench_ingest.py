@@ -34,7 +34,7 @@ create table if not exists bench.copy_limit (
 def write_social_security_csv(path: Path, rows: int, seed: int = 7) -> None:
     """Clean contribution rows from the project's generator: real people, employers, five insurance types."""
     from skills_pipeline import feeds
-    from skills_pipeline.generator.simulate import EMPLOYEE_INSURANCE, GeneratorConfig, World, make_person
+    from skills_pipeline.local.generator.simulate import EMPLOYEE_INSURANCE, GeneratorConfig, World, make_person
 
     config = GeneratorConfig(out=path.parent, persons=max(rows // 30, 100), seed=seed)
     employers = World(config).employers
@@ -78,7 +78,7 @@ def reset(url: str) -> None:
 
 
 def run_pipeline(url: str, landing: Path, day: dt.date) -> tuple[float, dict]:
-    from skills_pipeline import loader
+    from skills_pipeline.ingest import loader
 
     reset(url)
     started = time.perf_counter()
@@ -128,10 +128,11 @@ def main() -> int:
 
     import great_expectations  # noqa: F401  (a one-off ~3 s import per process, not part of a file's cost)
 
-    from skills_pipeline import runner, warehouse
+    from skills_pipeline import warehouse
+    from skills_pipeline.local import embedded, runner
 
     runner.ensure_local_pseudonym_key()  # the key `make run` created, or the configured one
-    url = warehouse.local_url()
+    url = embedded.local_url()
     print(f"warehouse: {warehouse.redacted(url)}")
     with psycopg.connect(url) as conn:
         print(f"server: {conn.execute('select version()').fetchone()[0].split(',')[0]}; cores: {os.cpu_count()}")

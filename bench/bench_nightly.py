@@ -33,7 +33,7 @@ def reset(url: str) -> None:
 
 
 def ingest_days(root: Path, days: list[dt.date]) -> None:
-    from skills_pipeline import loader
+    from skills_pipeline.ingest import loader
 
     for day in days:
         for feed in FEEDS:
@@ -63,11 +63,12 @@ def main() -> int:
 
     import great_expectations  # noqa: F401  (a one-off import per process, not part of a night's cost)
 
-    from skills_pipeline import dbt_build, runner, warehouse
-    from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
+    from skills_pipeline import dbt_build, warehouse
+    from skills_pipeline.local import embedded, runner
+    from skills_pipeline.local.generator import DefectRates, GeneratorConfig, generate
 
     runner.ensure_local_pseudonym_key()
-    url = warehouse.local_url()
+    url = embedded.local_url()
     dbt_build.export_profile_env(url)
     print(f"warehouse: {warehouse.redacted(url)}")
 

@@ -61,7 +61,8 @@ class Pipeline:
     """One night's work as separate processes against one warehouse database."""
 
     def __init__(self, url: str, landing: Path, state: Path, steps: tuple[str, ...] | None = None):
-        from skills_pipeline import dbt_build, pseudonyms
+        from skills_pipeline import dbt_build
+        from skills_pipeline.ingest import pseudonyms
 
         key = pseudonyms.load_key()  # read once: the steps get the secret itself, not a file that could move
         self.url = url
@@ -178,13 +179,13 @@ def kill(process: subprocess.Popen) -> None:
 
 
 def restart(pgdata: Path):
-    from skills_pipeline.embedded_watchdog import pg_ctl
+    from skills_pipeline.local.embedded_watchdog import pg_ctl
 
     return lambda process: pg_ctl(pgdata, "restart")
 
 
 def generate(landing: Path, persons: int) -> None:
-    from skills_pipeline.generator import GeneratorConfig, generate
+    from skills_pipeline.local.generator import GeneratorConfig, generate
 
     generate(GeneratorConfig(out=landing, persons=persons, start=START, end=START + dt.timedelta(days=DAYS - 1),
                              history_months=3))  # fmt: skip
@@ -247,7 +248,7 @@ def main() -> int:
 
     import pgserver
 
-    from skills_pipeline import runner
+    from skills_pipeline.local import runner
 
     runner.ensure_local_pseudonym_key()
     with tempfile.TemporaryDirectory(prefix="skills-faults-") as tmp:

@@ -64,7 +64,7 @@ def ingest_feeds():
         """Files in no <feed>/<YYYY-MM-DD>/ folder are recorded as rejected, and fail the run until handled."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from skills_pipeline.loader import RejectedFiles
+        from skills_pipeline.ingest.loader import RejectedFiles
         from skills_pipeline.orchestration import check_strays, survey_landing
         from skills_pipeline.settings import ConfigurationError
 
@@ -101,7 +101,7 @@ def ingest_feeds():
 
                 from airflow.sdk.exceptions import AirflowFailException
 
-                from skills_pipeline.loader import RejectedFiles
+                from skills_pipeline.ingest.loader import RejectedFiles
                 from skills_pipeline.orchestration import check_feed
 
                 try:

@@ -21,8 +21,9 @@ os.environ.pop("SKILLS_LANDING_ROOT", None)
 os.environ["SKILLS_PSEUDONYM_KEY"] = "test-key-" + "0123456789abcdef" * 3  # a throwaway key for test data only
 os.environ.pop("SKILLS_PSEUDONYM_KEY_FILE", None)
 
-from skills_pipeline import dbt_build, runner  # noqa: E402  (after the environment above)
+from skills_pipeline import dbt_build  # noqa: E402  (after the environment above)
 from skills_pipeline import warehouse as warehouse_module  # noqa: E402
+from skills_pipeline.local import runner  # noqa: E402
 
 runner.configure_airflow()
 

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from skills_pipeline import feeds
-from skills_pipeline.identifiers import resident_id_with_check_character, uscc_with_check_character
+from skills_pipeline.ingest.identifiers import resident_id_with_check_character, uscc_with_check_character
 
 DAY = dt.date(2026, 6, 1)
 PERSON_ID = resident_id_with_check_character("14112519850312004")

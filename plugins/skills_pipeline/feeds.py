@@ -1,7 +1,9 @@
-"""The feed contract of docs/feeds.md as data: columns, Chinese header labels, value kinds, natural keys.
+"""The feed contract of docs/feeds.md as data: columns, Chinese header labels, value kinds, natural keys, and the
+rules that relate one column of a row to another.
 
-Everything that depends on a feed's layout (header mapping, staging and raw tables, the typed insert, the
-generator) reads it from here, so a new optional column is one line.
+Everything that depends on a feed's layout (header mapping, validation, staging and raw tables, the typed insert,
+the generator) reads it from here, so a new optional column or a new row rule is one line. What each value kind
+accepts, and how it is stored, is in skills_pipeline/ingest/rules.py.
 """
 
 from __future__ import annotations
@@ -26,24 +28,6 @@ class Kind(StrEnum):
     BOOLEAN = "boolean"
 
 
-# Raw column type per kind. Validation guarantees every loaded value parses, so the insert can use plain casts.
-RAW_TYPES = {
-    Kind.TEXT: "text",
-    Kind.RESIDENT_ID: "text",
-    Kind.USCC: "text",
-    Kind.REGION: "text",
-    Kind.OCCUPATION: "text",
-    Kind.SKILL_LEVEL: "text",
-    Kind.ENUM: "text",
-    Kind.DATE: "date",
-    Kind.MONTH: "date",
-    Kind.TIMESTAMP: "timestamptz",
-    Kind.MONEY: "numeric(14,2)",
-    Kind.POSITIVE_INT: "integer",
-    Kind.BOOLEAN: "boolean",
-}
-
-
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -56,11 +40,33 @@ class Column:
 
 
 @dataclass(frozen=True)
+class NotBefore:
+    """Row rule: the date in `later` is on or after the date in `earlier` (when both are valid dates)."""
+
+    later: str
+    earlier: str
+
+
+@dataclass(frozen=True)
+class RequiredUnless:
+    """Row rule: `column` is filled in unless `other` holds one of the exempt codes (or their Chinese labels)."""
+
+    column: str
+    other: str
+    exempt: tuple[str, ...]
+    why: str = ""
+
+
+RowRule = NotBefore | RequiredUnless
+
+
+@dataclass(frozen=True)
 class Feed:
     name: str
     label: str
     columns: tuple[Column, ...]
     natural_key: tuple[str, ...]
+    row_rules: tuple[RowRule, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -167,6 +173,7 @@ TRAINING = Feed(
         Column("voucher_id", "电子券编号", Kind.TEXT, required=False),
         Column("updated_at", "更新时间", Kind.TIMESTAMP),
     ),
+    row_rules=(NotBefore("end_date", "start_date"),),
 )
 
 SOCIAL_SECURITY = Feed(
@@ -215,13 +222,21 @@ CERTIFICATE = Feed(
         Column("certificate_type", "证书类型", Kind.ENUM, choices=CERTIFICATE_TYPES),
         Column("occupation_code", "职业编码", Kind.OCCUPATION),
         Column("occupation_name", "职业名称", Kind.TEXT),
-        # Required except for special-ability certificates (a rule of the suite, not of the column).
+        # Required except for special-ability certificates: a row rule below, not a property of the column.
         Column("skill_level", "技能等级", Kind.SKILL_LEVEL, required=False),
         Column("issue_date", "发证日期", Kind.DATE),
         Column("issuer_code", "评价机构代码", Kind.USCC),
         Column("region_code", "发证地", Kind.REGION),
         Column("status", "证书状态", Kind.ENUM, choices=CERTIFICATE_STATUSES),
         Column("updated_at", "更新时间", Kind.TIMESTAMP),
+    ),
+    row_rules=(
+        RequiredUnless(
+            "skill_level",
+            "certificate_type",
+            ("special_ability",),
+            why="专项职业能力证书 has no level (docs/policy.md, skill levels); every other certificate names one",
+        ),
     ),
 )
 

@@ -83,7 +83,7 @@ def resolve_data_date(data_interval_start: dt.datetime | None, override: str | N
 
 def load_feed(feed: str, data_date: dt.date, landing_root: str | None = None) -> dict:
     """Load every file of one feed and date; returns a JSON-able summary for XCom. Rejections are checked apart."""
-    from skills_pipeline import loader  # DAG files import this module: keep the database stack out of parsing
+    from skills_pipeline.ingest import loader  # DAG files import this module: keep the database stack out of parsing
 
     report = loader.ingest(feed, data_date, landing_root=landing_root, fail_on_rejected=False)
     return {
@@ -99,21 +99,21 @@ def load_feed(feed: str, data_date: dt.date, landing_root: str | None = None) ->
 def survey_landing(landing_root: str | None = None) -> dict:
     """Record files under the landing root that are in no <feed>/<YYYY-MM-DD>/ folder; the caller fails the run
     while any stands rejected (check_strays)."""
-    from skills_pipeline import loader
+    from skills_pipeline.ingest import loader
 
     report = loader.survey(landing_root)
     return {"files": [f.describe() for f in report.files if f.status != "repeat"], **report.totals()}
 
 
 def check_strays() -> None:
-    from skills_pipeline import loader
+    from skills_pipeline.ingest import loader
 
     loader.raise_for_rejected(None, None)
 
 
 def check_feed(feed: str, data_date: dt.date) -> None:
     """Raise loader.RejectedFiles while a file of this feed and date stands rejected and unacknowledged."""
-    from skills_pipeline import loader
+    from skills_pipeline.ingest import loader
 
     loader.raise_for_rejected(feed, data_date)
 
@@ -123,16 +123,17 @@ def settle_period(period: str | None, run_after: dt.datetime) -> dict:
 
     Approval stays a person's act (`skills-pipeline settlement approve`): a DAG never approves money.
     """
-    from skills_pipeline import settings, settlement, settlement_exports, warehouse
+    from skills_pipeline import settings, warehouse
+    from skills_pipeline.settlement import exports, runs
 
     if period:
-        chosen = settlement.parse_period(period)
+        chosen = runs.parse_period(period)
     else:
-        chosen = settlement.previous_month(run_after.astimezone(LOCAL_ZONE).date())
-    result = settlement.run_period(chosen)
+        chosen = runs.previous_month(run_after.astimezone(LOCAL_ZONE).date())
+    result = runs.run_period(chosen)
     summary = {"period": chosen.label, "outcome": result.outcome, "run_id": result.run_id, "text": result.describe()}
     if result.run_id is not None:
         with warehouse.connect(as_transformer=True) as conn:
-            exported = settlement_exports.export_run(conn, result.run_id, settings.export_root())
+            exported = exports.export_run(conn, result.run_id, settings.export_root())
         summary["workbook"] = exported.workbook
     return summary

@@ -51,10 +51,6 @@ def export_root() -> str:
     return os.environ.get(EXPORT_ROOT_ENV) or str(state_dir() / "exports" / "settlement")
 
 
-def expectations_dir() -> Path:
-    return project_root() / "expectations"
-
-
 def data_docs_dir() -> Path:
     return state_dir() / "data_docs"
 

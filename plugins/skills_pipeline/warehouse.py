@@ -1,4 +1,8 @@
-"""The PostgreSQL warehouse: the configured server, or an embedded PostgreSQL 16 (pgserver) for local runs."""
+"""The PostgreSQL warehouse: how to reach it, its migrations, roles and logins.
+
+Production code reaches the configured server only. The embedded server of local runs lives in
+skills_pipeline.local.embedded, which starts it and points SKILLS_WAREHOUSE_URL at it for this process and its children.
+"""
 
 from __future__ import annotations
 
@@ -16,18 +20,18 @@ from skills_pipeline import settings
 
 log = logging.getLogger(__name__)
 
-_embedded_server = None
-_watchdog = None  # kept referenced: the watchdog outlives this process on purpose
-
 
 def warehouse_url() -> str:
     """SKILLS_WAREHOUSE_URL; else, inside Airflow, the connection `skills_warehouse` (so a secrets backend can hold
-    it). The embedded server only when asked for by name (SKILLS_WAREHOUSE_URL=embedded, or the local main job,
-    the local stack and the tests, which start it themselves): a deployed worker that cannot resolve its warehouse
-    must fail, not load into a private database nobody will read."""
+    it). Never the embedded server: a deployed worker that cannot resolve its warehouse must fail, not load into a
+    private database nobody will read. (SKILLS_WAREHOUSE_URL=embedded is a request to the skills-pipeline command,
+    which starts the local server and replaces the value with its URL before any work.)"""
     configured = os.environ.get(settings.WAREHOUSE_URL_ENV)
     if configured == settings.EMBEDDED_WAREHOUSE:
-        return start_embedded()
+        raise settings.ConfigurationError(
+            f"{settings.WAREHOUSE_URL_ENV}={settings.EMBEDDED_WAREHOUSE} is started by the local tools (the "
+            "skills-pipeline command, make run, the tests), not by a deployed worker: give the worker its server's URL"
+        )
     if configured:
         return configured
     from_airflow, reason = _airflow_connection_url()
@@ -68,66 +72,11 @@ def check_connection() -> None:
         ) from None
 
 
-def start_embedded() -> str:
-    """Start (or attach to) the embedded PostgreSQL under the state folder and export its URL to child processes."""
-    global _embedded_server
-    if _embedded_server is None:
-        import pgserver
-
-        pgdata = settings.state_dir() / "pgdata"
-        log.info("starting embedded PostgreSQL in %s", pgdata)
-        # cleanup_mode="stop": the server stops when the last process that attached to it exits.
-        _embedded_server = pgserver.get_server(pgdata, cleanup_mode="stop")
-        _watch_embedded(pgdata)
-    url = _embedded_server.get_uri()
-    os.environ[settings.WAREHOUSE_URL_ENV] = url
-    return url
-
-
-def local_url() -> str:
-    """For local tools only (the main job, the local stack, benchmarks): the configured warehouse, checked, or else
-    the embedded server. Production code calls warehouse_url(), which never falls back."""
-    if os.environ.get(settings.WAREHOUSE_URL_ENV):
-        check_connection()
-        return warehouse_url()
-    return start_embedded()
-
-
-def _watch_embedded(pgdata) -> None:
-    """pgserver stops the server when the last process using it exits normally; a SIGKILL skips that. A detached
-    watchdog stops it once this process is gone, whatever killed it (see skills_pipeline.embedded_watchdog)."""
-    import subprocess
-
-    global _watchdog
-    _watchdog = subprocess.Popen(
-        [sys.executable, "-m", "skills_pipeline.embedded_watchdog", str(os.getpid()), str(pgdata)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def uses_embedded_server() -> bool:
-    """Whether this process runs on the embedded server (ours to administer: roles are applied on start-up)."""
-    return _embedded_server is not None
-
-
 def with_database(url: str, database: str) -> str:
     """The same server URL (TCP or socket) pointing at another database."""
     base, _, query = url.partition("?")
     base = base.rsplit("/", 1)[0] + f"/{database}"
     return f"{base}?{query}" if query else base
-
-
-def stop_embedded() -> None:
-    global _embedded_server
-    if _embedded_server is not None:
-        _embedded_server.cleanup()
-        _embedded_server = None
-
-
-_watchdog = None  # kept referenced: the watchdog outlives this process on purpose
 
 
 def sqlalchemy_url(url: str | None = None) -> str:

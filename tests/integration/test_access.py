@@ -18,8 +18,10 @@ import pytest
 from psycopg import errors
 
 from helpers import EMPLOYER, INSTITUTION, training_row, write_csv
-from skills_pipeline import dbt_build, loader, pseudonyms, settlement, warehouse
-from skills_pipeline.identifiers import resident_id_with_check_character
+from skills_pipeline import dbt_build, warehouse
+from skills_pipeline.ingest import loader, pseudonyms
+from skills_pipeline.ingest.identifiers import resident_id_with_check_character
+from skills_pipeline.settlement import runs as settlement
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from skills_pipeline import runner, settings
-from skills_pipeline.generator import GeneratorConfig, generate
+from skills_pipeline import settings
+from skills_pipeline.local import runner
+from skills_pipeline.local.generator import GeneratorConfig, generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 

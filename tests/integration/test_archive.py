@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from skills_pipeline import loader, settlement
-from skills_pipeline.generator import GeneratorConfig, generate
+from skills_pipeline.ingest import loader
+from skills_pipeline.local.generator import GeneratorConfig, generate
+from skills_pipeline.settlement import runs as settlement
 
 pytestmark = pytest.mark.integration
 

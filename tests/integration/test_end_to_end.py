@@ -8,8 +8,10 @@ from decimal import Decimal
 import pytest
 
 from helpers import EMPLOYER, INSTITUTION, training_row, write_csv
-from skills_pipeline import dbt_build, pseudonyms, runner, settings
-from skills_pipeline.identifiers import resident_id_with_check_character
+from skills_pipeline import dbt_build, settings
+from skills_pipeline.ingest import pseudonyms
+from skills_pipeline.ingest.identifiers import resident_id_with_check_character
+from skills_pipeline.local import runner
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from skills_pipeline import runner
+from skills_pipeline.local import runner
 
 pytestmark = pytest.mark.integration
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "fault_injection.py"
@@ -54,8 +54,8 @@ def test_a_killed_local_run_does_not_leave_its_embedded_server_running(tmp_path)
     env = {**os.environ, "SKILLS_STATE_DIR": str(tmp_path)}
     env.pop("SKILLS_WAREHOUSE_URL", None)
     script = (
-        "from skills_pipeline import warehouse; import time; "
-        "warehouse.start_embedded(); print('up', flush=True); time.sleep(300)"
+        "from skills_pipeline.local import embedded; import time; "
+        "embedded.start_embedded(); print('up', flush=True); time.sleep(300)"
     )
     process = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "up"

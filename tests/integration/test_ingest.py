@@ -10,8 +10,8 @@ import fsspec
 import pytest
 
 from helpers import DAY, OTHER_ID, PERSON_ID, social_security_row, training_row, write_csv
-from skills_pipeline import loader
-from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
+from skills_pipeline.ingest import loader
+from skills_pipeline.local.generator import DefectRates, GeneratorConfig, generate
 
 pytestmark = pytest.mark.integration
 
@@ -130,7 +130,7 @@ def test_duplicate_natural_key_within_a_file_keeps_the_first(db, tmp_path):
 
 
 def test_unknown_region_prefix_loads_with_a_warning(db, tmp_path):
-    from skills_pipeline.identifiers import resident_id_with_check_character
+    from skills_pipeline.ingest.identifiers import resident_id_with_check_character
 
     write_csv(
         tmp_path,
@@ -266,13 +266,15 @@ def test_corrections_are_new_versions_in_append_only_raw(db, tmp_path):
 
 def test_an_interrupted_load_leaves_nothing_half_written(db, tmp_path, monkeypatch):
     write_csv(tmp_path, "social_security", [social_security_row(), social_security_row(name="")])
-    original = loader.FileLoader._insert_raw
+    from skills_pipeline.ingest import raw
 
-    def insert_then_crash(self, conn, table, batch_id, expected_rows):
-        original(self, conn, table, batch_id, expected_rows)
+    original = raw._insert_raw
+
+    def insert_then_crash(*args):
+        original(*args)
         raise KeyboardInterrupt("operator pressed Ctrl-C after raw was written")
 
-    monkeypatch.setattr(loader.FileLoader, "_insert_raw", insert_then_crash)
+    monkeypatch.setattr(raw, "_insert_raw", insert_then_crash)
     with pytest.raises(KeyboardInterrupt):
         ingest("social_security", tmp_path)
     for table in ("ingest.load_ledger", "ingest.deliveries", "raw.social_security", "raw.quarantined_rows"):
@@ -363,7 +365,7 @@ def test_two_ingestions_of_the_same_date_started_at_once_load_each_file_exactly_
         rows = [social_security_row(contribution_month=f"2025{m:02d}", name=f"并发{n}") for m in range(1, 13)]
         write_csv(tmp_path, "social_security", rows, name=f"part{n}.csv")
     script = (
-        "import datetime as dt, sys; from skills_pipeline import loader; "
+        "import datetime as dt, sys; from skills_pipeline.ingest import loader; "
         f"loader.ingest('social_security', dt.date.fromisoformat('{DAY}'), landing_root=sys.argv[1])"
     )
     runs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)]) for _ in range(2)]
@@ -386,7 +388,7 @@ def test_a_file_rejected_for_our_own_failure_is_judged_again_by_the_next_run(db,
     def broken(self, staging):
         raise ZeroDivisionError("a bug in a check")
 
-    monkeypatch.setattr(loader.FileLoader, "_check_identifiers", broken)
+    monkeypatch.setattr(loader.FileLoader, "check_identifiers", broken)
     (first,) = ingest("social_security", tmp_path, fail_on_rejected=False).files
     assert (first.status, first.problem_rule) == ("rejected", "processing_error")
     monkeypatch.undo()
@@ -406,7 +408,7 @@ def test_a_connection_lost_inside_a_library_stops_the_run_instead_of_rejecting_t
             "select 1", {}, Exception("server closed the connection unexpectedly")
         )
 
-    monkeypatch.setattr(loader.FileLoader, "_check_identifiers", gone)
+    monkeypatch.setattr(loader.FileLoader, "check_identifiers", gone)
     with pytest.raises(RuntimeError, match="could not run"):
         ingest("social_security", tmp_path)
     assert db.execute("select count(*) from ingest.load_ledger").fetchone()[0] == 0  # nothing judged, nothing lost

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import DAY, social_security_row
-from skills_pipeline import feeds, loader
+from skills_pipeline import feeds
+from skills_pipeline.ingest import loader
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,9 @@ import psycopg
 import pytest
 
 from helpers import DAY, INSTITUTION, OTHER_ID, PERSON_ID, social_security_row, training_row
-from skills_pipeline import feeds, loader, settings, warehouse
-from skills_pipeline.identifiers import resident_id_with_check_character
+from skills_pipeline import feeds, settings, warehouse
+from skills_pipeline.ingest import loader
+from skills_pipeline.ingest.identifiers import resident_id_with_check_character
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import hmac
 import pytest
 
 from helpers import PERSON_ID, social_security_row, write_csv
-from skills_pipeline import loader, pseudonyms
+from skills_pipeline.ingest import loader, pseudonyms
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,11 @@ import pytest
 from openpyxl import load_workbook
 
 from helpers import EMPLOYER, INSTITUTION, training_row, write_csv
-from skills_pipeline import dbt_build, loader, pseudonyms, settlement, settlement_exports
-from skills_pipeline.identifiers import resident_id_with_check_character
+from skills_pipeline import dbt_build
+from skills_pipeline.ingest import loader, pseudonyms
+from skills_pipeline.ingest.identifiers import resident_id_with_check_character
+from skills_pipeline.settlement import exports as settlement_exports
+from skills_pipeline.settlement import runs as settlement
 
 pytestmark = pytest.mark.integration
 
@@ -535,7 +538,8 @@ def test_a_line_of_an_approved_run_changed_by_the_superuser_is_caught_by_verify_
 def test_key_rotation_is_one_command_and_approved_runs_stay_resolvable(settled, tmp_path, monkeypatch):
     """Rotation end to end: the vault officer's command re-keys everyone (old and new pseudonyms side by side),
     the marts are rebuilt on the new version, and the people of runs approved before stay resolvable."""
-    from skills_pipeline import cli, pseudonyms
+    from skills_pipeline import cli
+    from skills_pipeline.ingest import pseudonyms
 
     conn, _ = settled
     approved_people = {row[0] for row in conn.execute(

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from skills_pipeline import settings, stack
-from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
+from skills_pipeline import settings
+from skills_pipeline.local import stack
+from skills_pipeline.local.generator import DefectRates, GeneratorConfig, generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 

@@ -2,10 +2,10 @@ import datetime as dt
 import hashlib
 import json
 
-from skills_pipeline import readers
-from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
-from skills_pipeline.identifiers import check_resident_id, check_uscc
-from skills_pipeline.landing import Delivery
+from skills_pipeline.ingest import readers
+from skills_pipeline.ingest.identifiers import check_resident_id, check_uscc
+from skills_pipeline.ingest.landing import Delivery
+from skills_pipeline.local.generator import DefectRates, GeneratorConfig, generate
 
 
 def _config(out, **overrides):

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from skills_pipeline.identifiers import (
+from skills_pipeline.ingest.identifiers import (
     VALID,
     check_resident_id,
     check_uscc,

@@ -4,8 +4,9 @@ import json
 import fsspec
 import pytest
 
-from skills_pipeline import feeds, readers
-from skills_pipeline.landing import Delivery, Landing
+from skills_pipeline import feeds
+from skills_pipeline.ingest import readers
+from skills_pipeline.ingest.landing import Delivery, Landing
 
 TRAINING = feeds.TRAINING
 

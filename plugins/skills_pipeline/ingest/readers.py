@@ -27,7 +27,7 @@ from typing import NamedTuple
 import fsspec
 
 from skills_pipeline.feeds import Feed
-from skills_pipeline.landing import Delivery
+from skills_pipeline.ingest.landing import Delivery
 
 READ_CHUNK = 1 << 20
 # No genuine value in any feed comes near this (names, codes, dates); a longer cell is a broken export.

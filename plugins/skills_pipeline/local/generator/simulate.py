@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from skills_pipeline import feeds
-from skills_pipeline.generator import reference
-from skills_pipeline.generator.writers import FeedFileWriter, FileDefects
-from skills_pipeline.identifiers import resident_id_with_check_character, uscc_with_check_character
+from skills_pipeline.ingest.identifiers import resident_id_with_check_character, uscc_with_check_character
+from skills_pipeline.local.generator import reference
+from skills_pipeline.local.generator.writers import FeedFileWriter, FileDefects
 
 ENTERPRISE_PROGRAMS = ["enterprise_employee", "upgrading", "high_skill", "apprentice"]
 OPEN_PROGRAMS = ["employment_skill", "order_project", "entrepreneurship", "labour_brand", "high_skill"]

@@ -304,12 +304,13 @@ def run_nightly(stack: LocalStack, day: dt.date, timeout: float = 1500) -> dict[
 
 def run_demo(persons: int = 500, day: dt.date = dt.date(2026, 6, 1)) -> int:
     """`skills-pipeline stack`: generate one night of feeds, run it through the local stack, check and report."""
-    from skills_pipeline import dbt_build, runner, warehouse
-    from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
+    from skills_pipeline import dbt_build, warehouse
+    from skills_pipeline.local import embedded, runner
+    from skills_pipeline.local.generator import DefectRates, GeneratorConfig, generate
 
     runner.ensure_local_pseudonym_key()
-    url = warehouse.local_url()  # exported to the stack's processes through the environment
-    if warehouse.uses_embedded_server():
+    url = embedded.local_url()  # exported to the stack's processes through the environment
+    if embedded.uses_embedded_server():
         warehouse.apply_roles()  # the embedded warehouse is ours to administer
     dbt_build.export_profile_env(url)
     dbt_build.parse()

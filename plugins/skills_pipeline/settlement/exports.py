@@ -23,8 +23,8 @@ from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font
 from psycopg.rows import dict_row
 
-from skills_pipeline import settlement
-from skills_pipeline.settlement import SettlementError
+from skills_pipeline.settlement import runs
+from skills_pipeline.settlement.runs import SettlementError
 
 MONEY = "#,##0.00"
 PAYEE_KIND_LABELS = {"institution": "培训机构", "enterprise": "企业", "trainee": "学员"}
@@ -245,7 +245,7 @@ def export_run(conn: psycopg.Connection, run_id: int, out_root: str) -> Exported
     """Write run-<id>/settlement-run-<id>.xlsx (and the payment CSV if approved) under a local path or fsspec URL."""
     run = _run(conn, run_id)
     if run["status"] == "approved":
-        settlement.require_verified(conn, run_id)  # never hand out lines that are not the ones approved
+        runs.require_verified(conn, run_id)  # never hand out lines that are not the ones approved
     folder = f"{out_root.rstrip('/')}/run-{run_id}"
     fs, root = fsspec.core.url_to_fs(folder)
     fs.makedirs(root, exist_ok=True)

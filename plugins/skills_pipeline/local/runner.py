@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from skills_pipeline import console, orchestration, settings, warehouse
+from skills_pipeline.local import embedded
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def configure_airflow() -> Path:
 
 def ensure_local_pseudonym_key() -> None:
     """Local runs without a configured key get a random one under the state folder (never in the repository)."""
-    from skills_pipeline import pseudonyms
+    from skills_pipeline.ingest import pseudonyms
 
     if os.environ.get(pseudonyms.KEY_ENV) or os.environ.get(pseudonyms.KEY_FILE_ENV):
         return
@@ -110,7 +111,7 @@ def run_dag_for_dates(dag_id: str, dates: list[dt.date], run_conf: dict | None =
 
 def deliver_late_files(landing_root: Path) -> list[dt.date]:
     """Move the demo's late files into the landing root; returns the (already processed) dates they belong to."""
-    from skills_pipeline.generator import sidecar_of
+    from skills_pipeline.local.generator import sidecar_of
 
     late_root = sidecar_of(landing_root) / "late"
     dates = set()
@@ -124,7 +125,7 @@ def deliver_late_files(landing_root: Path) -> list[dt.date]:
 
 
 def generate_demo(landing_root: Path, persons: int) -> None:
-    from skills_pipeline.generator import GeneratorConfig, generate, sidecar_of
+    from skills_pipeline.local.generator import GeneratorConfig, generate, sidecar_of
 
     if (sidecar_of(landing_root) / "manifest.json").exists():
         console.say(f"demo feeds already generated under {landing_root}")
@@ -139,8 +140,9 @@ def generate_demo(landing_root: Path, persons: int) -> None:
 def files_not_examined(landing_root: str, dates: list[dt.date]) -> dict[dt.date, list[str]]:
     """Per data date, the delivered files the ledger has no sighting of. Checked independently of the DAG runs,
     so that a run that did nothing (a date outside the DAGs' range, a task that skipped) is never a success."""
-    from skills_pipeline import feeds, ledger
-    from skills_pipeline.landing import Landing
+    from skills_pipeline import feeds
+    from skills_pipeline.ingest import ledger
+    from skills_pipeline.ingest.landing import Landing
 
     landing = Landing(landing_root)
     missing: dict[dt.date, list[str]] = {}
@@ -160,9 +162,9 @@ def run_main_job(
     end: dt.date | None = None,
     persons: int = 20_000,
 ) -> int:
-    from skills_pipeline import pseudonyms
-    from skills_pipeline.landing import Landing
-    from skills_pipeline.reports import print_summary
+    from skills_pipeline.ingest import pseudonyms
+    from skills_pipeline.ingest.landing import Landing
+    from skills_pipeline.local.summary import print_summary
 
     started = time.perf_counter()
     # Everything a person can get wrong is checked before anything starts (no server, no Airflow, no dbt).
@@ -185,7 +187,7 @@ def run_main_job(
         console.say(f"full log: {console.current_log}")
         console.install_tee()
     # The main job is the local entry point: with no warehouse configured it asks for the embedded one.
-    url = warehouse.local_url()
+    url = embedded.local_url()
     console.say(f"warehouse: {warehouse.redacted(url)}")
     home = configure_airflow()
     # The console is for the summary: dbt prints only errors here (deployed task logs keep dbt's full output).
@@ -196,7 +198,7 @@ def run_main_job(
     migrate_airflow_metadata(home)
     from skills_pipeline import dbt_build
 
-    if warehouse.uses_embedded_server():
+    if embedded.uses_embedded_server():
         warehouse.apply_roles()  # the embedded warehouse is ours to administer; a real one is set up at deploy
     dbt_build.export_profile_env(url)
     dbt_build.parse()  # the build_archive DAG renders from this manifest

@@ -1,4 +1,7 @@
-"""Building blocks for the validation suites in expectations/: each returns GX expectations with a stable rule name.
+"""The one home of the validation rules: what each value kind of the feed contract accepts and how an accepted value
+is stored (KIND_RULES, one entry per kind), and how a feed's row rules (feeds.NotBefore, feeds.RequiredUnless) are
+checked. A feed's suite is its columns' kind checks plus its row rules (suite()); identifier check characters are
+python-stdnum's (identifiers.py).
 
 Suites run on a per-file staging table of text columns (GX's SQL engine, so PostgreSQL does the scanning). Every
 expectation carries meta:
@@ -12,14 +15,23 @@ verdicts arrive in the helper column `<column>__problem`.
 
 from __future__ import annotations
 
-import great_expectations.expectations as gxe
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from skills_pipeline import feeds
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from psycopg import sql
+
+from skills_pipeline import feeds, orchestration
+from skills_pipeline.feeds import Column, Kind
+
+# Money everywhere (raw, marts, settlement, payments): yuan with fen, up to 999,999,999,999.99.
+MONEY_TYPE = "numeric(14,2)"
 
 DATE_PATTERN = r"^[0-9]{4}(-[0-9]{2}-[0-9]{2}|/[0-9]{2}/[0-9]{2}|[0-9]{4})$"
 MONTH_PATTERN = r"^(19|20)[0-9]{2}-?(0[1-9]|1[0-2])$"
 TIMESTAMP_PATTERN = r"^[0-9]{4}[-/][0-9]{2}[-/][0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?$"
-MONEY_PATTERN = r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$"
+MONEY_PATTERN = r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$"  # fits MONEY_TYPE
 POSITIVE_INT_PATTERN = r"^[1-9][0-9]{0,3}$"
 REGION_PATTERN = r"^[1-8][0-9]{5}$"
 OCCUPATION_PATTERN = r"^[0-9]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"
@@ -177,26 +189,94 @@ def required_unless(column: str, other: str, exempt_values: list[str]) -> gxe.Ex
     )
 
 
+# -- per kind: what it accepts, its raw column type, and the cast from staging text ------------------------------
+
+
+@dataclass(frozen=True)
+class KindRule:
+    raw_type: str  # the column's type in raw.<feed>
+    # staging text -> raw value; validation has guaranteed that every loaded value parses, so plain casts do
+    cast: Callable[[Column], sql.Composable]
+    checks: Callable[[Column], list[gxe.Expectation]]
+
+
+def _as_is(column: Column) -> sql.Composable:
+    return sql.Identifier(column.name)
+
+
+def _cast(template: str, *literals) -> Callable[[Column], sql.Composable]:
+    return lambda column: sql.SQL(template).format(sql.Identifier(column.name), *map(sql.Literal, literals))
+
+
+def _enum_code(column: Column) -> sql.Composable:
+    """A Chinese label is stored as its code; a code as itself."""
+    cases = sql.SQL(" ").join(
+        sql.SQL("when {} then {}").format(sql.Literal(label), sql.Literal(code))
+        for code, label in column.choices.items()
+    )
+    ident = sql.Identifier(column.name)
+    return sql.SQL("case {} {} else {} end").format(ident, cases, ident)
+
+
+def _identifier_checks(standard: str) -> Callable[[Column], list[gxe.Expectation]]:
+    return lambda c: identifier(c.name, c.label, standard)
+
+
+KIND_RULES: dict[Kind, KindRule] = {
+    Kind.TEXT: KindRule("text", _as_is, lambda c: []),
+    # ID numbers and credit codes are stored upper-case: a lower-case check character x is the same ID.
+    Kind.RESIDENT_ID: KindRule("text", _cast("upper({})"), _identifier_checks("GB 11643 resident ID")),
+    Kind.USCC: KindRule("text", _cast("upper({})"), _identifier_checks("GB 32100 unified social credit code")),
+    Kind.REGION: KindRule("text", _as_is, lambda c: region(c.name)),
+    Kind.OCCUPATION: KindRule("text", _as_is, lambda c: [occupation(c.name)]),
+    # Stored as delivered (rank or name); dbt maps spellings to ranks with the skill_level_spellings seed.
+    Kind.SKILL_LEVEL: KindRule("text", _as_is, lambda c: [skill_level(c.name)]),
+    Kind.ENUM: KindRule("text", _enum_code, lambda c: [one_of(c.name, c.choices, c.label)]),
+    Kind.DATE: KindRule("date", _cast("replace({}, '/', '-')::date"), lambda c: date(c.name)),
+    Kind.MONTH: KindRule("date", _cast("to_date(replace({}, '-', ''), 'YYYYMM')"), lambda c: [month(c.name)]),
+    # Agencies write local (Beijing) wall-clock time.
+    Kind.TIMESTAMP: KindRule(
+        "timestamptz",
+        _cast("replace({}, '/', '-')::timestamp at time zone {}", orchestration.LOCAL_TIME_ZONE),
+        lambda c: timestamp(c.name),
+    ),
+    Kind.MONEY: KindRule(MONEY_TYPE, _cast("{}::" + MONEY_TYPE), lambda c: money(c.name)),
+    Kind.POSITIVE_INT: KindRule("integer", _cast("{}::integer"), lambda c: [positive_int(c.name)]),
+    Kind.BOOLEAN: KindRule("boolean", _cast("{} in ('1', '是', 'true', 'TRUE', 'Y')"), lambda c: [boolean(c.name)]),
+}
+
+
+def raw_type(kind: Kind) -> str:
+    return KIND_RULES[kind].raw_type
+
+
+def raw_cast(column: Column) -> sql.Composable:
+    return KIND_RULES[column.kind].cast(column)
+
+
 def for_columns(feed: feeds.Feed) -> list[gxe.Expectation]:
-    """The checks every column gets from its kind in the contract; suites add the cross-column rules."""
-    kind_checks = {
-        feeds.Kind.RESIDENT_ID: lambda c: identifier(c.name, c.label, "GB 11643 resident ID"),
-        feeds.Kind.USCC: lambda c: identifier(c.name, c.label, "GB 32100 unified social credit code"),
-        feeds.Kind.REGION: lambda c: region(c.name),
-        feeds.Kind.OCCUPATION: lambda c: [occupation(c.name)],
-        feeds.Kind.SKILL_LEVEL: lambda c: [skill_level(c.name)],
-        feeds.Kind.ENUM: lambda c: [one_of(c.name, c.choices, c.label)],
-        feeds.Kind.DATE: lambda c: date(c.name),
-        feeds.Kind.MONTH: lambda c: [month(c.name)],
-        feeds.Kind.TIMESTAMP: lambda c: timestamp(c.name),
-        feeds.Kind.MONEY: lambda c: money(c.name),
-        feeds.Kind.POSITIVE_INT: lambda c: [positive_int(c.name)],
-        feeds.Kind.BOOLEAN: lambda c: [boolean(c.name)],
-        feeds.Kind.TEXT: lambda c: [],
-    }
+    """The checks every column gets from its kind in the contract (and from being required)."""
     expectations: list[gxe.Expectation] = []
     for column in feed.columns:
         if column.required:
             expectations.append(required(column.name, column.label))
-        expectations.extend(kind_checks[column.kind](column))
+        expectations.extend(KIND_RULES[column.kind].checks(column))
     return expectations
+
+
+def for_row_rule(feed: feeds.Feed, rule: feeds.RowRule) -> gxe.Expectation:
+    if isinstance(rule, feeds.NotBefore):
+        return date_not_before(rule.later, rule.earlier)
+    if isinstance(rule, feeds.RequiredUnless):
+        choices = feed.column(rule.other).choices
+        exempt = [spelling for code in rule.exempt for spelling in (code, choices.get(code)) if spelling]
+        return required_unless(rule.column, rule.other, exempt)
+    raise TypeError(f"feed {feed.name}: no check for row rule {rule!r}")
+
+
+def suite(feed: feeds.Feed) -> gx.ExpectationSuite:
+    """The feed's validation suite: its columns' checks, then its row rules."""
+    return gx.ExpectationSuite(
+        name=feed.name,
+        expectations=[*for_columns(feed), *(for_row_rule(feed, rule) for rule in feed.row_rules)],
+    )

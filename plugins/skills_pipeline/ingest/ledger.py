@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from skills_pipeline.landing import Delivery
+from skills_pipeline.ingest.landing import Delivery
 
 
 @dataclass
@@ -199,3 +199,48 @@ def date_totals(conn: psycopg.Connection, dates: list[dt.date]) -> dict[dt.date,
         (dates,),
     ).fetchall()
     return {day: {"files": n, "loaded": ok, "rejected": bad, "repeats": rep} for day, n, ok, bad, rep in rows}
+
+
+def feed_totals(conn: psycopg.Connection, dates: list[dt.date]) -> list[tuple]:
+    """Per feed over the dates: files, rejected files, rows read, loaded and quarantined."""
+    return conn.execute(
+        "select feed, count(*) as files, count(*) filter (where status = 'rejected') as rejected, "
+        "coalesce(sum(rows_read), 0), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
+        "from ingest.load_ledger where data_date = any(%s) group by feed order by feed",
+        (dates,),
+    ).fetchall()
+
+
+def repeat_count(conn: psycopg.Connection, dates: list[dt.date]) -> int:
+    """Deliveries of these dates skipped because their content was judged before."""
+    return conn.execute(
+        "select count(*) from ingest.deliveries where is_repeat and data_date = any(%s)", (dates,)
+    ).fetchone()[0]
+
+
+def standing_rejections(conn: psycopg.Connection, dates: list[dt.date]) -> list[Rejection]:
+    """Rejected batches of these dates not judged again since (acknowledged or not)."""
+    rows = conn.execute(
+        "select batch_id, feed, data_date, source_path, problem from ingest.load_ledger "
+        "where status = 'rejected' and superseded_by is null and data_date = any(%s) order by batch_id",
+        (dates,),
+    ).fetchall()
+    return [Rejection(*row) for row in rows]
+
+
+def top_rules(conn: psycopg.Connection, dates: list[dt.date], limit: int = 5) -> list[tuple[str, int]]:
+    """The quarantine rules that failed most rows on these dates."""
+    return conn.execute(
+        "select rule, sum(n::bigint) from ingest.load_ledger, jsonb_each_text(rule_failures) as r(rule, n) "
+        "where data_date = any(%s) group by rule order by 2 desc limit %s",
+        (dates, limit),
+    ).fetchall()
+
+
+def listing(conn: psycopg.Connection, day: dt.date | None) -> list[tuple]:
+    """Every batch (of one data date, if given): id, feed, date, status, counts, file and problem."""
+    return conn.execute(
+        "select batch_id, feed, data_date, status, rows_read, rows_loaded, rows_quarantined, source_path, problem "
+        "from ingest.load_ledger where %s::date is null or data_date = %s order by batch_id",
+        (day, day),
+    ).fetchall()

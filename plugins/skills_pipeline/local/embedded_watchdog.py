@@ -2,9 +2,9 @@
 
 pgserver stops its server from an atexit hook when the last process using it exits; a SIGKILL (or an OOM kill)
 skips the hook and leaves the server running, and leaves the dead process in pgserver's list of users, which
-would keep every later run from stopping it too. Started detached by warehouse.start_embedded():
+would keep every later run from stopping it too. Started detached by embedded.start_embedded():
 
-    python -m skills_pipeline.embedded_watchdog PARENT_PID PGDATA
+    python -m skills_pipeline.local.embedded_watchdog PARENT_PID PGDATA
 """
 
 from __future__ import annotations

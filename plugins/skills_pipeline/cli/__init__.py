@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 from pathlib import Path
 
 from skills_pipeline import feeds, settings
-from skills_pipeline.settlement import SettlementError
+from skills_pipeline.settlement.runs import SettlementError
 
 
 def _date(text: str) -> dt.date:
@@ -36,7 +37,7 @@ def _positive(text: str) -> int:
 
 
 def cmd_generate(args) -> int:
-    from skills_pipeline.generator import DefectRates, GeneratorConfig, generate
+    from skills_pipeline.local.generator import DefectRates, GeneratorConfig, generate
 
     defects = DefectRates.none() if args.no_defects else DefectRates().scaled(args.defect_scale)
     config = GeneratorConfig(
@@ -67,8 +68,8 @@ def cmd_generate(args) -> int:
 
 def cmd_ingest(args) -> int:
     from skills_pipeline import warehouse
-    from skills_pipeline.landing import Landing
-    from skills_pipeline.loader import RejectedFiles, ingest, raise_for_rejected, survey
+    from skills_pipeline.ingest.landing import Landing
+    from skills_pipeline.ingest.loader import RejectedFiles, ingest, raise_for_rejected, survey
 
     dates = _dates(args.date, args.to)
     landing_root = args.landing_root or settings.landing_root()
@@ -102,7 +103,7 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_reevaluate(args) -> int:
-    from skills_pipeline.loader import reevaluate
+    from skills_pipeline.ingest.loader import reevaluate
 
     share = None
     if args.max_bad_row_share is not None:
@@ -116,7 +117,7 @@ def cmd_reevaluate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from skills_pipeline.runner import run_main_job
+    from skills_pipeline.local.runner import run_main_job
 
     return run_main_job(
         landing_root=args.landing_root,
@@ -127,14 +128,23 @@ def cmd_run(args) -> int:
 
 
 def cmd_ledger(args) -> int:
-    from skills_pipeline.reports import print_ledger
+    from skills_pipeline import warehouse
+    from skills_pipeline.ingest import ledger
 
-    print_ledger(args.date)
+    with warehouse.connect() as conn:
+        rows = ledger.listing(conn, args.date)
+    print(f"{'batch':>6} {'feed':<16}{'date':<12}{'status':<10}{'read':>10}{'loaded':>10}{'quarant.':>10}  file")
+    for batch_id, feed, data_date, status, read, loaded, quarantined, path, problem in rows:
+        print(
+            f"{batch_id:>6} {feed:<16}{data_date!s:<12}{status:<10}{read:>10,}{loaded:>10,}{quarantined:>10,}  {path}"
+        )
+        if problem:
+            print(f"{'':>7}{problem}")
     return 0
 
 
 def cmd_acknowledge(args) -> int:
-    from skills_pipeline.loader import acknowledge
+    from skills_pipeline.ingest.loader import acknowledge
 
     acknowledge(args.batch_id, args.note)
     print(f"batch {args.batch_id} acknowledged")
@@ -142,37 +152,40 @@ def cmd_acknowledge(args) -> int:
 
 
 def cmd_settlement_run(args) -> int:
-    from skills_pipeline import settlement
+    from skills_pipeline.settlement import runs
 
-    result = settlement.run_period(settlement.parse_period(args.period))
+    result = runs.run_period(runs.parse_period(args.period))
     print(result.describe())
     return 0
 
 
 def cmd_settlement_approve(args) -> int:
-    from skills_pipeline import settlement, warehouse
+    from skills_pipeline import warehouse
+    from skills_pipeline.settlement import runs
 
     with warehouse.connect(as_transformer=True) as conn:
-        settlement.approve_run(conn, args.run_id, args.approved_by)
+        runs.approve_run(conn, args.run_id, args.approved_by)
     print(f"settlement run {args.run_id} approved by {args.approved_by}: it can no longer change")
     return 0
 
 
 def cmd_settlement_export(args) -> int:
-    from skills_pipeline import settlement_exports, warehouse
+    from skills_pipeline import warehouse
+    from skills_pipeline.settlement import exports
 
     with warehouse.connect(as_transformer=True) as conn:
-        exported = settlement_exports.export_run(conn, args.run_id, args.out or settings.export_root())
+        exported = exports.export_run(conn, args.run_id, args.out or settings.export_root())
     print(f"workbook: {exported.workbook} ({exported.payee_count} payees, {exported.line_total_yuan:,.2f} yuan)")
     print(f"payment file: {exported.payment_csv or 'not written — the run is not approved'}")
     return 0
 
 
 def cmd_settlement_verify(args) -> int:
-    from skills_pipeline import settlement, warehouse
+    from skills_pipeline import warehouse
+    from skills_pipeline.settlement import runs
 
     with warehouse.connect(as_transformer=True) as conn:
-        result = settlement.verify(conn)
+        result = runs.verify(conn)
     for run_id in result.unchained:
         print(f"note: run {run_id} was approved before the approval chain existed; its lines cannot be verified")
     if args.head and result.head != args.head:
@@ -187,20 +200,21 @@ def cmd_settlement_verify(args) -> int:
 
 
 def cmd_settlement_deadlines(args) -> int:
-    from skills_pipeline.reports import print_deadline_status
+    from skills_pipeline.settlement.reports import print_deadline_status
 
     print_deadline_status(args.year)
     return 0
 
 
 def cmd_stack(args) -> int:
-    from skills_pipeline.stack import run_demo
+    from skills_pipeline.local.stack import run_demo
 
     return run_demo(persons=args.persons)
 
 
 def cmd_vault_rotate(args) -> int:
-    from skills_pipeline import pseudonyms, warehouse
+    from skills_pipeline import warehouse
+    from skills_pipeline.ingest import pseudonyms
 
     current = pseudonyms.load_key()
     secret = Path(args.new_key_file).read_text().strip() if args.new_key_file else ""
@@ -230,8 +244,6 @@ def cmd_warehouse_roles(args) -> int:
 
 
 def cmd_warehouse_add_login(args) -> int:
-    import os
-
     from skills_pipeline import warehouse
 
     password = os.environ.get(args.password_env, "")
@@ -373,11 +385,16 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
 
     from skills_pipeline import console
-    from skills_pipeline.pseudonyms import PseudonymKeyError
+    from skills_pipeline.ingest.pseudonyms import PseudonymKeyError
 
     args = build_parser().parse_args(argv)
     log_path = console.setup(args.command, verbose=args.verbose)
     try:
+        if os.environ.get(settings.WAREHOUSE_URL_ENV) == settings.EMBEDDED_WAREHOUSE and args.command != "generate":
+            # Asked for by name: the local server, started here so every command (and its children) finds its URL.
+            from skills_pipeline.local.embedded import start_embedded
+
+            start_embedded()
         return args.handler(args)
     except (settings.ConfigurationError, PseudonymKeyError, SettlementError, PermissionError, ValueError) as error:
         logging.getLogger(__name__).info("stopped: %s", error, exc_info=True)

@@ -4,31 +4,20 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import importlib.util
 import logging
 import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from skills_pipeline import settings
+from skills_pipeline import feeds, settings
+from skills_pipeline.ingest import rules
 
 log = logging.getLogger(__name__)
 # GX logs every registered function at INFO on import; only its warnings are worth reading.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 # The generic SQL datasource is deliberate: GX's Postgres one rejects Unix-socket URLs (the embedded warehouse).
 warnings.filterwarnings("ignore", message="You are using a generic SQLDatasource")
-
-
-def load_suite(feed: str):
-    """Import expectations/<feed>.py and return its suite."""
-    path = settings.expectations_dir() / f"{feed}.py"
-    spec = importlib.util.spec_from_file_location(f"skills_expectations_{feed}", path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"no validation suite for feed {feed!r} at {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build_suite()
 
 
 @dataclass(frozen=True)
@@ -64,7 +53,7 @@ class ValidationSession:
             },
         )
         self.datasource = self.context.data_sources.add_sql(name="warehouse", connection_string=sqlalchemy_url)
-        self.suite = self.context.suites.add(load_suite(feed))
+        self.suite = self.context.suites.add(rules.suite(feeds.get_feed(feed)))
 
     @property
     def docs_index(self) -> Path:

@@ -1,0 +1,214 @@
+"""The batch: the last stage of judging a file, and the raw tables it writes.
+
+One transaction writes the ledger row, the typed rows into raw.<feed> (cast by each column kind's rule in
+rules.py), the failing rows into raw.quarantined_rows with their rules and fixes, and checks that what it stored is
+what the ledger says. An interruption anywhere leaves no partial batch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import psycopg
+from psycopg import sql
+
+from skills_pipeline import settings, warehouse
+from skills_pipeline.feeds import Feed
+from skills_pipeline.ingest import ledger, rules
+from skills_pipeline.ingest.landing import Delivery
+from skills_pipeline.ingest.ledger import FileResult
+from skills_pipeline.ingest.staging import Staging
+
+if TYPE_CHECKING:
+    from skills_pipeline.ingest.validation import RuleFailure
+
+
+def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
+    """Create raw.<feed> from the contract; a column added to the contract is added to the table."""
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(rules.raw_type(c.kind))) for c in feed.columns
+    )
+    table = sql.Identifier("raw", feed.name)
+    conn.execute(
+        sql.SQL(
+            "create table if not exists {} (batch_id bigint not null references ingest.load_ledger (batch_id), "
+            "source_row_number bigint not null, {}, extra_columns jsonb, primary key (batch_id, source_row_number))"
+        ).format(table, columns)
+    )
+    for column in feed.columns:
+        conn.execute(
+            sql.SQL("alter table {} add column if not exists {} {}").format(
+                table, sql.Identifier(column.name), sql.SQL(rules.raw_type(column.kind))
+            )
+        )
+
+
+@dataclass
+class Judgement:
+    """What the stages before the batch found in one file."""
+
+    delivery: Delivery
+    sha256: str | None
+    result: FileResult  # filled in here: counts, rule failures, outcome, batch id
+    staging: Staging
+    staged_rows: int  # well-formed records in staging
+    reader_rejects: int  # records the reader found broken
+    failures: list[RuleFailure] = field(default_factory=list)  # the suite's failed rules
+    supersedes: int | None = None  # the batch this one judges again
+    data_docs: str | None = None
+
+
+def write_batch(feed: Feed, judgement: Judgement, max_bad_row_share: float) -> None:
+    """One transaction: the ledger row, the loaded rows into raw.<feed>, every failing row into quarantine, checked
+    against the ledger's counts. A file with more than max_bad_row_share bad rows is rejected whole (every row kept
+    in quarantine)."""
+    j, result = judgement, judgement.result
+    with warehouse.connect() as conn:
+        conn.execute(
+            "create temporary table row_failures (source_row_number bigint, rule text, fix text) on commit drop"
+        )
+        result.rule_warnings.update({f.rule: f.unexpected_count for f in j.failures if f.is_warning})
+        for failure in (f for f in j.failures if not f.is_warning):
+            rule = (
+                sql.SQL("{} || q.value").format(sql.Literal(failure.rule))
+                if failure.rule_from_value
+                else sql.Literal(failure.rule)
+            )
+            conn.execute(
+                sql.SQL(
+                    "insert into row_failures select q.source_row_number, {}, {} "
+                    "from ({}) as q(source_row_number, value)"
+                ).format(rule, sql.Literal(failure.fix), sql.SQL(failure.rows_query))
+            )
+        if j.staged_rows:
+            _flag_duplicate_keys(conn, feed, j.staging.table)
+        failed_rows = conn.execute("select count(distinct source_row_number) from row_failures").fetchone()[0]
+        by_rule = Counter(dict(conn.execute("select rule, count(*) from row_failures group by rule").fetchall()))
+        by_rule.update(
+            dict(
+                conn.execute(
+                    sql.SQL("select rule, count(*) from {}, unnest(failed_rules) as rule group by rule").format(
+                        j.staging.rejects
+                    )
+                ).fetchall()
+            )
+        )
+        result.rule_failures = dict(by_rule)
+        result.rows_read = j.staged_rows + j.reader_rejects
+        bad = failed_rows + j.reader_rejects
+        share = bad / result.rows_read if result.rows_read else 0.0
+        if result.status == "rejected":
+            pass  # rejected over the file itself (its header): every record is among the reader's rejects
+        elif result.rows_read == 0:
+            result.reject("empty_file", "the file has a header but no records")
+        elif share > max_bad_row_share and bad >= settings.MIN_BAD_ROWS_FOR_SHARE_RULE:
+            top = ", ".join(f"{rule} ×{n}" for rule, n in by_rule.most_common(3))
+            result.reject(
+                "bad_row_share",
+                f"{share:.1%} of rows failed validation (limit {max_bad_row_share:.1%}; "
+                f"most frequent: {top}); nothing from this file was loaded and every row is kept in "
+                "quarantine. Ask the agency to fix the export; or, if the bad rows really are unusable, set "
+                f"{settings.MAX_BAD_ROW_SHARE_ENV} higher and run `skills-pipeline reevaluate BATCH_ID` for it",
+            )
+        if result.status == "rejected":
+            result.rows_loaded, result.rows_quarantined = 0, result.rows_read
+        else:
+            result.rows_loaded, result.rows_quarantined = result.rows_read - bad, bad
+        docs = j.data_docs if j.staged_rows else None
+        batch_id = ledger.insert_batch(conn, feed.name, j.delivery, j.sha256, result, docs, j.supersedes)
+        stored = _quarantine(conn, feed, j.staging, batch_id, whole_file=result.status == "rejected")
+        if result.status == "loaded":
+            _insert_raw(conn, feed, j.staging, batch_id, result.rows_loaded)
+        if stored != result.rows_quarantined:
+            raise RuntimeError(
+                f"batch {batch_id}: {stored} rows stored in quarantine, the ledger says {result.rows_quarantined}"
+            )
+        conn.commit()
+        result.batch_id = batch_id
+
+
+def _flag_duplicate_keys(conn: psycopg.Connection, feed: Feed, table: sql.Identifier) -> None:
+    keys = feed.natural_key
+    key_list = sql.SQL(", ").join(map(sql.Identifier, keys))
+    join = sql.SQL(" and ").join(sql.SQL("s.{k} is not distinct from d.{k}").format(k=sql.Identifier(k)) for k in keys)
+    conn.execute(
+        sql.SQL(
+            "insert into row_failures "
+            "select s.source_row_number, 'natural_key:duplicate_in_file', {fix} "
+            "from {table} as s join (select {keys}, min(source_row_number) as first_row from {table} "
+            "group by {keys} having count(*) > 1) as d on {join} where s.source_row_number > d.first_row"
+        ).format(
+            fix=sql.Literal(
+                f"the file repeats the natural key ({', '.join(keys)}) of an earlier record; send each once"
+            ),
+            table=table,
+            keys=key_list,
+            join=join,
+        )
+    )
+
+
+def _quarantine(conn: psycopg.Connection, feed: Feed, staging: Staging, batch_id: int, whole_file: bool) -> int:
+    """Store the failing staged rows (every staged row when the file is rejected whole) and the reader's
+    rejects; returns how many rows were stored."""
+    record = sql.SQL("jsonb_strip_nulls(jsonb_build_object({})) || coalesce(s.extra_columns, '{{}}')").format(
+        sql.SQL(", ").join(sql.SQL("{}, s.{}").format(sql.Literal(n), sql.Identifier(n)) for n in feed.column_names)
+    )
+    file_rule = sql.Literal("file:bad_row_share")
+    file_detail = sql.Literal(
+        "file:bad_row_share: the file was rejected whole for its share of bad rows; this row is kept, not loaded"
+    )
+    if whole_file:
+        failed_rules = sql.SQL(
+            "array(select distinct r from unnest(coalesce(f.rules, '{{}}') || {}::text) as r order by r)"
+        ).format(file_rule)
+        details = sql.SQL("concat_ws('; ', f.details, {})").format(file_detail)
+        join = sql.SQL("left join")
+    else:
+        failed_rules, details, join = sql.SQL("f.rules"), sql.SQL("f.details"), sql.SQL("join")
+    stored = conn.execute(
+        sql.SQL(
+            "insert into raw.quarantined_rows (batch_id, source_row_number, failed_rules, details, raw_record) "
+            "select {batch}, s.source_row_number, {rules}, {details}, {record} from {table} as s {join} ("
+            "select source_row_number, array_agg(distinct rule order by rule) as rules, "
+            "string_agg(distinct rule || ': ' || fix, '; ') as details from row_failures "
+            "group by source_row_number) as f using (source_row_number)"
+        ).format(
+            batch=sql.Literal(batch_id),
+            rules=failed_rules,
+            details=details,
+            record=record,
+            table=staging.table,
+            join=join,
+        )
+    ).rowcount
+    stored += conn.execute(
+        sql.SQL(
+            "insert into raw.quarantined_rows (batch_id, source_row_number, failed_rules, details, raw_record) "
+            "select {}, source_row_number, failed_rules, details, raw_record from {}"
+        ).format(sql.Literal(batch_id), staging.rejects)
+    ).rowcount
+    return stored
+
+
+def _insert_raw(conn: psycopg.Connection, feed: Feed, staging: Staging, batch_id: int, expected_rows: int) -> None:
+    target_columns = sql.SQL(", ").join(
+        map(sql.Identifier, ["batch_id", "source_row_number", *feed.column_names, "extra_columns"])
+    )
+    casts = sql.SQL(", ").join(rules.raw_cast(c) for c in feed.columns)
+    inserted = conn.execute(
+        sql.SQL(
+            "insert into {raw} ({columns}) select {batch}, source_row_number, {casts}, extra_columns from {table} "
+            "where source_row_number not in (select source_row_number from row_failures)"
+        ).format(
+            raw=sql.Identifier("raw", feed.name),
+            columns=target_columns,
+            batch=sql.Literal(batch_id),
+            casts=casts,
+            table=staging.table,
+        )
+    ).rowcount
+    if inserted != expected_rows:
+        raise RuntimeError(f"batch {batch_id}: inserted {inserted} rows into raw, ledger says {expected_rows}")

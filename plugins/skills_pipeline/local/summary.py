@@ -1,0 +1,120 @@
+"""The main job's closing summary: what the nights did, from the ledger, the archive and the settlement marts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from skills_pipeline import settings, warehouse
+from skills_pipeline.ingest import ledger
+
+
+def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_state: str | None = None) -> None:
+    with warehouse.connect() as conn:
+        repeats = ledger.repeat_count(conn, dates)
+        rejected = ledger.standing_rejections(conn, dates)
+        top_rules = ledger.top_rules(conn, dates)
+        per_date = ledger.date_totals(conn, dates)
+        per_feed = ledger.feed_totals(conn, dates)
+        strays = ledger.open_rejections(conn, None, None)
+    print()
+    print(f"Ingestion of {dates[0]} to {dates[-1]} finished in {elapsed:.0f}s")
+    failed = {day: state for day, state in states.items() if not state.endswith("success")}
+    print(f"  Airflow runs: {len(states) - len(failed)} succeeded, {len(failed)} failed")
+    print()
+    print(f"  {'data date':<12}{'files':>7}{'loaded':>8}{'rejected':>10}{'repeats':>9}  run")
+    for day in dates:
+        counts = per_date.get(day, {"files": 0, "loaded": 0, "rejected": 0, "repeats": 0})
+        state = str(states.get(day, "not run")).removeprefix("DagRunState.")
+        print(
+            f"  {day!s:<12}{counts['files']:>7}{counts['loaded']:>8}{counts['rejected']:>10}{counts['repeats']:>9}"
+            f"  {state}"
+        )
+    print()
+    print(f"  {'feed':<16}{'files':>7}{'rejected':>10}{'rows read':>14}{'loaded':>14}{'quarantined':>13}")
+    for feed, files, rejected_files, read, loaded, quarantined in per_feed:
+        print(f"  {feed:<16}{files:>7}{rejected_files:>10}{read:>14,}{loaded:>14,}{quarantined:>13,}")
+    print(f"  repeated deliveries skipped (same content): {repeats}")
+    if top_rules:
+        print("  most frequent quarantine rules: " + ", ".join(f"{rule} ×{n}" for rule, n in top_rules))
+    for rejection in rejected:
+        print(f"  REJECTED batch {rejection.batch_id} ({rejection.feed} {rejection.data_date}): {rejection.problem}")
+    for stray in strays:
+        print(f"  REJECTED batch {stray.batch_id} (not in a <feed>/<date>/ folder): {stray.problem}")
+    if archive_state is not None:
+        print()
+        print(f"Archive and metrics (build_archive: {archive_state})")
+        print_archive_summary()
+        print()
+        print("Subsidy settlement (settle_subsidies)")
+        print_settlement_summary()
+    print()
+    print("Where to look next")
+    print("  ledger:      skills-pipeline ledger --date YYYY-MM-DD   (or select * from ingest.load_ledger)")
+    print("  rejected:    skills-pipeline reevaluate BATCH_ID | acknowledge BATCH_ID --note '...'")
+    print("  quarantine:  select failed_rules, details, raw_record from raw.quarantined_rows where batch_id = ...")
+    print(f"  Data Docs:   {settings.data_docs_dir()}/<feed>/<date>/index.html")
+    print("  archive:     select * from archive.persons; select * from archive.person_events where updated_at > ...")
+    print("  metrics:     select * from metrics.trainee_outcome_rates; select * from metrics.skilled_talent_shares")
+    print("  settlement:  skills-pipeline settlement run|approve|export|deadlines; settlement.risk_warnings")
+    print("  dbt docs:    .venv/bin/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project")
+    url = warehouse.redacted(warehouse.warehouse_url())
+    print(f'  warehouse:   psql "{url}"   (schemas ingest, raw, archive, metrics, settlement, payments)')
+
+
+def print_archive_summary() -> None:
+    """Persons archived and the latest complete month's employment rates by programme type, if built."""
+    with warehouse.connect() as conn:
+        built = conn.execute("select to_regclass('archive.persons') is not null").fetchone()[0]
+        if not built:
+            print("  archive not built (see the build_archive run above)")
+            return
+        persons, trained, high_skilled = conn.execute(
+            "select count(*), count(*) filter (where trainings > 0), count(*) filter (where is_high_skilled) "
+            "from archive.persons"
+        ).fetchone()
+        rates = conn.execute(
+            "select breakdown_value, sum(employed_trainees), sum(employment_rate_denominator), "
+            "max(employment_rate_target) from metrics.trainee_outcome_rates where breakdown = 'program_type' "
+            "group by breakdown_value order by breakdown_value"
+        ).fetchall()
+    print(f"  persons archived: {persons:,} ({trained:,} with training, {high_skilled:,} high-skilled)")
+    print("  trainee employment rate by programme type, all completion months (target: province, 001 §一):")
+    for program, employed, denominator, target in rates:
+        rate = f"{employed / denominator:6.1%}" if denominator else "   n/a"
+        flag = (
+            ""
+            if not denominator or target is None
+            else ("  meets target" if employed / denominator >= target else "  below target")
+        )
+        print(f"    {program:<22}{rate}  ({employed:,}/{denominator:,}; target {target:.0%}){flag}")
+
+
+def print_settlement_summary() -> None:
+    """The latest settlement run, what all computed lines refuse and why, and the risk warnings by rule."""
+    with warehouse.connect() as conn:
+        if not conn.execute("select to_regclass('settlement.settlement_lines') is not null").fetchone()[0]:
+            print("  settlement not built")
+            return
+        run = conn.execute(
+            "select run_id, period_start, period_end, run_kind, status, line_count, payable_yuan "
+            "from payments.settlement_runs order by run_id desc limit 1"
+        ).fetchone()
+        payable, refused = conn.execute(
+            "select coalesce(sum(amount_yuan), 0), count(*) filter (where not is_eligible) "
+            "from settlement.settlement_lines"
+        ).fetchone()
+        reasons = conn.execute(
+            "select split_part(reason, ':', 1), count(*) from settlement.settlement_lines, unnest(reasons) as reason "
+            "group by 1 order by 2 desc limit 6"
+        ).fetchall()
+        warnings = conn.execute(
+            "select warning_rule, count(*) from settlement.risk_warnings group by 1 order by 2 desc"
+        ).fetchall()
+    print(f"  all periods, as computed today: {payable:,.2f} yuan payable; {refused:,} lines refused")
+    if reasons:
+        print("  refusal reasons: " + ", ".join(f"{code} ×{n:,}" for code, n in reasons))
+    print("  risk warnings: " + (", ".join(f"{rule} ×{n:,}" for rule, n in warnings) or "none"))
+    if run:
+        run_id, start, end, kind, status, lines, amount = run
+        print(f"  latest run {run_id}: {start} to {end}, {kind}, {status}, {lines:,} lines, {amount:,.2f} yuan")
+        print(f"  workbook: {settings.export_root()}/run-{run_id}/settlement-run-{run_id}.xlsx")
