@@ -44,8 +44,9 @@ bench-faults: venv ## kill the pipeline at random points and restart PostgreSQL 
 generate: venv ## write synthetic feeds (default .local/generated): make generate ARGS="--out /tmp/landing --persons 5000"
 	$(VENV)/skills-pipeline generate $(ARGS)
 
-requirements: venv ## recompile requirements.txt from requirements.in (pins only, no registry hosts)
-	$(VENV)/uv pip compile requirements.in --python-version 3.11 --no-header --annotation-style line -o requirements.txt
+requirements: venv ## recompile requirements/worker.txt and local.txt from their .in files (pins only, no registry hosts)
+	$(VENV)/uv pip compile requirements/worker.in --python-version 3.11 --no-header --annotation-style line -o requirements/worker.txt
+	$(VENV)/uv pip compile requirements/local.in --python-version 3.11 --no-header --annotation-style line -o requirements/local.txt
 
 clean: ## remove local state (embedded warehouse, Airflow home, demo feeds, Data Docs)
 	rm -rf .local

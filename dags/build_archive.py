@@ -21,7 +21,7 @@ from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from skills_pipeline.dbt_build import manifest_path, project_dir
 from skills_pipeline.operations import HEAVY_POOL, archive_deadline, default_args, failure_callbacks
-from skills_pipeline.orchestration import ARCHIVE_ASSET_URI, METRICS_ASSET_URI, RAW_ASSET_URIS, dag_start_date
+from skills_pipeline.schedule import ARCHIVE_ASSET_URI, METRICS_ASSET_URI, RAW_ASSET_URIS, dag_start_date
 
 DBT_PROJECT = project_dir()
 MANIFEST = manifest_path()

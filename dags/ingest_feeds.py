@@ -22,7 +22,7 @@ from __future__ import annotations
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
 
 from skills_pipeline.operations import HEAVY_POOL, TIMEOUTS, default_args, failure_callbacks, ingestion_deadline
-from skills_pipeline.orchestration import (
+from skills_pipeline.schedule import (
     LOCAL_TIME_ZONE,
     NIGHTLY_CRON,
     RAW_ASSET_URIS,
@@ -65,8 +65,8 @@ def ingest_feeds():
         from airflow.sdk.exceptions import AirflowFailException
 
         from skills_pipeline.ingest.loader import RejectedFiles
-        from skills_pipeline.orchestration import check_strays, survey_landing
         from skills_pipeline.settings import ConfigurationError
+        from skills_pipeline.tasks import check_strays, survey_landing
 
         try:
             summary = survey_landing((params or {}).get("landing_root"))
@@ -85,8 +85,9 @@ def ingest_feeds():
             def load(feed: str, data_interval_start=None, params=None) -> dict:
                 from airflow.sdk.exceptions import AirflowFailException
 
-                from skills_pipeline.orchestration import load_feed, resolve_data_date
+                from skills_pipeline.schedule import resolve_data_date
                 from skills_pipeline.settings import ConfigurationError
+                from skills_pipeline.tasks import load_feed
 
                 params = params or {}
                 try:
@@ -102,7 +103,7 @@ def ingest_feeds():
                 from airflow.sdk.exceptions import AirflowFailException
 
                 from skills_pipeline.ingest.loader import RejectedFiles
-                from skills_pipeline.orchestration import check_feed
+                from skills_pipeline.tasks import check_feed
 
                 try:
                     check_feed(summary["feed"], dt.date.fromisoformat(summary["data_date"]))

@@ -19,14 +19,14 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from skills_pipeline.operations import default_args, failure_callbacks
-from skills_pipeline.orchestration import (
+from skills_pipeline.schedule import (
     LOCAL_TIME_ZONE,
     METRICS_ASSET_URI,
     MONTHLY_SETTLEMENT_CRON,
     dag_start_date,
-    settle_period,
     time_schedules_enabled,
 )
+from skills_pipeline.tasks import settle_period
 
 METRICS_ASSET = Asset(name="metrics", uri=METRICS_ASSET_URI, group="skills_warehouse")
 

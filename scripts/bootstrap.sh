@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates .venv and installs the pinned dependencies plus this project. Re-runs are cheap: it reinstalls only
-# when requirements.txt or pyproject.toml changed since the last successful install.
+# Creates .venv and installs the pinned dependencies plus this project: requirements/local.txt, which is what a
+# deployed worker installs (requirements/worker.txt) plus the local tools (embedded PostgreSQL, tests, linters).
+# Re-runs are cheap: it reinstalls only when the pins or pyproject.toml changed since the last successful install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ if [ -z "$python_bin" ]; then
 fi
 
 stamp_file=.venv/.installed-from
-wanted_stamp="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+wanted_stamp="$(cat requirements/local.txt requirements/worker.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$wanted_stamp" ]; then
   exit 0
 fi
@@ -27,6 +28,6 @@ fi
 echo "bootstrap: installing dependencies into .venv (first run takes a few minutes)" >&2
 [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
-.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.txt
+.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements/local.txt
 .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
 echo "$wanted_stamp" > "$stamp_file"

@@ -76,7 +76,20 @@
                     + greatest({{ days_column }} - tier_days, 0) * amount_after_tier_yuan
         end,
         per_person_cap_yuan
-    )::numeric(12, 2)
+    )::{{ money_type() }}
+{% endmacro %}
+
+
+{#-
+    The ending every claim model shares: eligible when nothing refuses it, and then the amount under its rule;
+    otherwise 0. `reasons`: the claim's refusal reasons (text[]); `days_column`: the training days of per-day rules.
+-#}
+{% macro eligibility_and_amount(reasons, days_column) %}
+    cardinality({{ reasons }}) = 0 as is_eligible,
+    case
+        when cardinality({{ reasons }}) = 0 then {{ subsidy_amount(days_column) }}
+        else 0
+    end::{{ money_type() }} as amount_yuan
 {% endmacro %}
 
 

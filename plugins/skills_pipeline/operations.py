@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import re
 
-from skills_pipeline.orchestration import NIGHTLY_CRON
+from skills_pipeline.schedule import NIGHTLY_CRON
 from skills_pipeline.settings import ConfigurationError
 
 ALERT_EMAILS_ENV = "SKILLS_ALERT_EMAILS"

@@ -107,7 +107,13 @@ def connect(autocommit: bool = False, as_transformer: bool = False) -> Iterator[
         yield conn
 
 
-MIGRATIONS = ("001_ingest.sql", "002_settlement.sql", "003_ledger_outcomes.sql", "004_settlement_chain.sql")
+MIGRATIONS = (
+    "001_ingest.sql",
+    "002_settlement.sql",
+    "003_ledger_outcomes.sql",
+    "004_settlement_chain.sql",
+    "005_money_type.sql",
+)
 
 
 def _migration_sql(name: str) -> str:

@@ -21,7 +21,7 @@ def _date(text: str) -> dt.date:
 
 
 def _dates(start: dt.date, end: dt.date | None) -> list[dt.date]:
-    from skills_pipeline.orchestration import data_dates
+    from skills_pipeline.schedule import data_dates
 
     return data_dates(start, end)
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from skills_pipeline import feeds, orchestration, settings, warehouse
+from skills_pipeline import feeds, schedule, settings, warehouse
 from skills_pipeline.feeds import Feed
 from skills_pipeline.ingest import ledger, pseudonyms, raw, readers
 from skills_pipeline.ingest.landing import Delivery, Landing, format_of
@@ -294,7 +294,7 @@ def survey(landing_root: str | None = None) -> IngestReport:
         for delivery in landing.strays():
             feed = feeds.FEEDS.get(delivery.feed) or Feed(delivery.feed, "", (), ())
             # Strays are rejected for where they lie, never validated: no date, limit or key applies.
-            loader = FileLoader(feed, 0.0, today=orchestration.FIRST_DATA_DATE, key=None)
+            loader = FileLoader(feed, 0.0, today=schedule.FIRST_DATA_DATE, key=None)
             files.append(loader.load(delivery))
     return IngestReport("*", None, files)
 

@@ -22,7 +22,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 from psycopg import sql
 
-from skills_pipeline import feeds, orchestration
+from skills_pipeline import feeds, schedule
 from skills_pipeline.feeds import Column, Kind
 
 # Money everywhere (raw, marts, settlement, payments): yuan with fen, up to 999,999,999,999.99.
@@ -237,7 +237,7 @@ KIND_RULES: dict[Kind, KindRule] = {
     # Agencies write local (Beijing) wall-clock time.
     Kind.TIMESTAMP: KindRule(
         "timestamptz",
-        _cast("replace({}, '/', '-')::timestamp at time zone {}", orchestration.LOCAL_TIME_ZONE),
+        _cast("replace({}, '/', '-')::timestamp at time zone {}", schedule.LOCAL_TIME_ZONE),
         lambda c: timestamp(c.name),
     ),
     Kind.MONEY: KindRule(MONEY_TYPE, _cast("{}::" + MONEY_TYPE), lambda c: money(c.name)),

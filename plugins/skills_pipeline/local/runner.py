@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from skills_pipeline import console, orchestration, settings, warehouse
+from skills_pipeline import console, schedule, settings, warehouse
 from skills_pipeline.local import embedded
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def run_dag_for_dates(dag_id: str, dates: list[dt.date], run_conf: dict | None =
     states = {}
     for day in dates:
         # Data date D runs at 02:00 (Beijing) on D + 1 — exactly when the scheduler runs it.
-        logical_date = pendulum.instance(orchestration.nightly_run_time(day))
+        logical_date = pendulum.instance(schedule.nightly_run_time(day))
         started = time.perf_counter()
         run = dag.test(logical_date=logical_date, run_conf=run_conf or {})
         state = str(getattr(run, "state", "unknown"))
@@ -176,11 +176,11 @@ def run_main_job(
         root = landing_root or settings.landing_root()
         start = start or dt.date.today() - dt.timedelta(days=1)
         end = end or start
-    dates = orchestration.data_dates(start, end)
+    dates = schedule.data_dates(start, end)
     if not demo:
         Landing(root).require()
     settings.max_bad_row_share()
-    orchestration.time_schedules_enabled()
+    schedule.time_schedules_enabled()
     ensure_local_pseudonym_key()
     pseudonyms.load_key()
     if console.current_log:

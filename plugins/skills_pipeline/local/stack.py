@@ -29,7 +29,7 @@ import httpx
 import psycopg
 
 from skills_pipeline import settings
-from skills_pipeline.orchestration import nightly_run_time
+from skills_pipeline.schedule import nightly_run_time
 from skills_pipeline.warehouse import with_database
 
 log = logging.getLogger(__name__)

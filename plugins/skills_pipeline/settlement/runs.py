@@ -111,7 +111,7 @@ LINE_COLUMNS = (
 # Proposed lines of a run, given temp tables current_lines (the period's lines now) and approved (per line_key:
 # the sum approved so far for this period and the last approved line's attributes).
 _ORIGINAL_LINES = f"""
-    select {LINE_COLUMNS}, 'original' as line_type, amount_yuan, 0::numeric(12, 2) as previously_approved_yuan,
+    select {LINE_COLUMNS}, 'original' as line_type, amount_yuan, 0::numeric(14, 2) as previously_approved_yuan,
         null::text as adjustment_reason
     from current_lines
 """
@@ -133,7 +133,7 @@ _ADJUSTMENT_LINES = f"""
         coalesce(a.approved_yuan, 0) as previously_approved_yuan,
         format(
             'approved %s, now %s: %s',
-            coalesce(a.approved_yuan, 0)::numeric(12, 2), coalesce(c.amount_yuan, 0)::numeric(12, 2),
+            coalesce(a.approved_yuan, 0)::numeric(14, 2), coalesce(c.amount_yuan, 0)::numeric(14, 2),
             case
                 when c.line_key is null then 'the line is no longer in this period after corrected input'
                 when a.line_key is null and c.is_eligible then 'new line, payable under ' || c.rule_id

@@ -10,10 +10,6 @@ trainee_categories as (
     select * from {{ ref('trainee_categories') }}
 ),
 
-pipeline_settings as (
-    select * from {{ ref('pipeline_settings') }}
-),
-
 employment_months as (
     select * from {{ ref('int_employment__qualifying_months') }}
 ),
@@ -27,9 +23,7 @@ certificates as (
 ),
 
 window_length as (
-    select value::integer as months
-    from pipeline_settings
-    where setting = 'employment_window_months'
+    select {{ pipeline_setting('employment_window_months', 'integer') }} as months
 ),
 
 windows as (

@@ -16,7 +16,7 @@ line_totals as (
         min(payee_name) as payee_name,
         min(payee_kind) as payee_kind,
         date_trunc('month', settlement_date)::date as settlement_month,
-        sum(amount_yuan) as amount_yuan,
+        sum(amount_yuan)::{{ money_type() }} as amount_yuan,
         count(*) filter (where is_eligible) as eligible_lines,
         count(*) filter (where not is_eligible) as refused_lines,
         count(distinct person_id) filter (where is_eligible) as paid_trainees
@@ -39,8 +39,8 @@ class_totals as (
         payee_classes.payee_code,
         payee_classes.settlement_month,
         count(*) as classes,
-        sum(class_rates.employed_trainees) as class_employed_trainees,
-        sum(class_rates.employment_rate_denominator) as class_employment_rate_denominator
+        sum(class_rates.employed_trainees)::bigint as class_employed_trainees,
+        sum(class_rates.employment_rate_denominator)::bigint as class_employment_rate_denominator
     from payee_classes
     inner join class_rates
         on payee_classes.class_id = class_rates.class_id

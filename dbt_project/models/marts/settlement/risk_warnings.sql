@@ -29,15 +29,10 @@ insurance_types as (
     select * from {{ ref('insurance_types') }}
 ),
 
-pipeline_settings as (
-    select * from {{ ref('pipeline_settings') }}
-),
-
 thresholds as (
     select
-        max(value::integer) filter (where setting = 'max_subsidised_trainings_per_year') as yearly_trainings,
-        max(value::numeric) filter (where setting = 'warning_class_evidence_share') as class_evidence_share
-    from pipeline_settings
+        {{ pipeline_setting('max_subsidised_trainings_per_year', 'integer') }} as yearly_trainings,
+        {{ pipeline_setting('warning_class_evidence_share', 'numeric') }} as class_evidence_share
 ),
 
 over_annual_limit as (

@@ -112,11 +112,7 @@ final as (
         source_clause,
         basis,
         reasons,
-        cardinality(reasons) = 0 as is_eligible,
-        case
-            when cardinality(reasons) = 0 then {{ subsidy_amount('null::integer') }}
-            else 0
-        end::numeric(12, 2) as amount_yuan
+        {{ eligibility_and_amount('reasons', 'null::integer') }}
     from assessed
 )
 

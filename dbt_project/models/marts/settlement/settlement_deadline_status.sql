@@ -52,10 +52,10 @@ final as (
         coalesce(due.payee_code, settled.payee_code) as payee_code,
         due.payee_kind,
         due.payee_name,
-        coalesce(due.eligible_yuan, 0) as eligible_yuan,
+        coalesce(due.eligible_yuan, 0)::{{ money_type() }} as eligible_yuan,
         coalesce(due.eligible_lines, 0) as eligible_lines,
-        coalesce(settled.settled_yuan, 0) as settled_yuan,
-        coalesce(due.eligible_yuan, 0) - coalesce(settled.settled_yuan, 0) as open_yuan,
+        coalesce(settled.settled_yuan, 0)::{{ money_type() }} as settled_yuan,
+        (coalesce(due.eligible_yuan, 0) - coalesce(settled.settled_yuan, 0))::{{ money_type() }} as open_yuan,
         settled.last_approved_at,
         make_date(coalesce(due.subsidy_year, settled.subsidy_year) + 1, 3, 31) as payment_deadline,
         case

@@ -22,14 +22,8 @@ subsidy_rules as (
     select * from {{ ref('int_subsidy__rules') }}
 ),
 
-pipeline_settings as (
-    select * from {{ ref('pipeline_settings') }}
-),
-
 yearly_limit as (
-    select value::integer as trainings
-    from pipeline_settings
-    where setting = 'max_subsidised_trainings_per_year'
+    select {{ pipeline_setting('max_subsidised_trainings_per_year', 'integer') }} as trainings
 ),
 
 rules_matched as (
@@ -160,12 +154,9 @@ final as (
         end as settlement_date,
         extract(year from assessed.end_date)::integer as subsidy_year,
         array_remove(array_append(assessed.refusals, limits.limit_reason), null) as reasons,
-        cardinality(assessed.refusals) = 0 and limits.limit_reason is null as is_eligible,
-        case
-            when cardinality(assessed.refusals) = 0 and limits.limit_reason is null
-                then {{ subsidy_amount('assessed.training_days') }}
-            else 0
-        end::numeric(12, 2) as amount_yuan,
+        {{ eligibility_and_amount(
+            'array_remove(array_append(assessed.refusals, limits.limit_reason), null)', 'assessed.training_days'
+        ) }},
         cardinality(assessed.refusals) = 0 as is_payable_before_limits,
         limits.limit_reason
     from assessed

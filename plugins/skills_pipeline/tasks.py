@@ -1,0 +1,66 @@
+"""What the DAGs' tasks call: thin wrappers from a run's parameters to the ingest and settlement packages. Kept free
+of Airflow imports (tested without a scheduler), and of the database stack at import (DAG files import it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from skills_pipeline.schedule import LOCAL_ZONE
+
+
+def load_feed(feed: str, data_date: dt.date, landing_root: str | None = None) -> dict:
+    """Load every file of one feed and date; returns a JSON-able summary for XCom. Rejections are checked apart."""
+    from skills_pipeline.ingest import loader  # DAG files import this module: keep the database stack out of parsing
+
+    report = loader.ingest(feed, data_date, landing_root=landing_root, fail_on_rejected=False)
+    return {
+        "feed": feed,
+        "data_date": data_date.isoformat(),
+        **report.totals(),
+        "rejected": [f.path for f in report.rejected],
+        "data_docs": report.data_docs,
+        "files": [f.describe() for f in report.files],
+    }
+
+
+def survey_landing(landing_root: str | None = None) -> dict:
+    """Record files under the landing root that are in no <feed>/<YYYY-MM-DD>/ folder; the caller fails the run
+    while any stands rejected (check_strays)."""
+    from skills_pipeline.ingest import loader
+
+    report = loader.survey(landing_root)
+    return {"files": [f.describe() for f in report.files if f.status != "repeat"], **report.totals()}
+
+
+def check_strays() -> None:
+    from skills_pipeline.ingest import loader
+
+    loader.raise_for_rejected(None, None)
+
+
+def check_feed(feed: str, data_date: dt.date) -> None:
+    """Raise loader.RejectedFiles while a file of this feed and date stands rejected and unacknowledged."""
+    from skills_pipeline.ingest import loader
+
+    loader.raise_for_rejected(feed, data_date)
+
+
+def settle_period(period: str | None, run_after: dt.datetime) -> dict:
+    """Refresh the draft settlement run of `period` (default: the month before the run) and export its workbook.
+
+    Approval stays a person's act (`skills-pipeline settlement approve`): a DAG never approves money.
+    """
+    from skills_pipeline import settings, warehouse
+    from skills_pipeline.settlement import exports, runs
+
+    if period:
+        chosen = runs.parse_period(period)
+    else:
+        chosen = runs.previous_month(run_after.astimezone(LOCAL_ZONE).date())
+    result = runs.run_period(chosen)
+    summary = {"period": chosen.label, "outcome": result.outcome, "run_id": result.run_id, "text": result.describe()}
+    if result.run_id is not None:
+        with warehouse.connect(as_transformer=True) as conn:
+            exported = exports.export_run(conn, result.run_id, settings.export_root())
+        summary["workbook"] = exported.workbook
+    return summary
