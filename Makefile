@@ -17,20 +17,20 @@ stack: venv ## the full Airflow stack as local processes (Celery + Redis), one g
 	@scripts/ensure_redis.sh
 	$(VENV)/skills-pipeline stack $(ARGS)
 
-test: venv ## lint, then the whole test suite against a real PostgreSQL (sets up Redis and compose validation if missing)
+test: venv lint ## lint, then the whole test suite against a real PostgreSQL (sets up Redis and compose validation if missing)
 	@scripts/ensure_redis.sh
 	@scripts/ensure_compose.sh
-	$(VENV)/ruff check .
-	$(VENV)/ruff format --check .
 	$(VENV)/python -m pytest $(ARGS)
 
-lint: venv ## ruff lint and format check
+lint: venv ## ruff (lint and format check) on the Python, sqlfluff (.sqlfluff) on the dbt models, macros and migrations
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
+	$(VENV)/sqlfluff lint --disable-progress-bar --nocolor dbt_project/models dbt_project/macros plugins/skills_pipeline/sql
 
-format: venv ## apply ruff's formatting and safe fixes
+format: venv ## apply ruff's formatting and safe fixes, and sqlfluff's fixes
 	$(VENV)/ruff check --fix .
 	$(VENV)/ruff format .
+	$(VENV)/sqlfluff fix --disable-progress-bar dbt_project/models dbt_project/macros plugins/skills_pipeline/sql
 
 bench: venv ## ingestion benchmark (ROWS=1000000 by default)
 	$(VENV)/python bench/bench_ingest.py --rows $${ROWS:-1000000}

@@ -12,9 +12,9 @@
     select distinct on ({{ claims }}.{{ key }})
         {{ claims }}.{{ key }},
         {% for column, source in subsidy_rule_outputs().items() -%}
-            subsidy_rules.{{ source }} as {{ column }},
+subsidy_rules.{{ source }} as {{ column }},
         {% endfor -%}
-        {{ claims }}.{{ date_column }} between subsidy_rules.effective_from
+{{ claims }}.{{ date_column }} between subsidy_rules.effective_from
         and coalesce(subsidy_rules.effective_to, 'infinity'::date) as is_rule_in_force
     from {{ claims }}
     inner join subsidy_rules
@@ -56,10 +56,10 @@
 
 {#- Every column of a match_subsidy_rule result, qualified, for a claim model's select list (trailing comma). -#}
 {% macro matched_rule_columns(relation='rules_matched') %}
-    {% for column in subsidy_rule_outputs() -%}
-        {{ relation }}.{{ column }},
+{% for column in subsidy_rule_outputs() -%}
+{{ relation }}.{{ column }},
     {% endfor -%}
-    {{ relation }}.is_rule_in_force,
+{{ relation }}.is_rule_in_force,
 {% endmacro %}
 
 
@@ -98,7 +98,7 @@
     `rule` qualifies the matched rule's columns when the claim relation has columns of the same names.
 -#}
 {% macro rule_reason(date_column, description, rule='') %}
-    {%- set r = rule ~ '.' if rule else '' -%}
+{%- set r = rule ~ '.' if rule else '' -%}
     case
         when {{ r }}rule_id is null
             then 'no_rule: no subsidy rule covers ' || {{ description }}

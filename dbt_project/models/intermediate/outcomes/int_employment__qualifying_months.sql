@@ -24,11 +24,13 @@ insurance_types as (
 ),
 
 {% if is_incremental() %}
-touched_person_months as (
-    select distinct person_id, contribution_month
-    from contributions
-    where batch_id > (select coalesce(max(last_batch_id), 0) from {{ this }})
-),
+    touched_person_months as (
+        select distinct
+            person_id,
+            contribution_month
+        from contributions
+        where batch_id > (select coalesce(max(last_batch_id), 0) from {{ this }})
+    ),
 {% endif %}
 
 relevant_contributions as (

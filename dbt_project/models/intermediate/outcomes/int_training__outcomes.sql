@@ -76,7 +76,7 @@ certificate_evidence as (
             windows.person_id = certificates.person_id
             and windows.occupation_code = certificates.occupation_code
             and certificates.is_valid
-            and certificates.issue_date >= windows.start_date
+            and windows.start_date <= certificates.issue_date
     group by windows.enrollment_id
 ),
 

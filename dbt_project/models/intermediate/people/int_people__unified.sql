@@ -31,10 +31,22 @@ known_person_ids as (
     select person_pseudonyms.person_id
     from person_pseudonyms
     where
-        exists (select from enrollments where enrollments.person_id = person_pseudonyms.person_id)
-        or exists (select from contributions where contributions.person_id = person_pseudonyms.person_id)
-        or exists (select from registrations where registrations.person_id = person_pseudonyms.person_id)
-        or exists (select from certificates where certificates.person_id = person_pseudonyms.person_id)
+        exists (
+            select from enrollments
+            where enrollments.person_id = person_pseudonyms.person_id
+        )
+        or exists (
+            select from contributions
+            where contributions.person_id = person_pseudonyms.person_id
+        )
+        or exists (
+            select from registrations
+            where registrations.person_id = person_pseudonyms.person_id
+        )
+        or exists (
+            select from certificates
+            where certificates.person_id = person_pseudonyms.person_id
+        )
 ),
 
 -- Birth date, gender and the division prefix are read from the ID here, inside the warehouse's own process:

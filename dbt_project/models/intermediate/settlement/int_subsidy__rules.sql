@@ -8,7 +8,7 @@ subsidy_rules as (
 latest_versions as (
     select distinct on (rule_id) *
     from subsidy_rules
-    order by rule_id, rule_version desc
+    order by rule_id asc, rule_version desc
 ),
 
 final as (

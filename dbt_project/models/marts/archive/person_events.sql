@@ -40,7 +40,10 @@ numbered_months as (
 ),
 
 contribution_updates as (
-    select person_id, employer_code, max(updated_at) as updated_at
+    select
+        person_id,
+        employer_code,
+        max(updated_at) as updated_at
     from contributions
     group by person_id, employer_code
 ),
@@ -77,50 +80,52 @@ events as (
     union all
 
     select
-        'certificate:' || certificate_id,
+        'certificate:' || certificate_id as event_id,
         person_id,
-        'certificate',
-        issue_date,
-        null::date,
+        'certificate' as event_type,
+        issue_date as event_date,
+        null::date as end_date,
         region_code,
         jsonb_build_object(
             'certificate_id', certificate_id, 'certificate_type', certificate_type,
             'occupation_code', occupation_code, 'occupation_name', occupation_name, 'skill_rank', skill_rank,
             'issuer_code', issuer_code, 'status', status
-        ),
+        ) as details,
         updated_at
     from certificates
 
     union all
 
     select
-        'registration:' || registration_id,
+        'registration:' || registration_id as event_id,
         person_id,
-        'registration',
+        'registration' as event_type,
         event_date,
-        null::date,
+        null::date as end_date,
         region_code,
         jsonb_build_object(
             'registration_id', registration_id, 'event_type', event_type, 'employer_code', employer_code,
             'monthly_income', monthly_income
-        ),
+        ) as details,
         updated_at
     from registrations
 
     union all
 
     select
-        'employment_spell:' || md5(employment_spells.person_id || ':' || employment_spells.employer_code || ':'
-        || employment_spells.start_date::text),
+        'employment_spell:' || md5(
+            employment_spells.person_id || ':' || employment_spells.employer_code || ':'
+            || employment_spells.start_date::text
+        ) as event_id,
         employment_spells.person_id,
-        'employment_spell',
-        employment_spells.start_date,
+        'employment_spell' as event_type,
+        employment_spells.start_date as event_date,
         employment_spells.end_date,
         employment_spells.region_code,
         jsonb_build_object(
             'employer_code', nullif(employment_spells.employer_code, ''), 'months', employment_spells.months
-        ),
-        coalesce(contribution_updates.updated_at, employment_spells.end_date::timestamptz)
+        ) as details,
+        coalesce(contribution_updates.updated_at, employment_spells.end_date::timestamptz) as updated_at
     from employment_spells
     left join contribution_updates
         on

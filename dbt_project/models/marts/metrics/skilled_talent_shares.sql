@@ -64,9 +64,10 @@ by_region as (
         count(distinct person_id) filter (where is_skilled) as skilled_persons,
         count(distinct person_id) filter (where is_high_skilled) as high_skilled_persons
     from employed_people
-    cross join lateral (
-        values ('county', employed_people.county_code), ('city', employed_people.city_code), ('province', '140000')
-    ) as levels (region_level, region_code)
+    cross join
+        lateral (
+            values ('county', employed_people.county_code), ('city', employed_people.city_code), ('province', '140000')
+        ) as levels (region_level, region_code)
     group by employment_month, region_level, region_code
 ),
 

@@ -91,7 +91,10 @@ not_in_real_name_records as (
     from certificates
     where
         rule_id is not null
-        and exists (select from unnest(reasons) as reason where reason like 'not_in_real_name_records:%')
+        and exists (
+            select from unnest(reasons) as reason
+            where reason like 'not_in_real_name_records:%'
+        )
 ),
 
 overlapping_trainings as (
@@ -146,7 +149,8 @@ unemployed_paying_employee_insurance as (
         enrollments.trainee_category = 'unemployed'
         and insurance_types.is_employee_insurance
         and contributions.is_paid
-    group by enrollments.enrollment_id, enrollments.person_id, enrollments.class_id, enrollments.start_date,
+    group by
+        enrollments.enrollment_id, enrollments.person_id, enrollments.class_id, enrollments.start_date,
         enrollments.end_date
 ),
 
@@ -169,7 +173,7 @@ certificate_before_training as (
             enrollments.person_id = certificates.person_id
             and enrollments.occupation_code = certificates.occupation_code
             and enrollments.skill_rank is not distinct from certificates.skill_rank
-            and certificates.issue_date < enrollments.start_date
+            and enrollments.start_date > certificates.issue_date
 ),
 
 -- Employment evidence a checker distrusts: the institution employing its own trainees, or one-month spells.
@@ -183,11 +187,12 @@ class_evidence as (
         thresholds.class_evidence_share
     from class_rates
     cross join thresholds
-    cross join lateral (
-        values
-        ('employed_by_institution', class_rates.employed_only_by_institution),
-        ('one_month_spells', class_rates.employed_by_one_month_spell)
-    ) as evidence (kind, trainees)
+    cross join
+        lateral (
+            values
+            ('employed_by_institution', class_rates.employed_only_by_institution),
+            ('one_month_spells', class_rates.employed_by_one_month_spell)
+        ) as evidence (kind, trainees)
     where
         class_rates.employed_trainees > 0
         and evidence.trainees::numeric / class_rates.employed_trainees > thresholds.class_evidence_share
@@ -220,7 +225,8 @@ doubtful_class_employment as (
                 when 'employed_by_institution' then outcomes.is_employed_only_by_institution
                 else outcomes.is_one_month_spell
             end
-    group by class_evidence.class_id, class_evidence.institution_code, class_evidence.kind,
+    group by
+        class_evidence.class_id, class_evidence.institution_code, class_evidence.kind,
         class_evidence.trainees, class_evidence.employed_trainees
 ),
 
@@ -238,7 +244,10 @@ duplicate_certificates as (
         'settlement_certificates' as evidence_table,
         array_agg(certificate_id order by issue_date, certificate_id) as evidence_ids
     from certificates
-    where not exists (select from unnest(reasons) as reason where reason like 'certificate_revoked:%')
+    where not exists (
+            select from unnest(reasons) as reason
+            where reason like 'certificate_revoked:%'
+        )
     group by person_id, occupation_code, certificate_type, skill_rank
     having count(*) > 1
 ),

@@ -34,8 +34,8 @@ training_records as (
         on
             certificates.person_id = enrollments.person_id
             and certificates.occupation_code = enrollments.occupation_code
-            and enrollments.start_date <= certificates.issue_date
-    order by certificates.certificate_id, enrollments.start_date desc, enrollments.enrollment_id desc
+            and certificates.issue_date >= enrollments.start_date
+    order by certificates.certificate_id asc, enrollments.start_date desc, enrollments.enrollment_id desc
 ),
 
 first_of_kind as (
@@ -70,12 +70,12 @@ assessed as (
             case
                 when training_records.certificate_id is null
                     then 'not_in_real_name_records: no training of the person in this occupation is recorded in '
-                    || 'the real-name system (003 §5)'
+                        || 'the real-name system (003 §5)'
             end,
             case
                 when first_of_kind.first_certificate_id <> certificates.certificate_id
                     then 'duplicate_certificate: the same certificate was already counted as '
-                    || first_of_kind.first_certificate_id
+                        || first_of_kind.first_certificate_id
             end,
             {{ rule_reason(
                 'certificates.issue_date',

@@ -54,18 +54,18 @@ assessed as (
                 when rules_matched.min_class_employment_rate is null or not rules_matched.is_rule_in_force then null
                 when class_rates.employment_rate is null
                     then format(
-                        'class_employment_rate: class %s has no completed trainee in the employment rate, %s needs %s%%',
-                        outcomes.class_id, rules_matched.rule_id,
-                        trim_scale(rules_matched.min_class_employment_rate * 100)
-                    )
+                            'class_employment_rate: class %s has no completed trainee in the employment rate, %s needs %s%%',
+                            outcomes.class_id, rules_matched.rule_id,
+                            trim_scale(rules_matched.min_class_employment_rate * 100)
+                        )
                 when class_rates.employment_rate < rules_matched.min_class_employment_rate
                     then format(
-                        'class_employment_rate: employment rate %s%% < %s%% (%s of %s trainees employed; %s)',
-                        trim_scale(round(class_rates.employment_rate * 100, 2)),
-                        trim_scale(rules_matched.min_class_employment_rate * 100),
-                        class_rates.employed_trainees, class_rates.employment_rate_denominator,
-                        rules_matched.source_clause
-                    )
+                            'class_employment_rate: employment rate %s%% < %s%% (%s of %s trainees employed; %s)',
+                            trim_scale(round(class_rates.employment_rate * 100, 2)),
+                            trim_scale(rules_matched.min_class_employment_rate * 100),
+                            class_rates.employed_trainees, class_rates.employment_rate_denominator,
+                            rules_matched.source_clause
+                        )
             end
         ], null) as refusals
     from outcomes
@@ -107,15 +107,15 @@ limits as (
         case
             when repeat_ranked.occupation_level_order > 1
                 then format(
-                    'repeat_occupation_level: occupation %s at level %s was already subsidised (enrollment %s; 001 §二(六))',
-                    repeat_ranked.occupation_code, coalesce(repeat_ranked.skill_rank::text, 'none'),
-                    repeat_ranked.first_enrollment_at_level
-                )
+                        'repeat_occupation_level: occupation %s at level %s was already subsidised (enrollment %s; 001 §二(六))',
+                        repeat_ranked.occupation_code, coalesce(repeat_ranked.skill_rank::text, 'none'),
+                        repeat_ranked.first_enrollment_at_level
+                    )
             when year_ranked.order_in_year > yearly_limit.trainings
                 then format(
-                    'annual_limit: subsidised training number %s of the person in %s; at most %s a year (001 §二(六))',
-                    year_ranked.order_in_year, extract(year from repeat_ranked.start_date), yearly_limit.trainings
-                )
+                        'annual_limit: subsidised training number %s of the person in %s; at most %s a year (001 §二(六))',
+                        year_ranked.order_in_year, extract(year from repeat_ranked.start_date), yearly_limit.trainings
+                    )
         end as limit_reason
     from repeat_ranked
     cross join yearly_limit

@@ -46,14 +46,14 @@ candidates as (
     select * from new_versions
     {% if is_incremental() %}
         union all
-        select stored.*
-        from {{ this }} as stored
+        select stored_versions.*
+        from {{ this }} as stored_versions
         inner join new_versions
             on
-                stored.person_id = new_versions.person_id
-                and stored.employer_code = new_versions.employer_code
-                and stored.insurance_type = new_versions.insurance_type
-                and stored.contribution_month = new_versions.contribution_month
+                stored_versions.person_id = new_versions.person_id
+                and stored_versions.employer_code = new_versions.employer_code
+                and stored_versions.insurance_type = new_versions.insurance_type
+                and stored_versions.contribution_month = new_versions.contribution_month
     {% endif %}
 ),
 
