@@ -282,6 +282,39 @@ def test_every_payable_line_traces_to_a_rule_and_payee_totals_reconcile(settled)
     assert row == (15, 21, Decimal("0.7143"))
 
 
+def test_money_has_one_type_from_the_raw_feeds_to_the_payment_tables(settled):
+    """Raw money columns, the rule seeds, every settlement mart and the payments tables: yuan with fen, one type
+    (the loader's MONEY_TYPE), so no amount is rounded or overflows on its way to the finance office."""
+    from skills_pipeline import feeds
+    from skills_pipeline.ingest.rules import MONEY_TYPE
+
+    conn, _ = settled
+    raw_money = [
+        ("raw", feed.name, column.name)
+        for feed in feeds.FEEDS.values()
+        for column in feed.columns
+        if column.kind is feeds.Kind.MONEY
+    ]
+    types = dict(
+        ((schema, table, column), data_type)
+        for schema, table, column, data_type in conn.execute(
+            "select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
+            "from pg_attribute as a join pg_class as c on c.oid = a.attrelid "
+            "join pg_namespace as n on n.oid = c.relnamespace "
+            "where n.nspname in ('raw', 'reference', 'settlement', 'payments') and c.relkind in ('r', 'v') "
+            "and a.attnum > 0 and not a.attisdropped"
+        ).fetchall()
+    )
+    money = {key: kind for key, kind in types.items() if key[2].endswith("_yuan") or key in raw_money}
+    assert len(money) >= 15  # raw, subsidy_rules, the claim marts, lines, totals, deadlines, run lines
+    assert {key for key, _ in money.items() if key[0] == "payments"} >= {
+        ("payments", "settlement_run_lines", "amount_yuan"),
+        ("payments", "settlement_run_lines", "previously_approved_yuan"),
+    }
+    wrong = {key: kind for key, kind in money.items() if kind != MONEY_TYPE.replace(" ", "")}
+    assert wrong == {}
+
+
 def warnings(conn, rule: str) -> list[tuple]:
     return conn.execute(
         "select person_id, class_id, institution_code, evidence_ids from settlement.risk_warnings "
