@@ -76,7 +76,20 @@ def test_a_worker_with_no_warehouse_configured_fails_naming_the_variable_and_the
     with pytest.raises(settings.ConfigurationError) as error:
         warehouse.warehouse_url()
     assert "SKILLS_WAREHOUSE_URL" in str(error.value) and "skills_warehouse" in str(error.value)
-    assert warehouse._embedded_server is None  # nothing was started behind the worker's back
+    from skills_pipeline.local import embedded
+
+    assert not embedded.uses_embedded_server()  # nothing was started behind the worker's back
+
+
+def test_a_worker_told_to_use_the_embedded_server_refuses_instead_of_starting_one(monkeypatch):
+    """`embedded` is a request to the local tools; production code never starts a private database."""
+    from skills_pipeline import settings, warehouse
+    from skills_pipeline.local import embedded
+
+    monkeypatch.setenv("SKILLS_WAREHOUSE_URL", settings.EMBEDDED_WAREHOUSE)
+    with pytest.raises(settings.ConfigurationError, match="not by a deployed worker"):
+        warehouse.warehouse_url()
+    assert not embedded.uses_embedded_server()
 
 
 def test_configuration_errors_are_one_line_before_anything_starts(monkeypatch, tmp_path, capsys):

@@ -54,7 +54,7 @@ final as (
         coalesce(class_totals.class_employed_trainees, 0) as class_employed_trainees,
         coalesce(class_totals.class_employment_rate_denominator, 0) as class_employment_rate_denominator,
         round(
-            class_totals.class_employed_trainees / nullif(class_totals.class_employment_rate_denominator, 0), 4
+            class_totals.class_employed_trainees::numeric / nullif(class_totals.class_employment_rate_denominator, 0), 4
         ) as class_employment_rate
     from line_totals
     left join class_totals
