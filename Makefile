@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 VENV := .venv/bin
 
-.PHONY: help venv run stack test lint format bench bench-nightly bench-faults generate requirements clean
+.PHONY: help venv run stack test lint format bench bench-nightly bench-province bench-faults generate requirements clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ bench: venv ## ingestion benchmark (ROWS=1000000 by default)
 
 bench-nightly: venv ## nightly cost on an empty warehouse vs on 12 months of history (PERSONS=20000)
 	$(VENV)/python bench/bench_nightly.py --persons $${PERSONS:-20000}
+
+bench-province: venv ## a history of PERSONS people (1 and 12 months), then one night, per stage: time and peak RSS
+	$(VENV)/python bench/bench_province.py --persons $${PERSONS:-20000} $(ARGS)
 
 bench-faults: venv ## kill the pipeline at random points and restart PostgreSQL under it; prints N/M converged
 	$(VENV)/python bench/fault_injection.py --trials $${TRIALS:-21} --restarts $${RESTARTS:-3}

@@ -1,0 +1,207 @@
+"""Province-scale benchmark: a history of N people, then one nightly day on top of it, stage by stage.
+
+For each of two histories of the same population — 1 month and 12 months (--history-months) before the day D —
+it generates the feeds (streaming, one person at a time), loads the history and builds it (timed, per stage), then
+runs day D: ingestion per feed, `dbt build` per model group, the settlement run of the month. Each stage runs in a
+child process of its own, so the peak memory (RSS) printed is that stage's: the client side. PostgreSQL's own
+memory is its shared buffers and work_mem, outside these figures.
+
+    .venv/bin/python bench/bench_province.py                      # 20,000 people: a few minutes
+    .venv/bin/python bench/bench_province.py --persons 1000000    # the province: ~10 M contribution rows a year
+
+Targets (issue "province scale"): the nightly day on 12 months of history within 1.2x of the day on 1 month; the
+nightly day (ingest + dbt + settlement) within 10 minutes at 1 M people; a province month end to end within 30
+minutes with peak RSS under 4 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FEEDS = ("training", "social_security", "employment", "certificate")
+SCHEMAS = "raw, ingest, scratch, vault, payments, staging, intermediate, archive, metrics, settlement, reference"
+# dbt model groups in build order; seeds first (every group reads them)
+DBT_GROUPS = {
+    "seeds": "resource_type:seed",
+    "staging": "path:models/staging",
+    "intermediate": "path:models/intermediate",
+    "archive": "path:models/marts/archive",
+    "metrics": "path:models/marts/metrics",
+    "settlement marts": "path:models/marts/settlement",
+}
+FIRST_DAY = dt.date(2026, 6, 1)
+NIGHT = dt.date(2026, 6, 2)  # the nightly day D: the first daily delivery after the history extract
+TARGETS = {"ratio": 1.2, "nightly_seconds": 600, "month_seconds": 1800, "rss_gib": 4.0}
+
+
+# -- stages, each run in a child process (`--stage NAME ...`) -------------------------------------------------------
+
+
+def stage_generate(out: str, persons: str, history_months: str) -> dict:
+    from skills_pipeline.local.generator import DefectRates, GeneratorConfig, generate
+
+    config = GeneratorConfig(out=Path(out), persons=int(persons), start=FIRST_DAY, end=NIGHT,
+                             history_months=int(history_months), defects=DefectRates.none())  # fmt: skip
+    manifest = generate(config)
+    rows: dict[str, int] = {}
+    for file in manifest["files"]:
+        key = f"{file['feed']} {file['data_date']}"
+        rows[key] = rows.get(key, 0) + file["rows"]
+    return {"rows": rows}
+
+
+def stage_ingest(root: str, feed: str, day: str) -> dict:
+    from skills_pipeline.ingest import loader
+
+    report = loader.ingest(feed, dt.date.fromisoformat(day), landing_root=root, max_bad_row_share=1.0,
+                           fail_on_rejected=False)  # fmt: skip
+    totals = report.totals()
+    return {"rows": totals["rows_read"], "loaded": totals["rows_loaded"], "rejected_files": totals["rejected_files"]}
+
+
+def stage_dbt(selector: str) -> dict:
+    from skills_pipeline import dbt_build
+
+    # buildable: a group's tests run once every model they read is built (a seed's relationship tests with staging)
+    dbt_build.run("build", "--quiet", "--select", selector, "--indirect-selection", "buildable")
+    return {}
+
+
+def stage_settle(period: str) -> dict:
+    from skills_pipeline.settlement import runs
+
+    result = runs.run_period(runs.parse_period(period))
+    return {"lines": result.line_count, "payable_yuan": float(result.payable_yuan)}
+
+
+STAGES = {"generate": stage_generate, "ingest": stage_ingest, "dbt": stage_dbt, "settle": stage_settle}
+
+
+def run_stage(name: str, *args: str) -> tuple[float, float, dict]:
+    """Run one stage in a child process: (seconds of its work, peak RSS in MiB, what the stage returned). The
+    child's start-up (Python, GX, dbt imports: several seconds, once per task process in a deployment) is left out of
+    the seconds, not of the memory."""
+    command = [sys.executable, __file__, "--stage", name, *map(str, args)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)  # the child's own rusage: its peak RSS, not the sum of all children
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"stage {name} {' '.join(map(str, args))} failed (exit {process.returncode})")
+    result = json.loads(output.strip().splitlines()[-1])
+    return result.pop("seconds"), usage.ru_maxrss / 1024, result
+
+
+# -- the benchmark ---------------------------------------------------------------------------------------------------
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, float, str]] = []
+
+    def add(self, stage: str, seconds: float, rss_mib: float, note: str = "") -> float:
+        self.rows.append((stage, seconds, rss_mib, note))
+        print(f"  {stage:<34}{seconds:>9.1f}s{rss_mib:>9.0f} MiB  {note}", flush=True)
+        return seconds
+
+
+def reset(url: str) -> None:
+    import psycopg
+
+    from skills_pipeline import warehouse
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"drop schema if exists {SCHEMAS} cascade")
+    warehouse.apply_roles()
+
+
+def history_days(manifest_rows: dict[str, int]) -> list[str]:
+    return sorted({key.split()[1] for key in manifest_rows if key.split()[1] < NIGHT.isoformat()})
+
+
+def one_history(url: str, work: Path, persons: int, months: int) -> dict:
+    print(f"\n{persons:,} people, {months} month(s) of history, then the night of {NIGHT}")
+    table = Table()
+    root = work / f"landing-{months}m"
+    seconds, rss, generated = run_stage("generate", root, persons, months)
+    total_rows = sum(generated["rows"].values())
+    table.add("generate feeds", seconds, rss, f"{total_rows:,} rows")
+    reset(url)
+    month_seconds = seconds
+    for day in history_days(generated["rows"]):
+        for feed in FEEDS:
+            seconds, rss, loaded = run_stage("ingest", root, feed, day)
+            month_seconds += table.add(f"history ingest {feed}", seconds, rss, f"{loaded['rows']:,} rows")
+    for group, selector in DBT_GROUPS.items():
+        seconds, rss, _ = run_stage("dbt", selector)
+        month_seconds += table.add(f"history dbt {group}", seconds, rss)
+    night = 0.0
+    for feed in FEEDS:
+        seconds, rss, loaded = run_stage("ingest", root, feed, NIGHT.isoformat())
+        night += table.add(f"night ingest {feed}", seconds, rss, f"{loaded['rows']:,} rows")
+    for group, selector in DBT_GROUPS.items():
+        seconds, rss, _ = run_stage("dbt", selector)
+        night += table.add(f"night dbt {group}", seconds, rss)
+    seconds, rss, settled = run_stage("settle", "2026-05")
+    night += table.add("night settlement (May)", seconds, rss, f"{settled['lines']:,} lines")
+    peak = max(row[2] for row in table.rows)
+    print(f"  history + build: {month_seconds:.0f}s; the night: {night:.1f}s; peak RSS of any stage {peak:.0f} MiB")
+    return {"night": night, "history": month_seconds, "peak_mib": peak, "rows": total_rows}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--persons", type=int, default=20_000, help="people to simulate (province: 1000000)")
+    parser.add_argument("--history-months", type=int, default=12, help="the longer history (the shorter is 1)")
+    parser.add_argument("--stage", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.stage:
+        # The imports every deployed task pays once per process are not part of a stage's work: done first.
+        import great_expectations  # noqa: F401
+        from dbt.cli.main import dbtRunner  # noqa: F401
+
+        from skills_pipeline.ingest import loader  # noqa: F401
+
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        started = time.perf_counter()
+        result = STAGES[args.stage](*rest)
+        print(json.dumps({**result, "seconds": time.perf_counter() - started}))
+        return 0
+
+    from skills_pipeline import dbt_build, warehouse
+    from skills_pipeline.local import embedded, runner
+
+    runner.ensure_local_pseudonym_key()
+    url = embedded.local_url()  # exported to the stages through the environment
+    dbt_build.export_profile_env(url)
+    os.environ.setdefault("DBT_QUIET", "true")
+    print(f"warehouse: {warehouse.redacted(url)}; cores: {os.cpu_count()}")
+    with tempfile.TemporaryDirectory(prefix="skills-province-") as tmp:
+        short = one_history(url, Path(tmp), args.persons, 1)
+        long = one_history(url, Path(tmp), args.persons, args.history_months)
+        reset(url)
+    ratio = long["night"] / short["night"]
+    peak_gib = max(short["peak_mib"], long["peak_mib"]) / 1024
+    print()
+    print(f"{args.persons:,} people; {long['rows']:,} rows generated for {args.history_months} months + the night")
+    print(f"night on {args.history_months} months / on 1 month of history: "
+          f"{long['night']:.1f}s / {short['night']:.1f}s = {ratio:.2f}   (target <= {TARGETS['ratio']})")  # fmt: skip
+    print(f"night (ingest + dbt + settlement) on {args.history_months} months: {long['night']:.1f}s   "
+          f"(target at 1 M people <= {TARGETS['nightly_seconds']}s)")  # fmt: skip
+    print(f"history month(s) end to end (generate, ingest, build): {long['history']:.0f}s   "
+          f"(target for one province month <= {TARGETS['month_seconds']}s)")  # fmt: skip
+    print(f"peak RSS of any stage: {peak_gib:.2f} GiB   (target <= {TARGETS['rss_gib']} GiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
