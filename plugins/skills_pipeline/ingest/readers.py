@@ -289,9 +289,9 @@ def printable(text: str) -> str:
 def _cell_problems(names: list[str], cells: list[str | None]) -> list[tuple[str, str]]:
     """Cells no typed column could hold: NUL bytes, unpaired surrogates, absurd lengths. Checked on the joined
     record first, because almost every record has none and one test per record is far cheaper than one per cell."""
-    joined = "\x1f".join(c for c in cells if c)
-    if "\x00" not in joined and len(joined) <= MAX_FIELD_CHARS and joined.isascii():
-        return []
+    joined = "\x1f".join(filter(None, cells))
+    if "\x00" not in joined and len(joined) <= MAX_FIELD_CHARS and (joined.isascii() or _encodes(joined)):
+        return []  # no NUL, no cell longer than the joined record allows, no unpaired surrogate anywhere
     problems = []
     for name, cell in zip(names, cells, strict=False):
         if not cell:
@@ -311,7 +311,17 @@ def _cell_problems(names: list[str], cells: list[str | None]) -> list[tuple[str,
     return problems
 
 
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _clean(value: object) -> str | None:
+    if type(value) is str:  # every CSV cell: the common case first (the branches below give the same result)
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, bool):
@@ -337,7 +347,8 @@ def _record(header: HeaderMap, row_number: int, cells: list, lines, problems=Non
              "export so every record has the header's fields")
         )  # fmt: skip
         return Record(row_number, None, problems=problems, raw=_raw_cells(header.names, cells), lines=lines)
-    cleaned = [_clean(c) for c in cells]
+    # _clean() inlined for text cells (all of a CSV's): one call fewer per cell, the same result
+    cleaned = [(c.strip() or None) if type(c) is str else _clean(c) for c in cells]
     problems += _cell_problems(header.names, cleaned)
     if problems:
         return Record(row_number, None, problems=problems, raw=_raw_cells(header.names, cleaned), lines=lines)
