@@ -568,6 +568,63 @@ def test_a_line_of_an_approved_run_changed_by_the_superuser_is_caught_by_verify_
     assert settlement.verify(conn).problems == []
 
 
+def test_every_archive_document_validates_and_carries_the_approved_subsidies(settled):
+    """The versioned archive document (docs/archive-document.md): every archived person's validates against the
+    committed schema; its subsidies are the approved runs' lines, to the fen; a revoked certificate stays, marked."""
+    from decimal import Decimal
+
+    from skills_pipeline.delivery import documents
+
+    conn, _ = settled
+    validator = documents.validator()
+    made = list(documents.documents(conn))
+    assert len(made) == conn.execute("select count(*) from archive.persons").fetchone()[0] > 0
+    errors = [f"{d['person']['pseudonym']}: {e.message}" for d in made for e in validator.iter_errors(d)]
+    assert errors == []
+    approved = dict(
+        conn.execute(
+            "select l.person_id, sum(l.amount_yuan) from payments.settlement_run_lines as l "
+            "join payments.settlement_runs as r using (run_id) where r.status = 'approved' and l.person_id is not null "
+            "group by 1 having sum(l.amount_yuan) <> 0"
+        ).fetchall()
+    )
+    assert approved, "the tests above approve runs: some person must have been paid for"
+    paid = {
+        d["person"]["pseudonym"]: sum(Decimal(s["amount_yuan"]) for s in d["subsidies"]) for d in made if d["subsidies"]
+    }
+    assert {person: total for person, total in paid.items() if total} == approved
+    statuses = {c["id"]: c["status"] for d in made for c in d["certificates"]}
+    assert statuses["certificate:C-REVOKED"] == "revoked"
+    one = next(documents.documents(conn, [made[0]["person"]["pseudonym"], "0" * 32]))
+    assert one["person"] == made[0]["person"]  # looked up alone, the same person; an unknown one is left out
+
+
+def test_the_archive_document_schema_and_the_persons_contract_agree():
+    """Every column of archive.persons the document carries exists in the mart's enforced contract with a type the
+    schema accepts at that place."""
+    import yaml
+
+    from skills_pipeline import settings
+    from skills_pipeline.delivery import documents
+
+    spec = yaml.safe_load((settings.project_root() / "dbt_project/models/marts/archive/_archive.yml").read_text())
+    (persons,) = [model for model in spec["models"] if model["name"] == "persons"]
+    assert persons["config"]["contract"]["enforced"]
+    contract = {column["name"]: column["data_type"] for column in persons["columns"]}
+    json_types = {"text": "string", "integer": "integer", "bigint": "integer", "boolean": "boolean"}
+    schema = documents.schema()
+    for column, path in documents.PERSONS_COLUMNS.items():
+        node = schema
+        for key in path:
+            node = node["properties"][key]
+            while "$ref" in node:
+                node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+        accepted = node.get("type") or [type(v).__name__.replace("str", "string") for v in node.get("enum", [])]
+        accepted = accepted if isinstance(accepted, list) else [accepted]
+        assert column in contract, f"{column} is in the document but not in the persons contract"
+        assert json_types[contract[column]] in accepted, f"{column}: {contract[column]} vs schema {accepted}"
+
+
 def test_key_rotation_is_one_command_and_approved_runs_stay_resolvable(settled, tmp_path, monkeypatch):
     """Rotation end to end: the vault officer's command re-keys everyone (old and new pseudonyms side by side),
     the marts are rebuilt on the new version, and the people of runs approved before stay resolvable."""

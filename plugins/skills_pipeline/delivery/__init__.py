@@ -1,0 +1,1 @@
+"""What downstream systems receive: the versioned archive document of a person (docs/archive-document.md)."""
