@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 
 FEEDS = ("training", "social_security", "employment", "certificate")
-SCHEMAS = "raw, ingest, scratch, vault, staging, intermediate, archive, metrics, reference"
+SCHEMAS = "raw, ingest, scratch, vault, delivery, staging, intermediate, archive, metrics, reference"
 
 
 def reset(url: str) -> None:

@@ -28,7 +28,9 @@ import time
 from pathlib import Path
 
 FEEDS = ("training", "social_security", "employment", "certificate")
-SCHEMAS = "raw, ingest, scratch, vault, payments, staging, intermediate, archive, metrics, settlement, reference"
+SCHEMAS = (
+    "raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, metrics, settlement, reference"
+)
 # dbt model groups in build order; seeds first (every group reads them)
 DBT_GROUPS = {
     "seeds": "resource_type:seed",

@@ -113,7 +113,7 @@ class Pipeline:
 
 def reset(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        schemas = "raw, ingest, scratch, vault, payments, staging, intermediate, archive, metrics, settlement"
+        schemas = "raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, metrics, settlement"
         conn.execute(f"drop schema if exists {schemas}, reference cascade")
 
 

@@ -67,8 +67,12 @@ def build_archive():
     )
 
     @task(outlets=[ARCHIVE_ASSET, METRICS_ASSET])
-    def publish() -> None:
-        """Marks the archive and metrics as updated; downstream consumers schedule on these Assets."""
+    def publish() -> dict:
+        """Records the archives that changed in the change feed (delivery.archive_changes), then marks the archive
+        and metrics as updated: downstream consumers schedule on these Assets and pull the changes."""
+        from skills_pipeline.tasks import record_archive_changes
+
+        return record_archive_changes()
 
     dbt_build >> publish()
 

@@ -64,3 +64,14 @@ def settle_period(period: str | None, run_after: dt.datetime) -> dict:
             exported = exports.export_run(conn, result.run_id, settings.export_root())
         summary["workbook"] = exported.workbook
     return summary
+
+
+def record_archive_changes() -> dict:
+    """After a build: record in the change feed every archive whose document changed (delivery.changes)."""
+    from skills_pipeline import warehouse
+    from skills_pipeline.delivery import changes
+
+    with warehouse.connect(as_transformer=True) as conn:
+        recorded = changes.record_changes(conn)
+    return {"changes": recorded.changes, "first_change_id": recorded.first_change_id,
+            "last_change_id": recorded.last_change_id, "text": recorded.describe()}  # fmt: skip

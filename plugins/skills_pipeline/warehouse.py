@@ -113,6 +113,7 @@ MIGRATIONS = (
     "003_ledger_outcomes.sql",
     "004_settlement_chain.sql",
     "005_money_type.sql",
+    "006_archive_changes.sql",
 )
 
 

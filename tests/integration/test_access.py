@@ -94,8 +94,8 @@ def secured(warehouse_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("access_landing")
     with psycopg.connect(warehouse_url, autocommit=True) as admin:
         admin.execute(
-            "drop schema if exists raw, ingest, scratch, vault, payments, staging, intermediate, archive, metrics, "
-            "settlement, reference cascade"
+            "drop schema if exists raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, "
+            "metrics, settlement, reference cascade"
         )
         deliveries(root)
         for feed in ("training", "social_security", "employment", "certificate"):

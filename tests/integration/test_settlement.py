@@ -138,8 +138,8 @@ def settled(warehouse_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("settlement_landing")
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute(
-            "drop schema if exists raw, ingest, scratch, vault, payments, staging, intermediate, archive, metrics, "
-            "settlement, reference cascade"
+            "drop schema if exists raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, "
+            "metrics, settlement, reference cascade"
         )
     deliveries(root)
     ingest(root, DAY)
@@ -623,6 +623,56 @@ def test_the_archive_document_schema_and_the_persons_contract_agree():
         accepted = accepted if isinstance(accepted, list) else [accepted]
         assert column in contract, f"{column} is in the document but not in the persons contract"
         assert json_types[contract[column]] in accepted, f"{column}: {contract[column]} vs schema {accepted}"
+
+
+def test_the_change_feed_records_each_changed_archive_once_in_watermark_order(settled):
+    """Every archive once on the first night; nothing on a rerun; a revoked certificate is one change, after the
+    watermark; pages of the feed put together are the feed."""
+    from skills_pipeline.delivery import changes
+
+    conn, root = settled
+    persons = conn.execute("select count(*) from archive.persons").fetchone()[0]
+    first = changes.record_changes(conn)
+    assert (first.changes, first.persons) == (persons, persons)
+    assert changes.record_changes(conn).changes == 0  # the same night again: nothing repeated
+
+    revoked_on = dt.date(2026, 6, 4)
+    revocation = certificate("C-MID", 4, "2023-04-01", "四级", status="撤销", updated_at="2026-06-04 10:00:00")
+    write_csv(root, "certificate", [revocation], day=revoked_on)
+    loader.ingest("certificate", revoked_on, landing_root=str(root))
+    dbt_build.run("build", "--quiet", "--select", "stg_certificate__certificates+")
+    third = changes.record_changes(conn)
+    holder = conn.execute(
+        "select person_id from archive.person_events where event_id = 'certificate:C-MID'"
+    ).fetchone()[0]
+    assert third.changes == 1 and third.first_change_id > first.last_change_id
+    assert changes.changes_after(conn, first.last_change_id, 100) == [(third.first_change_id, holder)]
+
+    pages, watermark = [], 0
+    while page := changes.changes_after(conn, watermark, 7):
+        pages += page
+        watermark = page[-1][0]
+    assert pages == changes.changes_after(conn, 0, 10_000) and len(pages) == persons + 1
+    assert [change_id for change_id, _ in pages] == sorted(change_id for change_id, _ in pages)
+
+
+def test_a_consumer_pulls_the_changes_after_its_watermark_from_the_command_line(settled, capsys):
+    import json
+
+    from skills_pipeline import cli
+    from skills_pipeline.delivery import changes, documents
+
+    conn, _ = settled
+    changes.record_changes(conn)
+    (last,) = conn.execute("select max(change_id) from delivery.archive_changes").fetchone()
+    assert cli.main(["archive", "changes", "--after", str(last - 3), "--limit", "2"]) == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["change_id"] for line in lines] == [last - 2, last - 1]
+    assert "next watermark: " + str(last - 1) in err
+    validator = documents.validator()
+    assert all(not list(validator.iter_errors(line["document"])) for line in lines)
+    assert cli.main(["archive", "changes", "--limit", "10001"]) == 2  # a page too large is refused, not served
 
 
 def test_key_rotation_is_one_command_and_approved_runs_stay_resolvable(settled, tmp_path, monkeypatch):

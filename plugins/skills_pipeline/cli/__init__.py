@@ -26,6 +26,9 @@ def _dates(start: dt.date, end: dt.date | None) -> list[dt.date]:
     return data_dates(start, end)
 
 
+MAX_CHANGES_PAGE = 10_000
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -206,6 +209,24 @@ def cmd_settlement_deadlines(args) -> int:
     return 0
 
 
+def cmd_archive_changes(args) -> int:
+    import json
+
+    from skills_pipeline import warehouse
+    from skills_pipeline.delivery import changes, documents
+
+    if args.limit > MAX_CHANGES_PAGE:
+        raise settings.ConfigurationError(f"--limit {args.limit}: at most {MAX_CHANGES_PAGE:,} changes a page")
+    with warehouse.connect() as conn:
+        page = changes.changes_after(conn, args.after, args.limit)
+        current = {d["person"]["pseudonym"]: d for d in documents.documents(conn, [person for _, person in page])}
+    for change_id, person in page:
+        print(json.dumps({"change_id": change_id, "document": current.get(person)}, ensure_ascii=False))
+    watermark = page[-1][0] if page else args.after
+    print(f"{len(page)} change(s); next watermark: {watermark}", file=sys.stderr)
+    return 0
+
+
 def cmd_stack(args) -> int:
     from skills_pipeline.local.stack import run_demo
 
@@ -355,6 +376,17 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     stack.add_argument("--persons", type=_positive, default=500, help="generated population (default 500)")
     stack.set_defaults(handler=cmd_stack)
+
+    archive = commands.add_parser("archive", help="the archive change feed, for downstream systems")
+    archive_commands = archive.add_subparsers(dest="archive_command", required=True)
+    feed = archive_commands.add_parser(
+        "changes", help="archives changed after a watermark, as JSON lines {change_id, document} (today's document)"
+    )
+    feed.add_argument("--after", type=int, default=0, help="the last change_id you have read (default 0: all)")
+    feed.add_argument(
+        "--limit", type=_positive, default=1_000, help=f"at most this many (default 1,000; max {MAX_CHANGES_PAGE:,})"
+    )
+    feed.set_defaults(handler=cmd_archive_changes)
 
     vault = commands.add_parser("vault", help="the vault officer's commands: pseudonymisation key rotation")
     vault_commands = vault.add_subparsers(dest="vault_command", required=True)

@@ -105,6 +105,11 @@ revoke select on raw.quarantined_rows from analyst_province, analyst_county;
 grant select (batch_id, source_row_number, failed_rules) on raw.quarantined_rows to analyst_province, analyst_county;
 grant select on payments.settlement_runs, payments.settlement_run_lines to analyst_province, analyst_county;
 
+-- The archive change feed: written by the transformer after each build, read by downstream systems.
+grant usage on schema delivery to skills_transformer, archive_reader;
+grant select, insert on delivery.archive_changes to skills_transformer;
+grant select on delivery.archive_changes to archive_reader;
+
 -- Vault officer: the pseudonym map, nothing else.
 grant usage on schema vault to vault_officer;
 grant select on all tables in schema vault to vault_officer;
