@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 VENV := .venv/bin
 
-.PHONY: help venv run stack test lint format bench bench-nightly bench-province bench-faults generate requirements clean
+.PHONY: help venv run stack api test lint format bench bench-nightly bench-province bench-faults bench-api generate requirements clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ run: venv ## the main job: generate a demo (or use SKILLS_LANDING_ROOT) and run 
 stack: venv ## the full Airflow stack as local processes (Celery + Redis), one generated night via the REST API
 	@scripts/ensure_redis.sh
 	$(VENV)/skills-pipeline stack $(ARGS)
+
+api: venv ## the archive read API on SKILLS_API_HOST:SKILLS_API_PORT (default 127.0.0.1:8000); tokens: skills-pipeline api token
+	$(VENV)/skills-pipeline api
 
 test: venv lint ## lint, then the whole test suite against a real PostgreSQL (sets up Redis and compose validation if missing)
 	@scripts/ensure_redis.sh
@@ -40,6 +43,9 @@ bench-nightly: venv ## nightly cost on an empty warehouse vs on 12 months of his
 
 bench-province: venv ## a history of PERSONS people (1 and 12 months), then one night, per stage: time and peak RSS
 	$(VENV)/python bench/bench_province.py --persons $${PERSONS:-20000} $(ARGS)
+
+bench-api: venv ## read-API lookups from 16 clients vs pgbench on the same queries, and snapshot export (PERSONS=1000000)
+	$(VENV)/python bench/bench_api.py --persons $${PERSONS:-1000000} $(ARGS)
 
 bench-faults: venv ## kill the pipeline at random points and restart PostgreSQL under it; prints N/M converged
 	$(VENV)/python bench/fault_injection.py --trials $${TRIALS:-21} --restarts $${RESTARTS:-3}

@@ -67,12 +67,14 @@ def build_archive():
     )
 
     @task(outlets=[ARCHIVE_ASSET, METRICS_ASSET])
-    def publish() -> dict:
-        """Records the archives that changed in the change feed (delivery.archive_changes), then marks the archive
-        and metrics as updated: downstream consumers schedule on these Assets and pull the changes."""
-        from skills_pipeline.tasks import record_archive_changes
+    def publish(run_id=None) -> dict:
+        """Records the archives that changed in the change feed (delivery.archive_changes), writes their signed
+        delivery (SKILLS_ARCHIVE_EXPORT_ROOT), then marks the archive and metrics as updated: downstream consumers
+        schedule on these Assets and pull the changes."""
+        from skills_pipeline.tasks import export_archive_changes, record_archive_changes
 
-        return record_archive_changes()
+        recorded = record_archive_changes()
+        return {**recorded, "export": export_archive_changes(run_id)}
 
     dbt_build >> publish()
 

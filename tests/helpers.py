@@ -76,3 +76,44 @@ def write_csv(
         for row in rows:
             writer.writerow([row.get(n) or "" for n in names])
     return path
+
+
+LIULIN, YAODU = "141125", "141002"
+
+
+def county_person(county: str, n: int) -> str:
+    return resident_id_with_check_character(f"{county}19900101{n:03d}")
+
+
+def two_county_deliveries(root) -> None:
+    """Three trainees in each of Liulin and Yaodu, their contributions (one with a bad ID), a Yaodu registration
+    and a Liulin certificate: enough to tell one county's rows from another's."""
+    training, contributions = [], []
+    for county in (LIULIN, YAODU):
+        for n in range(1, 4):
+            id_number = county_person(county, n)
+            training.append(training_row(
+                enrollment_id=f"{county}-{n}", class_id=f"C{county}", id_number=id_number, name=f"学员{n}号",
+                region_code=county, program_type="enterprise_employee", trainee_category="enterprise_employee",
+                start_date="2026-03-01", end_date="2026-03-03", training_days="3",
+            ))  # fmt: skip
+            contributions.append({
+                "id_number": id_number, "name": f"学员{n}号", "employer_code": EMPLOYER, "region_code": county,
+                "insurance_type": "110", "contribution_month": "202604", "contribution_base": "4000.00", "paid": "1",
+                "updated_at": "2026-06-01 02:00:00",
+            })  # fmt: skip
+    bad = dict(contributions[0], id_number=county_person(LIULIN, 1)[:-1] + "0", contribution_month="202605")
+    write_csv(root, "training", training)
+    write_csv(root, "social_security", [*contributions, bad])
+    write_csv(root, "employment", [{
+        "registration_id": "DJ-Y1", "id_number": county_person(YAODU, 1), "name": "学员1号", "event_type": "employment",
+        "employer_code": EMPLOYER, "region_code": YAODU, "event_date": "2026-04-01", "monthly_income": "3000.00",
+        "updated_at": "2026-04-01 10:00:00",
+    }])  # fmt: skip
+    write_csv(root, "certificate", [{
+        "certificate_id": "ZS-L1", "id_number": county_person(LIULIN, 1), "name": "学员1号",
+        "certificate_type": "skill_level",
+        "occupation_code": "4-10-01-05", "occupation_name": "养老护理员", "skill_level": "五级",
+        "issue_date": "2026-03-10", "issuer_code": INSTITUTION, "region_code": LIULIN, "status": "有效",
+        "updated_at": "2026-03-10 10:00:00",
+    }])  # fmt: skip

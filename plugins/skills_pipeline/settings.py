@@ -10,6 +10,11 @@ LANDING_ROOT_ENV = "SKILLS_LANDING_ROOT"
 STATE_DIR_ENV = "SKILLS_STATE_DIR"
 MAX_BAD_ROW_SHARE_ENV = "SKILLS_MAX_BAD_ROW_SHARE"
 EXPORT_ROOT_ENV = "SKILLS_EXPORT_ROOT"
+ARCHIVE_EXPORT_ROOT_ENV = "SKILLS_ARCHIVE_EXPORT_ROOT"
+API_HOST_ENV = "SKILLS_API_HOST"
+# The read API's own login (a member of archive_api); the warehouse URL when unset.
+API_WAREHOUSE_URL_ENV = "SKILLS_API_WAREHOUSE_URL"
+API_PORT_ENV = "SKILLS_API_PORT"
 # Airflow connection read when SKILLS_WAREHOUSE_URL is unset (e.g. served by a secrets backend).
 AIRFLOW_CONNECTION_ID = "skills_warehouse"
 # dbt and settlement runs as a login in skills_transformer, where a deployment gives each service its own login.
@@ -49,6 +54,20 @@ def landing_root() -> str:
 def export_root() -> str:
     """Where settlement workbooks and payment files are written: a local path or an fsspec URL."""
     return os.environ.get(EXPORT_ROOT_ENV) or str(state_dir() / "exports" / "settlement")
+
+
+def archive_export_root() -> str | None:
+    """Where the nightly signed archive deliveries go (a local path or an fsspec URL); None: no nightly export."""
+    return os.environ.get(ARCHIVE_EXPORT_ROOT_ENV) or None
+
+
+def api_address() -> tuple[str, int]:
+    """The read API's host and port (default 127.0.0.1:8000: loopback, until a deployment says otherwise)."""
+    host = os.environ.get(API_HOST_ENV) or "127.0.0.1"
+    raw = os.environ.get(API_PORT_ENV) or "8000"
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigurationError(f"{API_PORT_ENV}={raw!r}: expected a port number, e.g. 8000")
+    return host, int(raw)
 
 
 def data_docs_dir() -> Path:

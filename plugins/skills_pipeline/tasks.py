@@ -4,8 +4,12 @@ of Airflow imports (tested without a scheduler), and of the database stack at im
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
+from skills_pipeline import settings
 from skills_pipeline.schedule import LOCAL_ZONE
+
+log = logging.getLogger(__name__)
 
 
 def load_feed(feed: str, data_date: dt.date, landing_root: str | None = None) -> dict:
@@ -50,7 +54,7 @@ def settle_period(period: str | None, run_after: dt.datetime) -> dict:
 
     Approval stays a person's act (`skills-pipeline settlement approve`): a DAG never approves money.
     """
-    from skills_pipeline import settings, warehouse
+    from skills_pipeline import warehouse
     from skills_pipeline.settlement import exports, runs
 
     if period:
@@ -75,3 +79,23 @@ def record_archive_changes() -> dict:
         recorded = changes.record_changes(conn)
     return {"changes": recorded.changes, "first_change_id": recorded.first_change_id,
             "last_change_id": recorded.last_change_id, "text": recorded.describe()}  # fmt: skip
+
+
+def export_archive_changes(run_id: str | None = None) -> dict:
+    """After the change feed is recorded: a signed delivery of the changed archives to SKILLS_ARCHIVE_EXPORT_ROOT.
+    Without an export root there is no delivery, and the result says so; with one, a missing signing key fails the
+    task (a delivery nobody can verify is no delivery)."""
+    from skills_pipeline import warehouse
+    from skills_pipeline.delivery import exports, signing
+
+    root = settings.archive_export_root()
+    if root is None:
+        text = f"archive deliveries are off: {settings.ARCHIVE_EXPORT_ROOT_ENV} is not set"
+        log.warning(text)
+        return {"delivery": None, "text": text}
+    key = signing.load_private_key()
+    with warehouse.connect(as_transformer=True) as conn:
+        delivery = exports.export_changes(conn, root, key, run_id=run_id)
+    if delivery is None:
+        return {"delivery": None, "text": "no archive changed since the last delivery: nothing to deliver"}
+    return {"delivery": delivery.location, "archives": delivery.archives, "text": delivery.describe()}

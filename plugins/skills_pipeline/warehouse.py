@@ -101,6 +101,11 @@ def transformer_url() -> str:
     return os.environ.get(settings.TRANSFORMER_URL_ENV) or warehouse_url()
 
 
+def api_url() -> str:
+    """The read API's login: SKILLS_API_WAREHOUSE_URL (a member of archive_api), else the warehouse URL."""
+    return os.environ.get(settings.API_WAREHOUSE_URL_ENV) or warehouse_url()
+
+
 @contextmanager
 def connect(autocommit: bool = False, as_transformer: bool = False) -> Iterator[psycopg.Connection]:
     with psycopg.connect(transformer_url() if as_transformer else warehouse_url(), autocommit=autocommit) as conn:
@@ -114,6 +119,7 @@ MIGRATIONS = (
     "004_settlement_chain.sql",
     "005_money_type.sql",
     "006_archive_changes.sql",
+    "007_archive_delivery.sql",
 )
 
 

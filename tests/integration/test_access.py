@@ -17,16 +17,14 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from helpers import EMPLOYER, INSTITUTION, training_row, write_csv
+from helpers import LIULIN, two_county_deliveries
 from skills_pipeline import dbt_build, warehouse
 from skills_pipeline.ingest import loader, pseudonyms
-from skills_pipeline.ingest.identifiers import resident_id_with_check_character
 from skills_pipeline.settlement import runs as settlement
 
 pytestmark = pytest.mark.integration
 
 DAY = dt.date(2026, 6, 1)
-LIULIN, YAODU = "141125", "141002"
 LOGINS = {
     "t_province": "analyst_province",
     "t_archive_reader": "archive_reader",
@@ -35,40 +33,6 @@ LOGINS = {
     "t_transformer": "skills_transformer",
 }
 ID_PATTERN = re.compile(r"\d{17}[\dXx]")
-
-
-def person(county: str, n: int) -> str:
-    return resident_id_with_check_character(f"{county}19900101{n:03d}")
-
-
-def deliveries(root) -> None:
-    training, contributions = [], []
-    for county in (LIULIN, YAODU):
-        for n in range(1, 4):
-            training.append(training_row(
-                enrollment_id=f"{county}-{n}", class_id=f"C{county}", id_number=person(county, n), name=f"学员{n}号",
-                region_code=county, program_type="enterprise_employee", trainee_category="enterprise_employee",
-                start_date="2026-03-01", end_date="2026-03-03", training_days="3",
-            ))  # fmt: skip
-            contributions.append({
-                "id_number": person(county, n), "name": f"学员{n}号", "employer_code": EMPLOYER, "region_code": county,
-                "insurance_type": "110", "contribution_month": "202604", "contribution_base": "4000.00", "paid": "1",
-                "updated_at": "2026-06-01 02:00:00",
-            })  # fmt: skip
-    bad = dict(contributions[0], id_number=person(LIULIN, 1)[:-1] + "0", contribution_month="202605")
-    write_csv(root, "training", training)
-    write_csv(root, "social_security", [*contributions, bad])
-    write_csv(root, "employment", [{
-        "registration_id": "DJ-Y1", "id_number": person(YAODU, 1), "name": "学员1号", "event_type": "employment",
-        "employer_code": EMPLOYER, "region_code": YAODU, "event_date": "2026-04-01", "monthly_income": "3000.00",
-        "updated_at": "2026-04-01 10:00:00",
-    }])  # fmt: skip
-    write_csv(root, "certificate", [{
-        "certificate_id": "ZS-L1", "id_number": person(LIULIN, 1), "name": "学员1号", "certificate_type": "skill_level",
-        "occupation_code": "4-10-01-05", "occupation_name": "养老护理员", "skill_level": "五级",
-        "issue_date": "2026-03-10", "issuer_code": INSTITUTION, "region_code": LIULIN, "status": "有效",
-        "updated_at": "2026-03-10 10:00:00",
-    }])  # fmt: skip
 
 
 def as_user(url: str, user: str) -> str:
@@ -97,7 +61,7 @@ def secured(warehouse_url, tmp_path_factory):
             "drop schema if exists raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, "
             "metrics, settlement, reference cascade"
         )
-        deliveries(root)
+        two_county_deliveries(root)
         for feed in ("training", "social_security", "employment", "certificate"):
             loader.ingest(feed, DAY, landing_root=str(root), fail_on_rejected=False)
         warehouse.apply_roles()  # after the load: grants cover the tables that now exist (idempotent)

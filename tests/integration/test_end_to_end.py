@@ -9,6 +9,7 @@ import pytest
 
 from helpers import EMPLOYER, INSTITUTION, training_row, write_csv
 from skills_pipeline import dbt_build, settings
+from skills_pipeline.delivery import exports, signing
 from skills_pipeline.ingest import pseudonyms
 from skills_pipeline.ingest.identifiers import resident_id_with_check_character
 from skills_pipeline.local import runner
@@ -122,7 +123,7 @@ def test_ingestion_then_archive_build_give_the_hand_computed_results(
 
 
 def test_history_from_2023_loads_through_the_main_job_into_archive_metrics_and_settlement(
-    db, tmp_path, airflow_metadata, dbt_manifest, monkeypatch
+    db, tmp_path, tmp_path_factory, airflow_metadata, dbt_manifest, monkeypatch
 ):
     """The first thing a deploying authority does: load past years. A Liulin order-based class of 2023 whose two
     trainees both paid employee insurance afterwards (100% >= 80%) is paid 10 x 150 + 5 x 100 = 2,000 yuan each
@@ -140,9 +141,20 @@ def test_history_from_2023_loads_through_the_main_job_into_archive_metrics_and_s
         contribution(id_number, month, "110", "3000.00") for id_number in trainees for month in ("202306", "202307")
     ], day=second)  # fmt: skip
     monkeypatch.setenv(settings.EXPORT_ROOT_ENV, str(tmp_path / "exports"))
+    outside_landing = tmp_path_factory.mktemp("delivery")  # anything under the landing root is a delivery
+    monkeypatch.setenv(settings.ARCHIVE_EXPORT_ROOT_ENV, str(outside_landing / "archive_exports"))
+    signing_key = outside_landing / "signing.pem"
+    signing_key.write_bytes(signing.new_private_key_pem())
+    monkeypatch.setenv(signing.KEY_FILE_ENV, str(signing_key))
     monkeypatch.delenv(settings.LANDING_ROOT_ENV, raising=False)
 
     assert runner.run_main_job(landing_root=str(tmp_path), start=first, end=second) == 0
+
+    # build_archive's publish task delivered the night's changed archives, signed, and the delivery verifies
+    (delivery,) = (outside_landing / "archive_exports").iterdir()
+    public_key = signing.load_private_key().public_key()
+    verified = exports.verify(str(delivery), public_key)
+    assert verified.ok and verified.manifest["archives"] == 2, verified.problems
 
     ledger = db.execute("select feed, data_date, status, rows_loaded from ingest.load_ledger order by 1").fetchall()
     assert ledger == [("social_security", second, "loaded", 4), ("training", first, "loaded", 2)]

@@ -16,7 +16,7 @@ def test_compose_file_has_the_stack_with_health_checks_and_no_secrets():
     compose = yaml.safe_load(text)
     services = compose["services"]
     assert {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker", "airflow-triggerer",
-            "airflow-init", "airflow-metadata", "warehouse", "redis"} <= set(services)  # fmt: skip
+            "airflow-init", "airflow-metadata", "warehouse", "redis", "archive-api"} <= set(services)  # fmt: skip
     for name, service in services.items():
         if name != "airflow-init":
             assert "healthcheck" in service, name
@@ -62,6 +62,10 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     init = " ".join(rendered["services"]["airflow-init"]["command"])
     assert "airflow pools set skills_heavy" in init and "airflow users create --role Admin" in init
     assert "add-login skills_loader_svc skills_loader" in init
+    assert "add-login skills_api_svc archive_api" in init
+    api = rendered["services"]["archive-api"]["environment"]
+    assert api["SKILLS_WAREHOUSE_URL"].startswith("postgresql://skills_api_svc:")
+    assert api["SKILLS_API_HOST"] == "0.0.0.0"
     assert {"SKILLS_ALERT_EMAILS", "SKILLS_NIGHTLY_DEADLINE", "AIRFLOW_CONN_SMTP_DEFAULT"} <= set(worker["environment"])
 
     # Without the secrets, compose refuses to render rather than starting with empty passwords.

@@ -151,13 +151,21 @@ def _chunks(conn: psycopg.Connection, person_ids: Iterable[str] | None) -> Itera
         last = chunk[-1]
 
 
+def skill_level_names(conn: psycopg.Connection) -> dict[int, str]:
+    return dict(conn.execute("select skill_rank, level_name from reference.skill_levels").fetchall())
+
+
 def documents(
-    conn: psycopg.Connection, person_ids: Iterable[str] | None = None, as_of: dt.datetime | None = None
+    conn: psycopg.Connection,
+    person_ids: Iterable[str] | None = None,
+    as_of: dt.datetime | None = None,
+    levels: dict[int, str] | None = None,
 ) -> Iterator[dict]:
     """The archive documents of the given persons (every archived person if None), ordered by pseudonym. A person
-    not in the archive is left out."""
+    not in the archive (or not visible to the connection's role) is left out. `levels`: skill_level_names(), when
+    the caller keeps it across calls."""
     stamp = (as_of or dt.datetime.now(dt.UTC)).isoformat()
-    levels = dict(conn.execute("select skill_rank, level_name from reference.skill_levels").fetchall())
+    levels = skill_level_names(conn) if levels is None else levels
     for chunk in _chunks(conn, person_ids):
         events: dict[str, list[dict]] = defaultdict(list)
         for person_id, event_id, event_type, event_date, end_date, region_code, details in conn.execute(

@@ -61,6 +61,21 @@ def ensure_local_pseudonym_key() -> None:
     os.environ[pseudonyms.KEY_FILE_ENV] = str(path)
 
 
+def ensure_local_archive_exports() -> None:
+    """Local runs deliver the changed archives under the state folder, signed with a local key made on first use."""
+    from skills_pipeline.delivery import signing
+
+    os.environ.setdefault(settings.ARCHIVE_EXPORT_ROOT_ENV, str(settings.state_dir() / "exports" / "archive"))
+    if signing.configured():
+        return
+    path = settings.state_dir() / "export-signing.pem"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_bytes(signing.new_private_key_pem())
+        console.say(f"no {signing.KEY_FILE_ENV} configured: created a local signing key in {path}")
+    os.environ[signing.KEY_FILE_ENV] = str(path)
+
+
 def migrate_airflow_metadata(home: Path) -> None:
     """`airflow db migrate` once per metadata database (it takes ~20 s; later runs only check a stamp), and the
     heavy-load pool the DAGs' big tasks run in."""
@@ -183,6 +198,7 @@ def run_main_job(
     schedule.time_schedules_enabled()
     ensure_local_pseudonym_key()
     pseudonyms.load_key()
+    ensure_local_archive_exports()
     if console.current_log:
         console.say(f"full log: {console.current_log}")
         console.install_tee()

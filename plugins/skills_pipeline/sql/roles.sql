@@ -8,6 +8,10 @@
 --                       the login in access.analyst_regions (a property of the login, not a filter one chooses)
 --   archive_reader      downstream systems: the archive marts only
 --   vault_officer       the only role that can map a pseudonym back to an ID number
+--   archive_api         the read API's login (skills-pipeline api): reads the token hashes, and for each request
+--                       becomes the role its token maps to (archive_reader, analyst_province or analyst_county,
+--                       the county then set for that transaction); NOINHERIT, so it holds none of their rights
+--                       until it becomes them
 --
 -- Group roles are NOLOGIN; people and services log in as their own roles made members of these.
 -- Grants on dbt-built relations are re-applied by dbt itself after every build (see macros/secure_relation.sql),
@@ -18,7 +22,8 @@ declare
     group_role text;
 begin
     foreach group_role in array array[
-        'skills_loader', 'skills_transformer', 'analyst_province', 'analyst_county', 'archive_reader', 'vault_officer'
+        'skills_loader', 'skills_transformer', 'analyst_province', 'analyst_county', 'archive_reader', 'vault_officer',
+        'archive_api'
     ] loop
         if not exists (select from pg_roles where rolname = group_role) then
             execute format('create role %I nologin', group_role);
@@ -45,14 +50,27 @@ create table if not exists access.analyst_regions (
 );
 revoke all on access.analyst_regions from public;
 
--- session_user, not current_user: SET ROLE cannot move a login into another county.
+-- session_user, not current_user: SET ROLE cannot move a login into another county. The one exception is the read
+-- API's login (a member of archive_api): it serves many counties, so each county-token request sets
+-- skills.api_county for its own transaction. Any other login setting it changes nothing.
 create or replace function access.login_region() returns text
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-    select region_code from access.analyst_regions where role_name = session_user
+    select coalesce(
+        (select region_code from access.analyst_regions where role_name = session_user),
+        case
+            when pg_has_role(session_user, 'archive_api', 'MEMBER')
+                then nullif(current_setting('skills.api_county', true), '')
+        end
+    )
 $$;
 revoke all on function access.login_region() from public;
-grant usage on schema access to analyst_county, analyst_province, archive_reader, skills_transformer;
+grant usage on schema access to analyst_county, analyst_province, archive_reader, skills_transformer, archive_api;
 grant execute on function access.login_region() to analyst_county, analyst_province, archive_reader, skills_transformer;
+
+-- The read API: token hashes to authenticate requests, and the three roles its tokens map to.
+alter role archive_api noinherit;
+grant select on access.api_tokens to archive_api;
+grant archive_reader, analyst_province, analyst_county to archive_api;
 
 -- Register (or move) a county analyst login: creates the login if needed and maps it to its county.
 create or replace function access.register_county_analyst(login text, county text) returns void
@@ -105,10 +123,33 @@ revoke select on raw.quarantined_rows from analyst_province, analyst_county;
 grant select (batch_id, source_row_number, failed_rules) on raw.quarantined_rows to analyst_province, analyst_county;
 grant select on payments.settlement_runs, payments.settlement_run_lines to analyst_province, analyst_county;
 
--- The archive change feed: written by the transformer after each build, read by downstream systems.
-grant usage on schema delivery to skills_transformer, archive_reader;
-grant select, insert on delivery.archive_changes to skills_transformer;
-grant select on delivery.archive_changes to archive_reader;
+-- A person's archive document lists the subsidies approved for them: downstream readers see the approved lines.
+grant usage on schema payments to archive_reader;
+grant select on payments.settlement_runs, payments.settlement_run_lines to archive_reader;
+
+-- The archive change feed and its deliveries: written by the transformer after each build, read by downstream
+-- systems and analysts; a county analyst (or county API token) sees the changes of its county's archives only.
+grant usage on schema delivery to skills_transformer, archive_reader, analyst_province, analyst_county;
+grant select, insert on delivery.archive_changes, delivery.archive_exports to skills_transformer;
+grant select on delivery.archive_changes, delivery.archive_exports to archive_reader, analyst_province;
+grant select on delivery.archive_changes to analyst_county;
+alter table delivery.archive_changes enable row level security;
+alter table delivery.archive_changes force row level security;
+drop policy if exists all_rows on delivery.archive_changes;
+create policy all_rows on delivery.archive_changes
+    to analyst_province, archive_reader, skills_transformer using (true) with check (true);
+-- Whether the caller may see this person's archive: security invoker, so archive.persons' own policies decide.
+-- A function, because archive.persons is built by dbt and may not exist yet when this file is applied.
+set local check_function_bodies = off;
+create or replace function access.archive_visible(person text) returns boolean
+language sql stable security invoker set search_path = pg_catalog, pg_temp as $$
+    select exists (select from archive.persons as p where p.person_id = person)
+$$;
+revoke all on function access.archive_visible(text) from public;
+grant execute on function access.archive_visible(text) to analyst_county;
+drop policy if exists county_rows on delivery.archive_changes;
+create policy county_rows on delivery.archive_changes for select
+    to analyst_county using (access.archive_visible(person_id));
 
 -- Vault officer: the pseudonym map, nothing else.
 grant usage on schema vault to vault_officer;
@@ -122,7 +163,7 @@ alter table payments.settlement_run_lines enable row level security;
 alter table payments.settlement_run_lines force row level security;
 drop policy if exists all_rows on payments.settlement_run_lines;
 create policy all_rows on payments.settlement_run_lines
-    to analyst_province, skills_transformer using (true) with check (true);
+    to analyst_province, archive_reader, skills_transformer using (true) with check (true);
 drop policy if exists county_rows on payments.settlement_run_lines;
 create policy county_rows on payments.settlement_run_lines for select
     to analyst_county using (region_code = access.login_region());
@@ -152,7 +193,7 @@ begin
         from pg_auth_members as am
         inner join pg_roles as g on am.roleid = g.oid
         inner join pg_roles as m on am.member = m.oid
-        where g.rolname in ('analyst_province', 'analyst_county', 'archive_reader') and not m.rolsuper
+        where g.rolname in ('analyst_province', 'analyst_county', 'archive_reader', 'archive_api') and not m.rolsuper
     loop
         execute format('alter role %I reset all', member);
     end loop;

@@ -1,5 +1,6 @@
--- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
-{{ config(meta={'county_filter': 'region_code'}) }}
+-- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql); the index
+-- serves one-person lookups (the read API, archive exports).
+{{ config(meta={'county_filter': 'region_code'}, indexes=[{'columns': ['person_id']}]) }}
 
 -- One row per archive event (training, certificate, employment spell, registration) for downstream systems to
 -- consume incrementally by updated_at.

@@ -1,5 +1,6 @@
--- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
-{{ config(meta={'county_filter': 'home_region_code'}) }}
+-- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql); the index
+-- serves one-person lookups (the read API, archive exports).
+{{ config(meta={'county_filter': 'home_region_code'}, indexes=[{'columns': ['person_id'], 'unique': true}]) }}
 
 -- 劳动者终身职业技能培训电子档案: one row per person, with the whole timeline as a versioned JSON document.
 with

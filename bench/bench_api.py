@@ -1,0 +1,259 @@
+"""Read-API benchmark: single-person lookups from concurrent clients, beside the same lookup sent straight to
+PostgreSQL by pgbench in the same run (the limit here), and the throughput of a full snapshot export.
+
+The archive marts are filled by SQL to the shape of their dbt contracts (PERSONS people, each with a training, a
+certificate and an employment spell, one in ten with an approved subsidy line): building a million archives through
+the whole pipeline is bench-province's job, and lookup speed depends on the tables' size and indexes, not on how
+they were filled. Pseudonyms are md5('bench' || n), so both load generators pick the same random people.
+
+    .venv/bin/python bench/bench_api.py --persons 1000000 --clients 16 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+DATABASE = "skills_bench_api"
+
+FILL = """
+drop schema if exists archive, reference cascade;
+create schema archive;
+create schema reference;
+create table reference.skill_levels as
+select * from (values (1, '初级工'), (2, '中级工'), (3, '高级工'), (4, '技师'), (5, '高级技师'))
+    as v (skill_rank, level_name);
+create table archive.persons as
+select md5('bench' || n) as person_id, 1960 + n % 45 as birth_year, case when n % 2 = 0 then 'F' else 'M' end as gender,
+    '1411' || lpad((n % 30 + 1)::text, 2, '0') as home_region_code, (n % 5) + 1 as highest_skill_rank,
+    (n % 5) + 1 >= 4 as is_high_skilled
+from generate_series(1, {persons}) as n;
+create unique index on archive.persons (person_id);
+create table archive.person_events as
+select md5('bench' || n) as person_id, kind || ':' || n as event_id, kind as event_type,
+    date '2023-01-01' + (n % 900) as event_date,
+    case when kind = 'certificate' then null else date '2023-01-01' + (n % 900) + 30 end as end_date,
+    '1411' || lpad((n % 30 + 1)::text, 2, '0') as region_code,
+    case kind
+        when 'training' then jsonb_build_object('institution_code', '52141125MA0L00002', 'program_type',
+            'employment_skills', 'trainee_category', 'rural_migrant', 'occupation_code', '4-10-01-05', 'skill_rank', 5,
+            'training_days', 15, 'completion_status', 'completed')
+        when 'certificate' then jsonb_build_object('certificate_type', 'skill_level', 'occupation_code', '4-10-01-05',
+            'occupation_name', '养老护理员', 'skill_rank', 5, 'issuer_code', '52141125MA0L00002', 'status', 'valid')
+        else jsonb_build_object('employer_code', '91141125MA0L00001', 'months', 12)
+    end as details
+from generate_series(1, {persons}) as n
+cross join (values ('training'), ('certificate'), ('employment_spell')) as k (kind);
+create index on archive.person_events (person_id);
+-- the settlement tables refuse changes to approved runs by trigger; this fill is not a settlement
+set session_replication_role = replica;
+insert into payments.settlement_runs (period_start, period_end, run_kind, status, approved_at, approved_by,
+    rule_versions, input_batches, line_count, payable_yuan, lines_sha256)
+values (
+    date '2026-05-01', date '2026-05-31', 'original', 'approved', now(), 'bench', '{}', '[]', 0, 0, repeat('0', 64)
+);
+"""
+
+
+def pseudonym(n: int) -> str:
+    return hashlib.md5(f"bench{n}".encode()).hexdigest()  # noqa: S324  (bench ids, not a pseudonymisation)
+
+
+def fill(url: str, persons: int) -> None:
+    from skills_pipeline import warehouse
+
+    os.environ["SKILLS_WAREHOUSE_URL"] = url
+    warehouse.apply_roles()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(FILL.replace("{persons}", str(int(persons))))
+        run_id = conn.execute("select min(run_id) from payments.settlement_runs").fetchone()[0]
+        columns = {r[0] for r in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'payments' and table_name = 'settlement_run_lines'"
+        )}  # fmt: skip
+        values = {
+            "run_id": "%(run)s", "line_key": "'certificate:' || n", "line_kind": "'certificate'",
+            "source_id": "'certificate:' || n", "rule_id": "'CERT-5'", "rule_version": "1",
+            "source_clause": "'002 §(三)'", "amount_yuan": "1000.00", "payee_kind": "'institution'",
+            "line_type": "'original'", "settlement_date": "date '2026-05-31'", "subsidy_year": "2026",
+            "is_eligible": "true", "reasons": "'{}'", "person_id": "md5('bench' || n)", "region_code": "'141125'",
+        }  # fmt: skip
+        chosen = {name: expression for name, expression in values.items() if name in columns}
+        conn.execute("set session_replication_role = replica")
+        conn.execute(
+            f"insert into payments.settlement_run_lines ({', '.join(chosen)}) "
+            f"select {', '.join(chosen.values())} from generate_series(1, %(persons)s, 10) as n"
+            % {"run": int(run_id), "persons": int(persons)}
+        )
+        for table in ("archive.persons", "archive.person_events", "reference.skill_levels"):
+            conn.execute(f"grant usage on schema {table.split('.')[0]} to archive_reader")
+            conn.execute(f"grant select on {table} to archive_reader")
+        for table in ("archive.persons", "archive.person_events"):
+            conn.execute(f"alter table {table} enable row level security")
+            conn.execute(f"alter table {table} force row level security")
+            conn.execute(f"create policy all_rows on {table} to archive_reader, skills_transformer using (true)")
+        conn.execute("reset session_replication_role")
+        conn.execute("vacuum analyze")
+
+
+PGBENCH_SCRIPT = """\\set n random(1, {persons})
+begin;
+select set_config('role', 'archive_reader', true), set_config('skills.api_county', '', true);
+select skill_rank, level_name from reference.skill_levels;
+select person_id, event_id, event_type, event_date, end_date, region_code, details from archive.person_events where person_id = any(array[md5('bench' || :n)]) order by person_id, event_date, event_id;
+select l.person_id, l.line_key, l.line_kind, l.rule_id, l.rule_version, l.source_clause, l.amount_yuan, l.payee_kind, l.run_id, l.line_type, l.settlement_date from payments.settlement_run_lines as l join payments.settlement_runs as r using (run_id) where r.status = 'approved' and l.amount_yuan <> 0 and l.person_id = any(array[md5('bench' || :n)]) order by l.person_id, l.run_id, l.line_key;
+select person_id, birth_year, gender, home_region_code, highest_skill_rank, is_high_skilled from archive.persons where person_id = any(array[md5('bench' || :n)]) order by person_id;
+end;
+"""  # noqa: E501
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def run_pgbench(url: str, persons: int, clients: int, seconds: int) -> dict:
+    """The same lookup as the API's (levels, events, subsidies, person, as archive_reader), prepared statements."""
+    with tempfile.TemporaryDirectory(prefix="bench-api-pgbench-") as tmp:
+        script = Path(tmp) / "lookup.sql"
+        script.write_text(PGBENCH_SCRIPT.format(persons=persons))
+        command = [shutil.which("pgbench") or "pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
+                   "-T", str(seconds), "-f", str(script), "-l", "--log-prefix", f"{tmp}/log", url]  # fmt: skip
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        latencies = []
+        for log in Path(tmp).glob("log*"):
+            latencies += [int(line.split()[2]) / 1000 for line in log.read_text().splitlines()]
+    tps = float(re.search(r"tps = ([\d.]+)", output).group(1))
+    return {"rate": tps, "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)}
+
+
+async def _client_load(base: str, token: str, persons: int, clients: int, seconds: float) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    failures = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits) as http:
+
+        async def one_client() -> None:
+            nonlocal failures
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await http.get(f"/v1/persons/{pseudonym(random.randint(1, persons))}")
+                if response.status_code != 200:
+                    failures += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    return {"rate": len(latencies) / elapsed, "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
+            "failures": failures, "requests": len(latencies)}  # fmt: skip
+
+
+def run_api(url: str, persons: int, clients: int, seconds: int, workers: int, port: int) -> dict:
+    from skills_pipeline.delivery import tokens
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        _, token = tokens.issue(conn, "bench", "archive")
+    env = {**os.environ, "SKILLS_WAREHOUSE_URL": url}
+    command = [str(Path(sys.executable).with_name("skills-pipeline")), "api", "--port", str(port),
+               "--workers", str(workers)]  # fmt: skip
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        import httpx
+
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise SystemExit("the API did not start: " + (server.stderr.read() if server.poll() is not None else ""))
+        asyncio.run(_client_load(base, token, persons, clients, 3))  # warm-up: pools, prepared statements
+        return asyncio.run(_client_load(base, token, persons, clients, seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def snapshot_rate(url: str, persons: int) -> tuple[float, int]:
+    from skills_pipeline.delivery import exports, signing
+
+    key = signing.private_key_from_pem(signing.new_private_key_pem())
+    with tempfile.TemporaryDirectory(prefix="bench-api-export-") as out, psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        delivery = exports.export_snapshot(conn, out, key, run_id="bench")
+        elapsed = time.perf_counter() - started
+    return delivery.archives / elapsed, delivery.archives
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of both load generators; medians are quoted")
+    args = parser.parse_args()
+
+    from skills_pipeline import warehouse
+    from skills_pipeline.local import embedded, runner
+
+    runner.ensure_local_pseudonym_key()
+    admin = embedded.local_url()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {DATABASE} with (force)")
+        conn.execute(f"create database {DATABASE}")
+    url = warehouse.with_database(admin, DATABASE)
+    try:
+        started = time.perf_counter()
+        fill(url, args.persons)
+        print(f"{args.persons:,} archives filled in {time.perf_counter() - started:.0f}s (untimed)", flush=True)
+        sql_rounds, api_rounds = [], []
+        for n in range(args.rounds):
+            sql_rounds.append(run_pgbench(url, args.persons, args.clients, args.seconds))
+            api_rounds.append(run_api(url, args.persons, args.clients, args.seconds, args.workers, args.port))
+            print(f"round {n + 1}: pgbench {sql_rounds[-1]['rate']:,.0f}/s, API {api_rounds[-1]['rate']:,.0f}/s "
+                  f"({api_rounds[-1]['failures']} non-200)", flush=True)  # fmt: skip
+        rate, archives = snapshot_rate(url, args.persons)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"drop database if exists {DATABASE} with (force)")
+
+    def median(rounds: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    api_rate, sql_rate = median(api_rounds, "rate"), median(sql_rounds, "rate")
+    print()
+    print(f"{args.persons:,} archives; {args.clients} concurrent clients on loopback; {args.seconds}s x "
+          f"{args.rounds} rounds; API with {args.workers} uvicorn worker(s); medians")  # fmt: skip
+    print(f"  API    GET /v1/persons/{{pseudonym}}  {api_rate:8,.0f} req/s   p50 {median(api_rounds, 'p50'):6.1f} ms"
+          f"   p99 {median(api_rounds, 'p99'):6.1f} ms   (target p99 <= 20 ms)")  # fmt: skip
+    print(f"  pgbench, the same queries          {sql_rate:8,.0f} tx/s    p50 {median(sql_rounds, 'p50'):6.1f} ms"
+          f"   p99 {median(sql_rounds, 'p99'):6.1f} ms")  # fmt: skip
+    print(f"  API / direct SQL = {api_rate / sql_rate:.2f}   (target >= 0.5)")
+    print(f"  full snapshot export: {archives:,} archives at {rate:,.0f} archives/s (gzip JSONL + Parquet, signed)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""The archive read API (FastAPI on uvicorn; `skills-pipeline api`, `make api`; OpenAPI in docs/openapi.json).
+
+Every request with a token runs in its own transaction as the warehouse role its token maps to (delivery/tokens.py),
+set with set_config('role', ..., true); a county token also sets skills.api_county for that transaction, which
+access.login_region() hands to the row-level security policies. The county scope is therefore the database's, as it
+is for a county analyst's own login: this module filters nothing by county itself.
+
+Bad input is a 4xx with a reason (422 for malformed parameters, 401 without a valid token, 403 where the token's
+role may not read, 404 for an archive the token cannot see); a warehouse that does not answer is a 503.
+"""
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from contextlib import asynccontextmanager, contextmanager
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from skills_pipeline.delivery import changes, documents, tokens
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "1.0.0"
+MAX_CHANGES = 1_000
+MAX_METRIC_ROWS = 5_000
+TOKEN_CACHE_SECONDS = 10.0  # a revoked token stops working within this time
+PSEUDONYM_PATTERN = r"^[0-9a-f]{32}$"
+# [0-9], not \d: \d also matches other scripts' digits, which no date or region code is written in
+MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
+REGION_PATTERN = r"^14[0-9]{4}$"
+DOCUMENT_SCHEMA_REF = "#/components/schemas/PersonArchive"
+JSON = "application/json"
+
+bearer = HTTPBearer(auto_error=False, description="a token from `skills-pipeline api token issue`")
+
+
+class TokenCache:
+    """Grants by token hash for a few seconds: one warehouse round trip saved per request."""
+
+    def __init__(self, seconds: float = TOKEN_CACHE_SECONDS):
+        self.seconds = seconds
+        self._grants: dict[str, tuple[float, tokens.Grant]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> tokens.Grant | None:
+        key = tokens.token_hash(token)
+        with self._lock:
+            hit = self._grants.get(key)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        return None
+
+    def put(self, token: str, grant: tokens.Grant) -> None:
+        with self._lock:
+            if len(self._grants) > 10_000:
+                self._grants.clear()
+            self._grants[tokens.token_hash(token)] = (time.monotonic() + self.seconds, grant)
+
+
+def _problem(status: int, detail: str, headers: dict | None = None) -> HTTPException:
+    return HTTPException(status_code=status, detail=detail, headers=headers)
+
+
+def _openapi_components() -> dict:
+    """The archive document's JSON Schema as OpenAPI components ($defs moved under components/schemas)."""
+    schema = json.loads(json.dumps(documents.schema()))
+    text = json.dumps(schema).replace('"#/$defs/', '"#/components/schemas/PersonArchive_')
+    schema = json.loads(text)
+    definitions = schema.pop("$defs", {})
+    for key in ("$schema", "$id"):
+        schema.pop(key, None)
+    components = {f"PersonArchive_{name}": value for name, value in definitions.items()}
+    components["PersonArchive"] = schema
+    return components
+
+
+def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
+    """The application; `conninfo` defaults to the API's warehouse URL (SKILLS_API_WAREHOUSE_URL or the warehouse)."""
+    from psycopg_pool import ConnectionPool
+
+    cache = TokenCache()
+    state: dict = {}
+
+    opening = threading.Lock()
+
+    def pool() -> ConnectionPool:
+        """Opened on first use (also when the app is driven without its lifespan, as test clients may)."""
+        with opening:
+            if "pool" not in state:
+                from skills_pipeline import warehouse
+
+                state["pool"] = ConnectionPool(
+                    conninfo or warehouse.api_url(), min_size=min(2, pool_size), max_size=pool_size,
+                    kwargs={"autocommit": True}, open=True, name="api",
+                )  # fmt: skip
+            return state["pool"]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        try:
+            yield
+        finally:
+            if "pool" in state:
+                state.pop("pool").close()
+
+    app = FastAPI(
+        title="Skills Shanxi archive API",
+        version=API_VERSION,
+        description=(
+            "Read access to the lifelong skills archive (人人持证、技能山西): one person's archive document "
+            "(person-archive-1), the change feed, and the employment-rate and skilled-share metrics. "
+            "Send `Authorization: Bearer <token>`; what a token sees is decided by the warehouse's row-level "
+            "security for the role it maps to."
+        ),
+        lifespan=lifespan,
+    )
+
+    @contextmanager
+    def connection(grant: tokens.Grant | None):
+        try:
+            with pool().connection(timeout=10) as conn, conn.transaction():
+                if grant is not None:
+                    conn.execute(
+                        "select set_config('role', %s, true), set_config('skills.api_county', %s, true)",
+                        (grant.role, grant.region_code or ""),
+                    )
+                yield conn
+        except psycopg.errors.InsufficientPrivilege:
+            raise _problem(403, "this token's role may not read this resource") from None
+        except (psycopg.OperationalError, TimeoutError) as error:
+            log.warning("warehouse unavailable: %s", type(error).__name__)
+            raise _problem(503, "the warehouse is not answering; try again shortly", {"Retry-After": "5"}) from None
+
+    def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> tokens.Grant:
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise _problem(401, "missing token: send Authorization: Bearer <token>", challenge)
+        token = credentials.credentials
+        grant = cache.get(token)
+        if grant is None:
+            with connection(None) as conn:
+                grant = tokens.lookup(conn, token)
+            if grant is None:
+                raise _problem(401, "unknown or revoked token", challenge)
+            cache.put(token, grant)
+        return grant
+
+    Token = Annotated[tokens.Grant, Depends(authorised)]
+
+    def levels(conn: psycopg.Connection) -> dict[int, str]:
+        if "levels" not in state or state["levels"][0] < time.monotonic():
+            state["levels"] = (time.monotonic() + 300, documents.skill_level_names(conn))
+        return state["levels"][1]
+
+    @app.get("/healthz", tags=["operations"], summary="liveness and warehouse reachability")
+    def healthz() -> dict:
+        with connection(None) as conn:
+            conn.execute("select 1")
+        return {"status": "ok"}
+
+    @app.get(
+        "/v1/persons/{pseudonym}",
+        tags=["archive"],
+        summary="one person's archive document (person-archive-1)",
+        responses={
+            200: {"content": {JSON: {"schema": {"$ref": DOCUMENT_SCHEMA_REF}}}},
+            401: {"description": "missing, unknown or revoked token"},
+            404: {"description": "no archive under this pseudonym that the token may see"},
+        },
+    )
+    def person(
+        pseudonym: Annotated[str, Path(pattern=PSEUDONYM_PATTERN, description="32 lowercase hex characters")],
+        grant: Token,
+    ) -> Response:
+        with connection(grant) as conn:
+            found = list(documents.documents(conn, [pseudonym], levels=levels(conn)))
+        if not found:
+            raise _problem(404, f"no archive for {pseudonym} that this token may see")
+        return Response(json.dumps(found[0], ensure_ascii=False, default=str), media_type=JSON)
+
+    @app.get(
+        "/v1/changes",
+        tags=["archive"],
+        summary="archives changed after a watermark, oldest first, with today's document",
+        responses={
+            200: {"content": {JSON: {"schema": {
+                "type": "object", "required": ["changes", "next_after"],
+                "properties": {
+                    "changes": {"type": "array", "items": {
+                        "type": "object", "required": ["change_id", "pseudonym", "document"],
+                        "properties": {
+                            "change_id": {"type": "integer"},
+                            "pseudonym": {"type": "string"},
+                            "document": {"anyOf": [{"$ref": DOCUMENT_SCHEMA_REF}, {"type": "null"}]},
+                        },
+                    }},
+                    "next_after": {"type": "integer", "description": "send as `after` to get the next page"},
+                },
+            }}}},
+        },
+    )  # fmt: skip
+    def change_feed(
+        grant: Token,
+        after: Annotated[int, Query(ge=0, le=2**63 - 1, description="the last change_id you have read")] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_CHANGES, description=f"page size, at most {MAX_CHANGES}")] = 100,
+    ) -> Response:
+        with connection(grant) as conn:
+            page = changes.changes_after(conn, after, limit)
+            current = {
+                d["person"]["pseudonym"]: d
+                for d in documents.documents(conn, [p for _, p in page], levels=levels(conn))
+            }
+        body = {
+            "changes": [{"change_id": c, "pseudonym": p, "document": current.get(p)} for c, p in page],
+            "next_after": page[-1][0] if page else after,
+        }
+        return Response(json.dumps(body, ensure_ascii=False, default=str), media_type=JSON)
+
+    def _months(from_month: str | None, to_month: str | None) -> tuple[dt.date, dt.date]:
+        first = dt.date.fromisoformat(f"{from_month}-01") if from_month else dt.date(1, 1, 1)
+        last = dt.date.fromisoformat(f"{to_month}-01") if to_month else dt.date(9999, 12, 1)
+        if first > last:
+            raise _problem(422, f"from_month {from_month} is after to_month {to_month}")
+        return first, last
+
+    Region = Annotated[str | None, Query(pattern=REGION_PATTERN, description="province, city or county code")]
+    Month = Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM")]
+    Limit = Annotated[int, Query(ge=1, le=MAX_METRIC_ROWS)]
+
+    def _rows(conn: psycopg.Connection, sql: str, params: tuple) -> list[dict]:
+        cursor = conn.execute(sql, params)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def _metric_response(rows: list[dict]) -> Response:
+        return Response(json.dumps({"rows": rows}, ensure_ascii=False, default=_plain), media_type=JSON)
+
+    @app.get("/v1/metrics/employment-rates", tags=["metrics"],
+             summary="trainee employment and certification rates by completion month and region (001 §一)")  # fmt: skip
+    def employment_rates(
+        grant: Token, region: Region = None, from_month: Month = None, to_month: Month = None, limit: Limit = 1_000
+    ) -> Response:
+        first, last = _months(from_month, to_month)
+        with connection(grant) as conn:
+            rows = _rows(
+                conn,
+                "select completion_month, breakdown as region_level, breakdown_value as region_code, "
+                "employed_trainees, employment_rate_denominator, employment_rate, employment_rate_target, "
+                "certified_trainees, completed_trainees, certification_rate, latest_window_end_date "
+                "from metrics.trainee_outcome_rates where breakdown in ('province', 'city', 'county') "
+                "and (%s::text is null or breakdown_value = %s) and completion_month between %s and %s "
+                "order by completion_month, breakdown_value limit %s",
+                (region, region, first, last, limit),
+            )
+        return _metric_response(rows)
+
+    @app.get("/v1/metrics/skilled-shares", tags=["metrics"],
+             summary="skilled and high-skilled shares of insured employed persons by month and region")  # fmt: skip
+    def skilled_shares(
+        grant: Token, region: Region = None, from_month: Month = None, to_month: Month = None, limit: Limit = 1_000
+    ) -> Response:
+        first, last = _months(from_month, to_month)
+        with connection(grant) as conn:
+            rows = _rows(
+                conn,
+                "select employment_month, region_level, region_code, employed_persons, skilled_persons, "
+                "skilled_share, skilled_share_target, high_skilled_persons, high_skilled_share, "
+                "high_skilled_share_target from metrics.skilled_talent_shares "
+                "where (%s::text is null or region_code = %s) and employment_month between %s and %s "
+                "order by employment_month, region_code limit %s",
+                (region, region, first, last, limit),
+            )
+        return _metric_response(rows)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        # Logged without the request's headers (they carry the token).
+        log.exception("unexpected failure on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "unexpected failure; it has been logged"}, status_code=500)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            document.setdefault("components", {}).setdefault("schemas", {}).update(_openapi_components())
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi
+    return app
+
+
+def _plain(value):
+    """JSON for what PostgreSQL returns: dates as ISO text, numerics as numbers."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return float(value)
+
+
+def openapi_document() -> str:
+    """The committed docs/openapi.json: the document the app serves, stably formatted."""
+    return json.dumps(create_app("postgresql://unused").openapi(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def serve(host: str, port: int, workers: int = 1) -> None:
+    import uvicorn
+
+    # access_log off: the log would carry every pseudonym looked up; errors are still logged.
+    uvicorn.run(
+        "skills_pipeline.delivery.api:create_app", factory=True, host=host, port=port, workers=workers,
+        access_log=False, log_level="warning",
+    )  # fmt: skip

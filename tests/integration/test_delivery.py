@@ -1,0 +1,292 @@
+"""Archive delivery on real PostgreSQL: signed exports a consumer verifies, and the read API with tokens whose county
+scope the database enforces (two counties' people, built by dbt as in production)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import shutil
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from helpers import INSTITUTION, LIULIN, YAODU, county_person, two_county_deliveries, write_csv
+from skills_pipeline import cli, dbt_build
+from skills_pipeline.delivery import api, changes, documents, exports, signing, tokens
+from skills_pipeline.ingest import loader, pseudonyms
+
+pytestmark = pytest.mark.integration
+
+DAY = dt.date(2026, 6, 1)
+
+
+@pytest.fixture(scope="module")
+def archived(warehouse_url, tmp_path_factory):
+    """Two counties' people ingested, built and recorded in the change feed once for the module."""
+    root = tmp_path_factory.mktemp("delivery_landing")
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(
+            "drop schema if exists raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, "
+            "metrics, settlement, reference cascade"
+        )
+    from skills_pipeline import warehouse
+
+    warehouse.apply_roles()  # the delivery tables' grants and policies need the migrations first
+    two_county_deliveries(root)
+    for feed in ("training", "social_security", "employment", "certificate"):
+        loader.ingest(feed, DAY, landing_root=str(root))
+    dbt_build.export_profile_env(warehouse_url)
+    dbt_build.run("build", "--quiet")
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        changes.record_changes(conn)
+        yield conn, root
+
+
+@pytest.fixture(scope="module")
+def signing_key(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keys") / "signing.pem"
+    path.write_bytes(signing.new_private_key_pem())
+    public = path.with_name("public.pem")
+    key = signing.private_key_from_pem(path.read_bytes())
+    public.write_bytes(signing.public_key_pem(key))
+    return key, path, public
+
+
+def pseudonym_of(county: str, n: int) -> str:
+    return pseudonyms.load_key().person_id(county_person(county, n))
+
+
+def read_jsonl(folder) -> list[dict]:
+    with gzip.open(folder / exports.JSONL, "rt", encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
+
+
+def revoke_liulin_certificate(conn, root) -> None:
+    day = dt.date(2026, 6, 5)
+    write_csv(root, "certificate", [{
+        "certificate_id": "ZS-L1", "id_number": county_person(LIULIN, 1), "name": "学员1号",
+        "certificate_type": "skill_level", "occupation_code": "4-10-01-05", "occupation_name": "养老护理员",
+        "skill_level": "五级", "issue_date": "2026-03-10", "issuer_code": INSTITUTION, "region_code": LIULIN,
+        "status": "撤销", "updated_at": "2026-06-05 10:00:00",
+    }], day=day)  # fmt: skip
+    report = loader.ingest("certificate", day, landing_root=str(root))
+    assert report.totals()["rows_loaded"] == 1, report.totals()
+    dbt_build.run("build", "--quiet", "--select", "stg_certificate__certificates+")
+
+
+def test_nightly_deliveries_follow_each_other_without_gap_or_overlap_and_verify(archived, signing_key, tmp_path):
+    import pyarrow.parquet as pq
+
+    conn, root = archived
+    key, _, public_path = signing_key
+    public = signing.load_public_key(public_path)
+    persons = conn.execute("select count(*) from archive.persons").fetchone()[0]
+    out = tmp_path / "exports"
+
+    first = exports.export_changes(conn, str(out), key, run_id="night-1")
+    assert first is not None and first.archives == persons and first.after_change_id == 0
+    folder = out / first.delivery_id
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [exports.JSONL, exports.PARQUET, exports.MANIFEST, exports.SIGNATURE]
+    )
+    rows = read_jsonl(folder)
+    validator = documents.validator()
+    assert all(not list(validator.iter_errors(row["document"])) for row in rows)
+    table = pq.read_table(folder / exports.PARQUET)
+    assert table.column("pseudonym").to_pylist() == [row["document"]["person"]["pseudonym"] for row in rows]
+    assert [json.loads(text) for text in table.column("document").to_pylist()] == [row["document"] for row in rows]
+    assert exports.verify(str(folder), public).ok
+
+    assert exports.export_changes(conn, str(out), key) is None  # a rerun of the night delivers nothing again
+
+    revoke_liulin_certificate(conn, root)
+    changes.record_changes(conn)
+    second = exports.export_changes(conn, str(out), key, run_id="night-2")
+    assert second.after_change_id == first.through_change_id and second.archives == 1
+    (row,) = read_jsonl(out / second.delivery_id)
+    assert row["document"]["person"]["pseudonym"] == pseudonym_of(LIULIN, 1)
+    assert [c["status"] for c in row["document"]["certificates"]] == ["revoked"]
+    assert row["change_id"] == second.through_change_id
+
+    snapshot = exports.export_snapshot(conn, str(out), key)
+    assert snapshot.archives == persons and snapshot.through_change_id == second.through_change_id
+    assert exports.verify(str(out / snapshot.delivery_id), public).ok
+    recorded = conn.execute("select kind, after_change_id, through_change_id from delivery.archive_exports "
+                            "order by export_id").fetchall()  # fmt: skip
+    assert [kind for kind, _, _ in recorded] == ["changes", "changes", "snapshot"]
+
+
+def test_verify_names_what_was_tampered_with(archived, signing_key, tmp_path, capsys):
+    conn, _ = archived
+    key, _, public_path = signing_key
+    public = signing.load_public_key(public_path)
+    delivery = exports.export_snapshot(conn, str(tmp_path / "out"), key)
+    good = tmp_path / "out" / delivery.delivery_id
+
+    def tampered(name: str, change) -> list[str]:
+        copy = tmp_path / name
+        shutil.copytree(good, copy)
+        change(copy)
+        return exports.verify(str(copy), public).problems
+
+    def flip_last_byte(path):
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 1
+        path.write_bytes(bytes(data))
+
+    assert "archives.parquet: content differs" in tampered("parquet", lambda d: flip_last_byte(d / exports.PARQUET))[0]
+    assert "signature does not match" in tampered("manifest", lambda d: (d / exports.MANIFEST).write_text(
+        (d / exports.MANIFEST).read_text().replace('"archives": ', '"archives": 1')))[0]  # fmt: skip
+    assert "extra.csv: not in the manifest" in tampered("extra", lambda d: (d / "extra.csv").write_text("x"))[0]
+    assert "listed in the manifest but missing" in tampered("missing", lambda d: (d / exports.JSONL).unlink())[0]
+    assert "manifest.json.sig is missing" in tampered("unsigned", lambda d: (d / exports.SIGNATURE).unlink())[0]
+
+    other = tmp_path / "other.pem"
+    other.write_bytes(signing.public_key_pem(signing.private_key_from_pem(signing.new_private_key_pem())))
+    assert cli.main(["export", "verify", str(good), "--public-key", str(other)]) == 1
+    assert "signature does not match" in capsys.readouterr().err
+    assert cli.main(["export", "verify", str(good), "--public-key", str(public_path)]) == 0
+    assert "verified" in capsys.readouterr().out
+
+
+def test_the_export_commands_sign_with_the_configured_key_and_refuse_without_one(archived, signing_key, tmp_path,
+                                                                                 monkeypatch, capsys):  # fmt: skip
+    _, key_path, public_path = signing_key
+    monkeypatch.delenv(signing.KEY_ENV, raising=False)
+    monkeypatch.delenv(signing.KEY_FILE_ENV, raising=False)
+    assert cli.main(["export", "snapshot", "--out", str(tmp_path)]) == 2
+    assert signing.KEY_FILE_ENV in capsys.readouterr().err
+    monkeypatch.setenv(signing.KEY_FILE_ENV, str(key_path))
+    assert cli.main(["export", "snapshot", "--out", str(tmp_path)]) == 0
+    (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("snapshot-")]
+    assert cli.main(["export", "verify", str(folder), "--public-key", str(public_path)]) == 0
+    assert cli.main(["export", "keygen", "--out", str(key_path)]) == 2  # never overwrites a key
+
+
+# --- the read API -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(archived, warehouse_url):
+    conn, _ = archived
+    issued = {
+        "archive": tokens.issue(conn, "card service", "archive")[1],
+        "province": tokens.issue(conn, "province HR", "province")[1],
+        "liulin": tokens.issue(conn, "Liulin HR office", "county", LIULIN)[1],
+    }
+    with TestClient(api.create_app(warehouse_url, pool_size=4)) as test_client:
+        yield test_client, issued
+
+
+def get(client, path: str, token: str | None = None, **params):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.get(path, headers=headers, params=params)
+
+
+def test_the_api_needs_a_live_token_and_refuses_bad_input_with_a_4xx(client, archived):
+    test_client, issued = client
+    conn, _ = archived
+    person = pseudonym_of(LIULIN, 2)
+    assert get(test_client, "/healthz").json() == {"status": "ok"}
+    assert get(test_client, f"/v1/persons/{person}").status_code == 401
+    assert get(test_client, f"/v1/persons/{person}", "skp_not-a-token").status_code == 401
+    assert get(test_client, "/v1/persons/NOT-A-PSEUDONYM", issued["archive"]).status_code == 422
+    assert get(test_client, "/v1/changes", issued["archive"], limit=10**9).status_code == 422
+    assert get(test_client, "/v1/changes", issued["archive"], after=-1).status_code == 422
+    assert get(test_client, "/v1/metrics/skilled-shares", issued["province"], from_month="2026-13").status_code == 422
+    assert get(test_client, "/v1/metrics/skilled-shares", issued["province"], from_month="2026-06",
+               to_month="2026-01").status_code == 422  # fmt: skip
+    # an archive token reads archives, not metrics: the warehouse refuses archive_reader, the API says 403
+    assert get(test_client, "/v1/metrics/employment-rates", issued["archive"]).status_code == 403
+
+    token_id, revoked = tokens.issue(conn, "to revoke", "archive")
+    assert tokens.revoke(conn, token_id)
+    assert get(test_client, f"/v1/persons/{person}", revoked).status_code == 401
+    listed = "\n".join(str(row) for row in tokens.listing(conn))
+    assert revoked not in listed and tokens.token_hash(revoked) not in listed  # never shown again, not even hashed
+
+
+def test_a_county_token_sees_its_county_only(client):
+    test_client, issued = client
+    liulin, yaodu = pseudonym_of(LIULIN, 1), pseudonym_of(YAODU, 1)
+    document = get(test_client, f"/v1/persons/{liulin}", issued["liulin"]).json()
+    assert document["person"]["pseudonym"] == liulin and not list(documents.validator().iter_errors(document))
+    assert get(test_client, f"/v1/persons/{yaodu}", issued["liulin"]).status_code == 404
+    assert get(test_client, f"/v1/persons/{yaodu}", issued["archive"]).status_code == 200
+
+    county_feed = get(test_client, "/v1/changes", issued["liulin"], limit=1000).json()["changes"]
+    assert county_feed and {c["document"]["person"]["region_code"] for c in county_feed} == {LIULIN}
+    full_feed = get(test_client, "/v1/changes", issued["archive"], limit=1000).json()["changes"]
+    assert {c["document"]["person"]["region_code"] for c in full_feed} >= {LIULIN, YAODU}
+
+    county_rows = get(test_client, "/v1/metrics/skilled-shares", issued["liulin"]).json()["rows"]
+    province_rows = get(test_client, "/v1/metrics/skilled-shares", issued["province"]).json()["rows"]
+    assert county_rows and {row["region_code"] for row in county_rows} == {LIULIN}
+    assert {YAODU, LIULIN} <= {row["region_code"] for row in province_rows}
+    rates = get(test_client, "/v1/metrics/employment-rates", issued["liulin"], region=YAODU).json()["rows"]
+    assert rates == []
+
+
+def test_the_county_scope_is_the_databases_not_the_apis(archived, warehouse_url):
+    """As the API's own login: without becoming a role it reads nothing; as analyst_county with skills.api_county
+    set it sees that county; a county analyst login setting skills.api_county gains nothing."""
+    from psycopg import sql
+
+    conn, _ = archived
+    for login, group in (("t_api", "archive_api"), ("t_yaodu_analyst", None)):
+        if not conn.execute("select 1 from pg_roles where rolname = %s", (login,)).fetchone():
+            conn.execute(sql.SQL("create role {} login").format(sql.Identifier(login)))
+        if group:
+            conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(group), sql.Identifier(login)))
+    conn.execute("select access.register_county_analyst('t_yaodu_analyst', %s)", (YAODU,))
+    from urllib.parse import urlsplit, urlunsplit
+
+    def as_login(user):
+        parts = urlsplit(warehouse_url)
+        return urlunsplit(parts._replace(netloc=f"{user}@{parts.netloc.rpartition('@')[2]}"))
+
+    with psycopg.connect(as_login("t_api")) as api_login:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            api_login.execute("select count(*) from archive.persons")
+        api_login.rollback()
+        api_login.execute("select set_config('role', 'analyst_county', true), set_config('skills.api_county', %s, "
+                          "true)", (LIULIN,))  # fmt: skip
+        regions = api_login.execute("select distinct home_region_code from archive.persons").fetchall()
+        assert regions == [(LIULIN,)]
+    with psycopg.connect(as_login("t_yaodu_analyst")) as analyst:
+        analyst.execute("select set_config('skills.api_county', %s, false)", (LIULIN,))
+        regions = analyst.execute("select distinct home_region_code from archive.persons").fetchall()
+        assert regions == [(YAODU,)]
+
+
+def test_schemathesis_finds_no_server_error(client):
+    """Property-based requests generated from the served OpenAPI document, with a county token: never a 5xx."""
+    import hypothesis
+    import schemathesis
+
+    test_client, issued = client
+    schema = schemathesis.openapi.from_asgi("/openapi.json", test_client.app)
+    headers = {"Authorization": f"Bearer {issued['liulin']}"}
+    checked = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @hypothesis.settings(max_examples=25, deadline=None, database=None,
+                             suppress_health_check=list(hypothesis.HealthCheck))  # fmt: skip
+        @hypothesis.given(case=operation.as_strategy())
+        def no_server_error(case):
+            response = case.call(headers=headers)
+            assert response.status_code < 500, (case.path, case.query, response.text[:200])
+
+        no_server_error()
+        checked += 1
+    assert checked == 5
+
+
+def test_the_committed_openapi_document_is_the_served_one():
+    from skills_pipeline.settings import project_root
+
+    committed = (project_root() / "docs" / "openapi.json").read_text(encoding="utf-8")
+    assert committed == api.openapi_document(), "regenerate: skills-pipeline api openapi > docs/openapi.json"
