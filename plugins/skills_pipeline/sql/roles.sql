@@ -70,7 +70,9 @@ grant execute on function access.login_region() to analyst_county, analyst_provi
 -- The read API: token hashes to authenticate requests, and the three roles its tokens map to.
 alter role archive_api noinherit;
 grant select on access.api_tokens to archive_api;
-grant archive_reader, analyst_province, analyst_county to archive_api;
+grant archive_reader to archive_api;
+grant analyst_province to archive_api;
+grant analyst_county to archive_api;
 
 -- Register (or move) a county analyst login: creates the login if needed and maps it to its county.
 create or replace function access.register_county_analyst(login text, county text) returns void
