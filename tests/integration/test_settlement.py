@@ -366,16 +366,39 @@ def test_a_run_is_idempotent_frozen_once_approved_and_exported_for_finance(settl
 
     exported = settlement_exports.export_run(conn, first.run_id, str(tmp_path))
     book = load_workbook(exported.workbook)
-    assert book.sheetnames == ["汇总", INSTITUTION, "风险预警"]
+    assert book.sheetnames == ["汇总", "柳林县职业培训学校", "风险预警"]  # payee sheets are named by payee
     summary = [tuple(cell for cell in row if cell is not None) for row in book["汇总"].iter_rows(values_only=True)]
     assert ("明细合计(元)", 20000) in summary
     assert ("合计", 21, 10, 20000) in summary
-    payee_rows = list(book[INSTITUTION].iter_rows(values_only=True))
-    assert payee_rows[1][:3] == ("明细编号", "明细类型", "补贴项目")
-    amounts = [row[16] for row in payee_rows[2:]]
+    # Every money cell of the summary is wider than its formatted amount: no ### on screen or paper.
+    for row in book["汇总"].iter_rows():
+        for cell in row:
+            if cell.number_format == "#,##0.00" and cell.value is not None:
+                assert book["汇总"].column_dimensions[cell.column_letter].width > len(f"{cell.value:,.2f}")
+    payee_sheet = book["柳林县职业培训学校"]
+    assert payee_sheet["A1"].value == f"柳林县职业培训学校 ({INSTITUTION})"
+    payee_rows = list(payee_sheet.iter_rows(values_only=True))
+    headers = payee_rows[1]
+    assert headers[:5] == ("明细编号", "明细类型", "明细类型代码", "补贴项目", "补贴项目代码")
+    lines = [dict(zip(headers, row, strict=True)) for row in payee_rows[2:]]
+    amounts = [line["本次金额(元)"] for line in lines]
     assert all(isinstance(amount, int | float) for amount in amounts) and sum(amounts) == 20000
-    warning_rules = {row[1] for row in book["风险预警"].iter_rows(min_row=2, values_only=True)}
-    assert "certificate_before_training" in warning_rules  # person 6 trained in ORD80
+    assert {(line["明细类型"], line["明细类型代码"]) for line in lines} == {("首次结算", "original")}
+    refused = [line for line in lines if line["是否符合条件"] == "否"]
+    assert refused and all(line["原因代码"] and line["不符合原因"] for line in refused)
+    assert "班级就业率未达标" in {line["不符合原因"] for line in refused}  # ORD70: the class misses 80%
+    assert all(not reason.isascii() for line in refused for reason in line["不符合原因"].split("；"))
+    # As a finance officer works with it: header frozen and filtered, printed landscape one page wide with the
+    # header rows on every page, names not cut off.
+    assert payee_sheet.freeze_panes == "A3" and payee_sheet.auto_filter.ref == f"A2:W{len(payee_rows)}"
+    assert payee_sheet.print_title_rows == "$1:$2"
+    setup = payee_sheet.page_setup
+    assert (setup.orientation, setup.fitToWidth, setup.fitToHeight) == ("landscape", 1, 0)
+    assert payee_sheet.sheet_properties.pageSetUpPr.fitToPage
+    assert payee_sheet.column_dimensions["F"].width >= 2 * len("订单式、项目制培训补贴")  # 适用规则 labels fit
+    warnings = list(book["风险预警"].iter_rows(values_only=True))
+    assert warnings[0][:2] == ("预警规则", "预警规则代码")
+    assert ("证书日期早于培训开始", "certificate_before_training") in {row[:2] for row in warnings[1:]}  # person 6
     with open(exported.payment_csv, encoding="utf-8") as handle:
         assert list(csv.DictReader(handle)) == [{
             "run_id": str(first.run_id), "period_start": "2023-09-01", "period_end": "2023-09-30",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 
 import fsspec
@@ -21,39 +23,47 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.properties import PageSetupProperties
 from psycopg.rows import dict_row
 
 from skills_pipeline.settlement import runs
 from skills_pipeline.settlement.runs import SettlementError
 
 MONEY = "#,##0.00"
-PAYEE_KIND_LABELS = {"institution": "培训机构", "enterprise": "企业", "trainee": "学员"}
 TRAINEE_SHEET = "学员生活补贴"
 
-# (column in payments.settlement_run_lines, Chinese header)
+# (column of the line query below, Chinese header). Codes stay in their own columns beside their Chinese labels
+# (reference.settlement_labels), so a filter or a formula can still use the code.
 LINE_HEADERS = (
     ("line_key", "明细编号"),
-    ("line_type", "明细类型"),
-    ("line_kind", "补贴项目"),
+    ("line_type_label", "明细类型"),
+    ("line_type", "明细类型代码"),
+    ("line_kind_label", "补贴项目"),
+    ("line_kind", "补贴项目代码"),
+    ("rule_label", "适用规则"),
+    ("rule_id", "规则代码"),
+    ("rule_version", "规则版本"),
+    ("source_clause", "政策依据条款"),
     ("source_id", "来源记录编号"),
     ("person_id", "人员假名标识"),
     ("class_id", "班级编号"),
     ("region_code", "行政区划代码"),
-    ("rule_id", "适用规则"),
-    ("rule_version", "规则版本"),
-    ("source_clause", "政策依据条款"),
     ("quantity", "数量(天/证)"),
     ("subsidy_year", "补贴年度"),
     ("settlement_date", "结算日期"),
     ("is_eligible", "是否符合条件"),
-    ("reasons", "不符合原因"),
+    ("reason_labels", "不符合原因"),
+    ("reason_codes", "原因代码"),
+    ("reasons", "原因明细(系统记录)"),
     ("previously_approved_yuan", "此前已核定金额(元)"),
     ("amount_yuan", "本次金额(元)"),
     ("adjustment_reason", "调整说明"),
 )
 PAYEE_HEADERS = ("收款方类型", "收款方代码", "收款方名称", "明细数", "符合条件明细数", "金额(元)")
 WARNING_HEADERS = (
-    "预警编号", "预警规则", "政策依据", "人员假名标识", "班级编号", "培训机构代码", "说明", "证据表", "证据记录"
+    "预警规则", "预警规则代码", "政策依据", "人员假名标识", "班级编号", "培训机构代码", "说明(系统记录)", "证据表",
+    "证据记录", "预警编号",
 )  # fmt: skip
 PAYMENT_CSV_HEADER = (
     "run_id", "period_start", "period_end", "payee_kind", "payee_code", "payee_name", "line_count", "amount_yuan"
@@ -131,95 +141,182 @@ def _sheet_title(text: str, used: set[str]) -> str:
     return title
 
 
+def _display_width(value) -> int:
+    """Columns as wide as their text: CJK characters take two Latin widths in Excel's default fonts."""
+    if isinstance(value, Cell):
+        value = value.value
+    if value is None:
+        return 0
+    if isinstance(value, Decimal | float):
+        text = f"{value:,.2f}"
+    elif isinstance(value, date):
+        text = "yyyy-mm-dd hh:mm" if isinstance(value, datetime) else "yyyy-mm-dd"
+    else:
+        text = str(value)
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _fit_columns(sheet, rows: list[list]) -> None:
+    """Widths that fit the longest cell of each column (bounded: a long system note wraps at 60)."""
+    widths: dict[int, int] = {}
+    for row in rows:
+        for index, value in enumerate(row):
+            widths[index] = max(widths.get(index, 0), _display_width(value))
+    for index, width in widths.items():
+        sheet.column_dimensions[get_column_letter(index + 1)].width = min(max(width + 2, 8), 60)
+
+
+def _print_setup(sheet, header_row: int | None) -> None:
+    """Landscape A4, every column on one page width, the header rows repeated on every printed page."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = "9"  # A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0  # as many pages down as the rows need
+    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    if header_row:
+        sheet.print_title_rows = f"1:{header_row}"
+
+
+def _write_table(sheet, headers, rows: list[list], title: str | None = None) -> None:
+    """A sheet holding one table: optional title row, a frozen header row with filters, widths fitted to the content.
+    Write-only sheets take their layout before their first row, hence the rows arrive as a list."""
+    header_row = 2 if title else 1
+    head = [_cell(sheet, header, bold=True) for header in headers]
+    _fit_columns(sheet, [head, *rows])
+    sheet.freeze_panes = f"A{header_row + 1}"
+    sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(headers))}{header_row + max(len(rows), 1)}"
+    _print_setup(sheet, header_row)
+    if title:
+        sheet.append([_cell(sheet, title, bold=True)])
+    sheet.append(head)
+    for row in rows:
+        sheet.append(_row(sheet, row))
+
+
+def _labels(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
+    return {
+        (category, code): label
+        for category, code, label in conn.execute("select category, code, label from reference.settlement_labels")
+    }
+
+
+def _label(labels: dict, category: str, code) -> str:
+    """The Chinese label of a code; an unlabelled code is shown as itself rather than hidden."""
+    return "" if code is None else labels.get((category, code), code)
+
+
 def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Decimal]:
     """Write the run's workbook to a binary file object; returns (payees, line total) for the caller's report."""
     run = _run(conn, run_id)
     payees = _payee_totals(conn, run_id)
+    labels = _labels(conn)
     line_total = conn.execute(
         "select coalesce(sum(amount_yuan), 0) from payments.settlement_run_lines where run_id = %s", (run_id,)
     ).fetchone()[0]
     book = Workbook(write_only=True)
 
     summary = book.create_sheet("汇总")
-    for label, value in (
-        ("结算批次", run["run_id"]),
-        ("结算期间", f"{run['period_start']} 至 {run['period_end']}"),
-        ("批次类型", {"original": "首次结算", "adjustment": "调整结算"}[run["run_kind"]]),
-        ("状态", {"draft": "草稿(未审批)", "approved": "已审批", "superseded": "已被替代"}[run["status"]]),
-        ("审批人", run["approved_by"] or ""),
-        ("审批时间", run["approved_at"].replace(tzinfo=None) if run["approved_at"] else ""),
-        ("审批链哈希", run["chain_sha256"] or ""),
-        ("适用规则版本", ", ".join(f"{rule} v{version}" for rule, version in sorted(run["rule_versions"].items()))),
-        ("输入批次数", sum(len(batches) for batches in run["input_batches"].values())),
-        ("明细合计(元)", line_total),
-    ):
-        summary.append([_cell(summary, label, bold=True), _cell(summary, value, money=isinstance(value, Decimal))])
-    summary.append([])
-    summary.append([_cell(summary, header, bold=True) for header in PAYEE_HEADERS])
+    summary_rows = [
+        [_cell(summary, label, bold=True), _cell(summary, value, money=isinstance(value, Decimal))]
+        for label, value in (
+            ("结算批次", run["run_id"]),
+            ("结算期间", f"{run['period_start']} 至 {run['period_end']}"),
+            ("批次类型", {"original": "首次结算", "adjustment": "调整结算"}[run["run_kind"]]),
+            ("状态", {"draft": "草稿(未审批)", "approved": "已审批", "superseded": "已被替代"}[run["status"]]),
+            ("审批人", run["approved_by"] or ""),
+            ("审批时间", run["approved_at"].replace(tzinfo=None) if run["approved_at"] else ""),
+            ("审批链哈希", run["chain_sha256"] or ""),
+            ("适用规则版本", ", ".join(f"{rule} v{version}" for rule, version in sorted(run["rule_versions"].items()))),
+            ("输入批次数", sum(len(batches) for batches in run["input_batches"].values())),
+            ("明细合计(元)", line_total),
+        )
+    ]
+    summary_rows.append([])
+    summary_rows.append([_cell(summary, header, bold=True) for header in PAYEE_HEADERS])
     payee_sum = Decimal(0)
     for kind, code, name, lines, eligible, amount in payees:
         payee_sum += amount
-        label = "/".join(PAYEE_KIND_LABELS.get(part, part) for part in kind.split("/"))
-        summary.append(_row(summary, [label, code, name, lines, eligible, _cell(summary, amount, money=True)]))
-    summary.append(
+        label = "/".join(_label(labels, "payee_kind", part) for part in kind.split("/"))
+        summary_rows.append(_row(summary, [label, code, name, lines, eligible, _cell(summary, amount, money=True)]))
+    summary_rows.append(
         [_cell(summary, "合计", bold=True), "", "", sum(p[3] for p in payees), sum(p[4] for p in payees),
          _cell(summary, payee_sum, bold=True, money=True)]
     )  # fmt: skip
     if payee_sum != line_total:  # the workbook must reconcile; a mismatch is a bug, not a footnote
         raise SettlementError(f"run {run_id}: payee totals {payee_sum} do not reconcile with the lines {line_total}")
+    # The approval hash and the rule versions are long texts: they may run into the empty cells to their right
+    # rather than widen the column of payee codes.
+    _fit_columns(summary, [row[:1] if index in (6, 7) else row for index, row in enumerate(summary_rows)])
+    _print_setup(summary, None)
+    for row in summary_rows:
+        summary.append(row)
 
     used = {"汇总", "风险预警"}
-    columns = ", ".join(column for column, _ in LINE_HEADERS)
-    trainee_sheet = None
+    line_headers = [header for _, header in LINE_HEADERS]
+    trainee_sheet, trainee_rows = None, []
     for kind, code, name, *_ in payees:
-        if kind == "trainee":
-            if trainee_sheet is None:
-                trainee_sheet = book.create_sheet(_sheet_title(TRAINEE_SHEET, used))
-                trainee_sheet.append([_cell(trainee_sheet, header, bold=True) for _, header in LINE_HEADERS])
-            sheet = trainee_sheet
-        else:
-            sheet = book.create_sheet(_sheet_title(code, used))
-            sheet.append([_cell(sheet, f"{name} ({code})" if code else "无收款方(无实名培训记录)", bold=True)])
-            sheet.append([_cell(sheet, header, bold=True) for _, header in LINE_HEADERS])
-        rows = conn.execute(
-            f"select {columns} from payments.settlement_run_lines "
-            "where run_id = %s and coalesce(payee_code, '') = %s order by line_key",
-            (run_id, code),
-        )
-        for row in rows:
-            values = zip(LINE_HEADERS, row, strict=True)
-            sheet.append(_row(sheet, [_line_value(sheet, column, value) for (column, _), value in values]))
+        if kind == "trainee":  # one sheet for all trainees: they are known only by pseudonym
+            trainee_sheet = trainee_sheet or book.create_sheet(_sheet_title(TRAINEE_SHEET, used))
+            trainee_rows.extend(_line_row(trainee_sheet, labels, line) for line in _lines(conn, run_id, code))
+            continue
+        # Named by payee, as the finance office knows them; the credit code is in the title row.
+        sheet = book.create_sheet(_sheet_title(name or code or "无收款方", used))
+        rows = [_line_row(sheet, labels, line) for line in _lines(conn, run_id, code)]
+        title = f"{name} ({code})" if code else "无收款方(无实名培训记录)"
+        _write_table(sheet, line_headers, rows, title=title)
+    if trainee_sheet is not None:
+        _write_table(trainee_sheet, line_headers, trainee_rows)
 
     warnings = book.create_sheet("风险预警")
-    warnings.append([_cell(warnings, header, bold=True) for header in WARNING_HEADERS])
-    for row in conn.execute(
-        """
-        select w.warning_id, w.warning_rule, w.source_clause, w.person_id, w.class_id, w.institution_code, w.detail,
-            w.evidence_table, array_to_string(w.evidence_ids, ', ')
-        from settlement.risk_warnings as w
-        where exists (
-            select from payments.settlement_run_lines as line
-            where
-                line.run_id = %s
-                and (line.person_id = w.person_id or line.class_id = w.class_id or line.payee_code = w.institution_code)
+    warning_rows = [
+        [_label(labels, "warning_rule", row[1]), *row[1:], row[0]]
+        for row in conn.execute(
+            """
+            select w.warning_id, w.warning_rule, w.source_clause, w.person_id, w.class_id, w.institution_code,
+                w.detail, w.evidence_table, array_to_string(w.evidence_ids, ', ')
+            from settlement.risk_warnings as w
+            where exists (
+                select from payments.settlement_run_lines as line
+                where
+                    line.run_id = %s
+                    and (line.person_id = w.person_id or line.class_id = w.class_id
+                        or line.payee_code = w.institution_code)
+            )
+            order by w.warning_rule, w.warning_id
+            """,
+            (run_id,),
         )
-        order by w.warning_rule, w.warning_id
-        """,
-        (run_id,),
-    ):
-        warnings.append(_row(warnings, list(row)))
+    ]
+    _write_table(warnings, WARNING_HEADERS, warning_rows)
     book.save(out)
     return len(payees), line_total
 
 
-def _line_value(sheet, column: str, value):
-    if column in ("amount_yuan", "previously_approved_yuan"):
-        return _cell(sheet, value, money=True)
-    if column == "reasons":
-        return "; ".join(value)
-    if column == "is_eligible":
-        return "是" if value else "否"
-    return value
+def _lines(conn: psycopg.Connection, run_id: int, payee_code: str):
+    with conn.cursor(row_factory=dict_row) as cur:
+        yield from cur.execute(
+            "select * from payments.settlement_run_lines "
+            "where run_id = %s and coalesce(payee_code, '') = %s order by line_key",
+            (run_id, payee_code),
+        )
+
+
+def _line_row(sheet, labels: dict, line: dict) -> list:
+    codes = [reason.split(":", 1)[0] for reason in line["reasons"]]
+    derived = {
+        "line_type_label": _label(labels, "line_type", line["line_type"]),
+        "line_kind_label": _label(labels, "line_kind", line["line_kind"]),
+        "rule_label": _label(labels, "rule", line["rule_id"]),
+        "reason_labels": "；".join(_label(labels, "reason", code) for code in codes),
+        "reason_codes": "; ".join(codes),
+        "reasons": "; ".join(line["reasons"]),
+        "is_eligible": "是" if line["is_eligible"] else "否",
+    }
+    row = []
+    for column, _ in LINE_HEADERS:
+        value = derived[column] if column in derived else line[column]
+        row.append(_cell(sheet, value, money=True) if column.endswith("_yuan") else value)
+    return row
 
 
 def write_payment_csv(conn: psycopg.Connection, run_id: int, out) -> int:
