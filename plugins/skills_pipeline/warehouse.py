@@ -120,6 +120,7 @@ MIGRATIONS = (
     "005_money_type.sql",
     "006_archive_changes.sql",
     "007_archive_delivery.sql",
+    "008_raw_append_only.sql",
 )
 
 

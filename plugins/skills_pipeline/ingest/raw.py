@@ -31,11 +31,17 @@ def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
         sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(rules.raw_type(c.kind))) for c in feed.columns
     )
     table = sql.Identifier("raw", feed.name)
+    # No foreign key or primary key: write_batch proves per batch what they would re-prove per row (migration 008).
     conn.execute(
         sql.SQL(
-            "create table if not exists {} (batch_id bigint not null references ingest.load_ledger (batch_id), "
-            "source_row_number bigint not null, {}, extra_columns jsonb, primary key (batch_id, source_row_number))"
+            "create table if not exists {} (batch_id bigint not null, source_row_number bigint not null, {}, "
+            "extra_columns jsonb)"
         ).format(table, columns)
+    )
+    conn.execute(
+        sql.SQL("create index if not exists {} on {} using brin (batch_id)").format(
+            sql.Identifier(f"{feed.name}_batch"), table
+        )
     )
     for column in feed.columns:
         conn.execute(
