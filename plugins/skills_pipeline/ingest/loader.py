@@ -155,12 +155,19 @@ class FileLoader:
         judgement = Judgement(delivery, sha256, result, staging, staged_rows=0, reader_rejects=0, supersedes=supersedes)
         stage = "parse"
         try:
-            parsed = readers.open_delivery(self.feed, delivery, fp)
-            judgement.staged_rows, judgement.reader_rejects = staging.copy(parsed)
-            result.unknown_columns = parsed.unknown_columns
-            result.rule_warnings.update(parsed.warnings)
-            lap("parse_and_copy_to_staging")
-            if parsed.file_problem:
+            plain = readers.plain_csv(self.feed, delivery, fp)
+            staged = staging.copy_plain_csv(plain) if plain is not None else None
+            if staged is not None:
+                parsed = None
+                judgement.staged_rows, judgement.reader_rejects = staged, 0
+                lap("server_parse_to_staging")
+            else:
+                parsed = readers.open_delivery(self.feed, delivery, fp)
+                judgement.staged_rows, judgement.reader_rejects = staging.copy(parsed)
+                result.unknown_columns = parsed.unknown_columns
+                result.rule_warnings.update(parsed.warnings)
+                lap("parse_and_copy_to_staging")
+            if parsed is not None and parsed.file_problem:
                 stage = "write"
                 result.reject(parsed.file_problem.rule, parsed.file_problem.message)
                 judgement.staged_rows = 0  # rejected over its header: every record is among the reader's rejects

@@ -588,6 +588,39 @@ def _open_csv(feed: Feed, delivery: Delivery, fp: Fingerprint) -> ParsedFile:
     return parsed
 
 
+@dataclass
+class PlainCsv:
+    """A CSV that PostgreSQL's own COPY parses exactly as _open_csv would: valid UTF-8, comma-separated, a header
+    mapping onto the contract with no unknown columns. Its data bytes start after the header line."""
+
+    delivery: Delivery
+    header: HeaderMap
+    data_offset: int  # bytes of the (decompressed) file before the first data line
+
+
+# Python's str.strip() removes exactly these; the server-side path trims cells by the same set (staging.py).
+WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
+
+
+def plain_csv(feed: Feed, delivery: Delivery, fp: Fingerprint) -> PlainCsv | None:
+    """The file, if the server can parse it (the fast path, staging.copy_plain_csv); None sends it to _open_csv.
+    Quoting is checked while the bytes stream (staging.copy_plain_csv), since only the whole file can tell."""
+    if delivery.file_format != "csv" or not fp.clean_utf8 or fp.problem:
+        return None
+    with open_bytes(delivery) as stream:
+        first = stream.readline(CSV_FIELD_LIMIT)
+    text = first.decode("utf-8-sig")
+    if not text.endswith("\n") or "\t" in text and "," not in text or '"' in text:
+        return None  # header-only, tab-separated or quoted header: the Python reader's cases
+    try:
+        header = map_header(feed, next(csv.reader([text.rstrip("\r\n")])))
+    except FileProblem:
+        return None  # the Python reader rejects it and keeps every record, as delivered
+    if header.extras:
+        return None  # unknown columns are kept in extra_columns, which the reader builds
+    return PlainCsv(delivery, header, len(first))
+
+
 def _split_swallowed(header, decoder, delimiter, lines, start, row_number) -> Iterator[Record]:
     """A record that spans several lines and has the wrong width: a quote opened on its first line was never
     closed and swallowed the lines after it. The first line is quarantined for the quote; every swallowed line is
