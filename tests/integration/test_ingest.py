@@ -129,6 +129,19 @@ def test_duplicate_natural_key_within_a_file_keeps_the_first(db, tmp_path):
     assert result.rows_loaded == 1
 
 
+def test_many_repeated_keys_each_keep_their_first_record_and_an_empty_key_part_counts_as_equal(db, tmp_path):
+    # 600 keys, each sent three times in interleaved order; half have no employer (individually paid insurance).
+    # Pairing records key by key once took time quadratic in the number of repeated keys.
+    months = [f"{2000 + n // 12}{n % 12 + 1:02d}" for n in range(300)]
+    keys = [(month, employer) for month in months for employer in (None, social_security_row()["employer_code"])]
+    rows = [social_security_row(contribution_month=m, employer_code=e) for _ in range(3) for m, e in keys]
+    write_csv(tmp_path, "social_security", rows)
+    (result,) = ingest("social_security", tmp_path, max_bad_row_share=1.0, fail_on_rejected=False).files
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (1800, 600, 1200)
+    assert set(quarantined(db)) == set(range(601, 1801))  # the first sending of every key loads
+    assert result.rule_failures == {"natural_key:duplicate_in_file": 1200}
+
+
 def test_unknown_region_prefix_loads_with_a_warning(db, tmp_path):
     from skills_pipeline.ingest.identifiers import resident_id_with_check_character
 
