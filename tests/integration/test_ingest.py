@@ -158,6 +158,26 @@ def test_unknown_region_prefix_loads_with_a_warning(db, tmp_path):
     } or result.rule_warnings == {"id_number:unknown_region_prefix": 1}
 
 
+def test_value_rules_run_on_distinct_values_but_count_and_quarantine_records(db, tmp_path):
+    # Three records share one bad month, two share an outside-Shanxi region: the value suite sees each value once,
+    # the ledger and the quarantine see every record.
+    months = ["202613", "202605", "202613", "202604", "202613"]
+    rows = [
+        social_security_row(contribution_month=month, insurance_type=kind, region_code=region)
+        for month, kind, region in zip(
+            months, ["110", "110", "310", "310", "410"], ["110101", "110101"] + ["141125"] * 3, strict=True
+        )
+    ]
+    write_csv(tmp_path, "social_security", rows)
+    (result,) = ingest("social_security", tmp_path, max_bad_row_share=1.0, fail_on_rejected=False).files
+    assert result.rule_failures == {"contribution_month:month_format": 3}
+    assert quarantined(db) == {1: ["contribution_month:month_format"], 3: ["contribution_month:month_format"],
+                               5: ["contribution_month:month_format"]}  # fmt: skip
+    assert result.rule_warnings["region_code:outside_shanxi"] == 2
+    ledger = db.execute("select rule_warnings ->> 'region_code:outside_shanxi', rows_loaded from ingest.load_ledger")
+    assert ledger.fetchone() == ("2", 2)
+
+
 # -- formats and file-level problems -----------------------------------------------------------------------
 
 

@@ -178,7 +178,9 @@ class FileLoader:
                 lap("identifier_checks")
                 stage = "validation"
                 session = self.session(delivery.data_date)
-                judgement.failures = session.validate("scratch", staging.name)
+                staging.tabulate_values()
+                lap("distinct_values")
+                judgement.failures = session.validate("scratch", staging.name, staging.values_name)
                 judgement.data_docs = str(session.docs_index)
                 lap("great_expectations")
                 stage = "write"

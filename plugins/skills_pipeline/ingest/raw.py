@@ -75,7 +75,12 @@ def write_batch(feed: Feed, judgement: Judgement, max_bad_row_share: float) -> N
         conn.execute(
             "create temporary table row_failures (source_row_number bigint, rule text, fix text) on commit drop"
         )
-        result.rule_warnings.update({f.rule: f.unexpected_count for f in j.failures if f.is_warning})
+        for warning in (f for f in j.failures if f.is_warning):
+            count = warning.unexpected_count
+            if count is None:  # found among the distinct values: count the records that carry them
+                count = conn.execute(sql.SQL("select count(*) from ({}) as w").format(sql.SQL(warning.rows_query)))
+                count = count.fetchone()[0]
+            result.rule_warnings[warning.rule] = count
         for failure in (f for f in j.failures if not f.is_warning):
             rule = (
                 sql.SQL("{} || q.value").format(sql.Literal(failure.rule))

@@ -1,14 +1,19 @@
 """The one home of the validation rules: what each value kind of the feed contract accepts and how an accepted value
 is stored (KIND_RULES, one entry per kind), and how a feed's row rules (feeds.NotBefore, feeds.RequiredUnless) are
-checked. A feed's suite is its columns' kind checks plus its row rules (suite()); identifier check characters are
-python-stdnum's (identifiers.py).
+checked. Identifier check characters are python-stdnum's (identifiers.py).
 
-Suites run on a per-file staging table of text columns (GX's SQL engine, so PostgreSQL does the scanning). Every
-expectation carries meta:
-  rule  - the name a quarantined row is tagged with, "<column>:<check>"
-  fix   - what the sending agency should do, shown to people reading the quarantine
-Row-selecting queries always select `source_row_number`, which is how failures map back to delivered rows. They
-never alias `{batch}`: GX substitutes it as `(SELECT ...) AS subselect`.
+A feed has two suites, both run by GX's SQL engine so that PostgreSQL does the scanning:
+  row_suite   - on the per-file staging table of text columns: required cells, identifier verdicts, row rules;
+  value_suite - the kind checks (formats, allowed values, calendar validity), which depend on a cell's value alone,
+                on the file's distinct values (staging.tabulate_values: one row per distinct value of each checked
+                column, with its record count). A month column of a million records holds a dozen values: each is
+                checked once, and a failing value is mapped back to every record that carries it.
+Every expectation carries meta:
+  rule   - the name a quarantined row is tagged with, "<column>:<check>"
+  fix    - what the sending agency should do, shown to people reading the quarantine
+  column - (value suite) the column whose failing values locate the records
+Row-selecting queries always select `source_row_number` (value-suite queries: the column), which is how failures map
+back to delivered rows. They never alias `{batch}`: GX substitutes it as `(SELECT ...) AS subselect`.
 Identifier check characters are verified with python-stdnum on distinct values before the suite runs; their
 verdicts arrive in the helper column `<column>__problem`.
 """
@@ -82,17 +87,16 @@ def _literal(pattern: str) -> str:
 
 
 def _calendar(column: str, pattern: str, check_function: str, what: str) -> gxe.Expectation:
-    # Calendar validity is checked once per distinct well-formed value, then mapped back to rows. OFFSET 0 stops
-    # the planner pushing the check below the DISTINCT, which would call it once per row.
+    # On the distinct values (value suite): each value is checked once, only if well formed (the format rule
+    # reports the rest).
     query = (
-        f"select source_row_number from {{batch}} where {column} in ("
-        f"select d.value from (select distinct {column} as value from {{batch}} offset 0) as d "
-        f"where d.value ~ '{_literal(pattern)}' and not ingest.{check_function}(d.value))"
+        f"select {column} from {{batch}} "
+        f"where {column} ~ '{_literal(pattern)}' and not ingest.{check_function}({column})"
     )
     return gxe.UnexpectedRowsExpectation(
         unexpected_rows_query=query,
         description=f"{column} is a real calendar {what} (no 30 February, no month 13)",
-        meta=_meta(f"{column}:impossible_{what}", f"correct {column}: it is not a real calendar {what}"),
+        meta=_meta(f"{column}:impossible_{what}", f"correct {column}: it is not a real calendar {what}", column=column),
     )
 
 
@@ -254,13 +258,29 @@ def raw_cast(column: Column) -> sql.Composable:
     return KIND_RULES[column.kind].cast(column)
 
 
-def for_columns(feed: feeds.Feed) -> list[gxe.Expectation]:
-    """The checks every column gets from its kind in the contract (and from being required)."""
+def value_columns(feed: feeds.Feed) -> list[Column]:
+    """Columns whose kind checks depend on the value alone (identifiers are checked by stdnum, text not at all)."""
+    return [c for c in feed.columns if c.kind not in (Kind.RESIDENT_ID, Kind.USCC) and KIND_RULES[c.kind].checks(c)]
+
+
+def for_values(feed: feeds.Feed) -> list[gxe.Expectation]:
+    """The checks every column gets from its kind in the contract, to run on the file's distinct values."""
+    expectations: list[gxe.Expectation] = []
+    for column in value_columns(feed):
+        for expectation in KIND_RULES[column.kind].checks(column):
+            expectation.meta = {**expectation.meta, "column": column.name}
+            expectations.append(expectation)
+    return expectations
+
+
+def for_rows(feed: feeds.Feed) -> list[gxe.Expectation]:
+    """The checks of whole records: a required cell is present, an identifier passes stdnum."""
     expectations: list[gxe.Expectation] = []
     for column in feed.columns:
         if column.required:
             expectations.append(required(column.name, column.label))
-        expectations.extend(KIND_RULES[column.kind].checks(column))
+        if column.kind in (Kind.RESIDENT_ID, Kind.USCC):
+            expectations.extend(KIND_RULES[column.kind].checks(column))
     return expectations
 
 
@@ -274,9 +294,13 @@ def for_row_rule(feed: feeds.Feed, rule: feeds.RowRule) -> gxe.Expectation:
     raise TypeError(f"feed {feed.name}: no check for row rule {rule!r}")
 
 
-def suite(feed: feeds.Feed) -> gx.ExpectationSuite:
-    """The feed's validation suite: its columns' checks, then its row rules."""
+def row_suite(feed: feeds.Feed) -> gx.ExpectationSuite:
+    """The feed's record checks, on the staging table: required cells, identifiers, then its row rules."""
     return gx.ExpectationSuite(
-        name=feed.name,
-        expectations=[*for_columns(feed), *(for_row_rule(feed, rule) for rule in feed.row_rules)],
+        name=feed.name, expectations=[*for_rows(feed), *(for_row_rule(feed, rule) for rule in feed.row_rules)]
     )
+
+
+def value_suite(feed: feeds.Feed) -> gx.ExpectationSuite:
+    """The feed's value checks, on the table of its distinct values."""
+    return gx.ExpectationSuite(name=f"{feed.name}_values", expectations=for_values(feed))

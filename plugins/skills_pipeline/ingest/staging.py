@@ -17,7 +17,7 @@ from psycopg import sql
 
 from skills_pipeline import warehouse
 from skills_pipeline.feeds import Column, Feed, Kind
-from skills_pipeline.ingest import identifiers, pseudonyms, readers
+from skills_pipeline.ingest import identifiers, pseudonyms, readers, rules
 
 # Whitespace that str.strip() removes besides spaces and line ends, as UTF-8 byte marks (a lead pair stands for
 # its whole block: a conservative test, seen in a chunk it asks for the exact trim check).
@@ -51,11 +51,31 @@ class Staging:
         self.name = f"{feed.name}_{sha256[:16]}"
         self.table = sql.Identifier("scratch", self.name)
         self.rejects = sql.Identifier("scratch", f"{self.name}_rejects")
+        self.values_name = f"{self.name}_values"
+        self.values = sql.Identifier("scratch", self.values_name)
 
     def drop(self) -> None:
         with warehouse.connect(autocommit=True) as conn:
-            for table in (self.table, self.rejects):
+            for table in (self.table, self.rejects, self.values):
                 conn.execute(sql.SQL("drop table if exists {}").format(table))
+
+    def tabulate_values(self) -> None:
+        """The distinct values of each column the value suite checks (rules.value_suite), one row per value with
+        its record count, in one hashing pass over the staging table."""
+        columns = [sql.Identifier(c.name) for c in rules.value_columns(self.feed)]
+        with warehouse.connect(autocommit=True) as conn:
+            conn.execute(sql.SQL("drop table if exists {}").format(self.values))
+            conn.execute(
+                sql.SQL(
+                    "create unlogged table {values} as select {columns}, count(*) as record_count from {table} "
+                    "group by grouping sets ({sets})"
+                ).format(
+                    values=self.values,
+                    columns=sql.SQL(", ").join(columns),
+                    table=self.table,
+                    sets=sql.SQL(", ").join(sql.SQL("({})").format(c) for c in columns),
+                )
+            )
 
     def _create(self, conn, reject_conn) -> None:
         names = self.feed.column_names

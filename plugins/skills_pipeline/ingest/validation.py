@@ -27,7 +27,7 @@ class RuleFailure:
     rule: str
     rule_from_value: bool  # the rule suffix is the selected value (identifier problems)
     fix: str
-    unexpected_count: int
+    unexpected_count: int | None  # None: count the records rows_query selects (a value-suite rule)
     rows_query: str
     is_warning: bool
 
@@ -53,51 +53,77 @@ class ValidationSession:
             },
         )
         self.datasource = self.context.data_sources.add_sql(name="warehouse", connection_string=sqlalchemy_url)
-        self.suite = self.context.suites.add(rules.suite(feeds.get_feed(feed)))
+        contract = feeds.get_feed(feed)
+        self.suites = {
+            "rows": self.context.suites.add(rules.row_suite(contract)),
+            "values": self.context.suites.add(rules.value_suite(contract)),
+        }
 
     @property
     def docs_index(self) -> Path:
         return self.docs_dir / "index.html"
 
-    def validate(self, schema: str, table: str) -> list[RuleFailure]:
-        """Every rule with counts only (that run feeds Data Docs), then only the failed hard rules again with
-        the row-locating queries: on a clean file the second pass never runs, and it is ~40% of the cost."""
+    def validate(self, schema: str, table: str, values_table: str) -> list[RuleFailure]:
+        """Both suites with counts only (that run feeds Data Docs): the row suite on the staging table, the value
+        suite on its table of distinct values. Then only the failed rules again, with the queries that locate
+        their records: on a clean file the second pass never runs. Value-suite warnings are located too, so that
+        they are counted in records, not in distinct values."""
         gx = self._gx
-        asset = self.datasource.add_table_asset(name=table, table_name=table, schema_name=schema)
+        tables = {"rows": table, "values": values_table}
+        batches, definitions = {}, []
         try:
-            batch_definition = asset.add_batch_definition_whole_table("whole_file")
-            definition = self.context.validation_definitions.add(
-                gx.ValidationDefinition(name=table, data=batch_definition, suite=self.suite)
-            )
+            for kind, name in tables.items():
+                asset = self.datasource.add_table_asset(name=name, table_name=name, schema_name=schema)
+                batches[kind] = asset.add_batch_definition_whole_table("whole_file")
+                definitions.append(
+                    self.context.validation_definitions.add(
+                        gx.ValidationDefinition(name=name, data=batches[kind], suite=self.suites[kind])
+                    )
+                )
             checkpoint = self.context.checkpoints.add(
                 gx.Checkpoint(
                     name=table,
-                    validation_definitions=[definition],
+                    validation_definitions=definitions,
                     actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["ingestion"])],
                     # No sample of unexpected values: Data Docs are read by people who may not see ID numbers
                     # or names. Counts only; the rows themselves are located by the second pass, into quarantine.
                     result_format={"result_format": "BASIC", "partial_unexpected_count": 0},
                 )
             )
-            (summary,) = checkpoint.run().run_results.values()
-            for item in summary.results:
-                _raise_if_errored(item)
-            failed = [item for item in summary.results if not item.success]
-            warnings = [_to_warning(item) for item in failed if _is_warning(item.expectation_config)]
-            failed_ids = {item.expectation_config.id for item in failed if not _is_warning(item.expectation_config)}
-            if not failed_ids:
-                return warnings
-            rerun = gx.ExpectationSuite(
-                name=f"{self.suite.name}_failed_rules",
-                expectations=[copy.copy(e) for e in self.suite.expectations if e.id in failed_ids],
-            )
-            detail = batch_definition.get_batch().validate(
-                rerun,
-                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["source_row_number"]},
-            )
-            return warnings + [_to_failure(item, f"{schema}.{table}") for item in detail.results if not item.success]
+            summaries = {summary.suite_name: summary for summary in checkpoint.run().run_results.values()}
+            found: list[RuleFailure] = []
+            for kind, suite in self.suites.items():
+                results = summaries[suite.name].results
+                for item in results:
+                    _raise_if_errored(item)
+                failed = [item for item in results if not item.success]
+                if kind == "rows":
+                    found += [_to_warning(item) for item in failed if _is_warning(item.expectation_config)]
+                    failed = [item for item in failed if not _is_warning(item.expectation_config)]
+                if failed:
+                    found += self._locate(kind, suite, batches[kind], {i.expectation_config.id for i in failed},
+                                          f"{schema}.{table}", f"{schema}.{values_table}")  # fmt: skip
+            return found
         finally:
-            self.datasource.delete_asset(table)
+            for name in tables.values():
+                self.datasource.delete_asset(name)
+
+    def _locate(self, kind, suite, batch_definition, failed_ids, table: str, values_table: str) -> list[RuleFailure]:
+        """Run the failed rules again with the queries that select their records."""
+        rerun = self._gx.ExpectationSuite(
+            name=f"{suite.name}_failed_rules",
+            expectations=[copy.copy(e) for e in suite.expectations if e.id in failed_ids],
+        )
+        # GX selects the index columns and the checked column; record_count (not a checked column) keeps the
+        # value table's columns unrepeated in that query.
+        index_columns = ["source_row_number"] if kind == "rows" else ["record_count"]
+        detail = batch_definition.get_batch().validate(
+            rerun, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": index_columns}
+        )
+        located = [item for item in detail.results if not item.success]
+        if kind == "rows":
+            return [_to_failure(item, table) for item in located]
+        return [_to_failure(item, values_table, records_of=table) for item in located]
 
 
 def _raised_exception(info) -> str | None:
@@ -124,7 +150,7 @@ def _raise_if_errored(item) -> None:
 
 
 def _to_warning(item) -> RuleFailure:
-    """Warnings are counted, not located: the rows load anyway."""
+    """Warnings of the row suite are counted, not located: the rows load anyway."""
     config = item.expectation_config
     count = item.result.get("unexpected_count", item.result.get("observed_value")) or 0
     return RuleFailure(
@@ -137,22 +163,34 @@ def _to_warning(item) -> RuleFailure:
     )
 
 
-def _to_failure(item, table: str) -> RuleFailure:
+def _to_failure(item, table: str, records_of: str | None = None) -> RuleFailure:
+    """A failed rule with the query selecting (source_row_number, value) of its records. `records_of`: the rule ran
+    on `table`, the distinct values of that staging table, and its failing values select the records."""
     config = item.expectation_config
     meta = config.meta or {}
     rule = meta.get("rule") or config.type
     _raise_if_errored(item)
     if config.type == "unexpected_rows_expectation":
-        # Formatted exactly as GX formats it (doubled braces are literal), with the staging table as the batch.
+        # Formatted exactly as GX formats it (doubled braces are literal), with the table as the batch.
         query = config.kwargs["unexpected_rows_query"].format(batch=table)
         count = int(item.result.get("observed_value") or 0)
+    else:
+        query = item.result.get("unexpected_index_query")
+        if not query:
+            raise RuntimeError(f"validation rule {rule}: GX returned no unexpected_index_query to locate the rows")
+        query = query.strip().rstrip(";")
+        count = int(item.result.get("unexpected_count") or 0)
+    if records_of is not None:
+        column = meta["column"]
+        rows_query = (
+            f"select s.source_row_number, null::text as value from {records_of} as s "
+            f"where s.{column} in (select q.{column} from ({query}) as q)"
+        )
+        count = None  # distinct values; the records are counted from rows_query
+    elif config.type == "unexpected_rows_expectation":
         rows_query = f"select q.source_row_number, null::text as value from ({query}) as q"
     else:
-        index_query = item.result.get("unexpected_index_query")
-        if not index_query:
-            raise RuntimeError(f"validation rule {rule}: GX returned no unexpected_index_query to locate the rows")
-        count = int(item.result.get("unexpected_count") or 0)
-        rows_query = f"select q.* from ({index_query.strip().rstrip(';')}) as q"
+        rows_query = f"select q.* from ({query}) as q"
     rule_from_value = bool(meta.get("rule_from_column"))
     if rule_from_value:
         rule = re.sub(r"<\w+>$", "", rule)
@@ -162,5 +200,5 @@ def _to_failure(item, table: str) -> RuleFailure:
         fix=meta.get("fix", ""),
         unexpected_count=count,
         rows_query=rows_query,
-        is_warning=False,
+        is_warning=_is_warning(config),
     )
