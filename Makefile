@@ -45,6 +45,7 @@ bench-province: venv ## a history of PERSONS people (1 and 12 months), then one 
 	$(VENV)/python bench/bench_province.py --persons $${PERSONS:-20000} $(ARGS)
 
 bench-api: venv ## read-API lookups from 16 clients vs pgbench on the same queries, and snapshot export (PERSONS=1000000)
+	@scripts/ensure_bench_tools.sh
 	$(VENV)/python bench/bench_api.py --persons $${PERSONS:-1000000} $(ARGS)
 
 bench-faults: venv ## kill the pipeline at random points and restart PostgreSQL under it; prints N/M converged

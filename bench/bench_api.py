@@ -12,7 +12,6 @@ they were filled. Pseudonyms are md5('bench' || n), so both load generators pick
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import os
 import random
@@ -140,29 +139,51 @@ def run_pgbench(url: str, persons: int, clients: int, seconds: int) -> dict:
     return {"rate": tps, "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)}
 
 
-async def _client_load(base: str, token: str, persons: int, clients: int, seconds: float) -> dict:
-    import httpx
+# wrk (C, epoll) drives the API: a Python load generator on the same two cores would take much of the CPU the
+# server needs, and measure itself. Each wrk thread picks pseudonyms at random from the same list.
+WRK_SCRIPT = """
+local ids, counter = {}, 0
+setup = function(thread)
+  counter = counter + 1
+  thread:set("seed", counter)
+end
+init = function(args)
+  math.randomseed(seed * 7919)
+  for line in io.lines(args[1]) do ids[#ids + 1] = line end
+  token = args[2]
+end
+request = function()
+  return wrk.format("GET", "/v1/persons/" .. ids[math.random(#ids)], {["Authorization"] = "Bearer " .. token})
+end
+"""
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
-    latencies: list[float] = []
-    failures = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits) as http:
 
-        async def one_client() -> None:
-            nonlocal failures
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                response = await http.get(f"/v1/persons/{pseudonym(random.randint(1, persons))}")
-                if response.status_code != 200:
-                    failures += 1
-                latencies.append((time.perf_counter() - started) * 1000)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-    return {"rate": len(latencies) / elapsed, "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
-            "failures": failures, "requests": len(latencies)}  # fmt: skip
+def _wrk(base: str, token: str, persons: int, clients: int, seconds: int) -> dict:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("bench-api needs wrk: apt-get install wrk (make bench-api installs it)")
+    with tempfile.TemporaryDirectory(prefix="bench-api-wrk-") as tmp:
+        script, ids = Path(tmp) / "lookup.lua", Path(tmp) / "pseudonyms.txt"
+        script.write_text(WRK_SCRIPT)
+        rng = random.Random(1)
+        ids.write_text("\n".join(pseudonym(rng.randint(1, persons)) for _ in range(100_000)) + "\n")
+        command = [wrk, "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--latency", "-s", str(script), base,
+                   "--", str(ids), token]  # fmt: skip
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    latency = {
+        int(share): float(value) * UNITS_MS[unit]
+        for share, value, unit in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)$", output, re.MULTILINE)
+    }
+    failures = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: .*", output)
+    return {
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": latency[50],
+        "p99": latency[99],
+        "failures": int(failures.group(1)) if failures else 0,
+        "socket_errors": errors.group(0) if errors else None,
+    }
 
 
 def run_api(url: str, persons: int, clients: int, seconds: int, workers: int, port: int) -> dict:
@@ -187,8 +208,8 @@ def run_api(url: str, persons: int, clients: int, seconds: int, workers: int, po
             time.sleep(0.2)
         else:
             raise SystemExit("the API did not start: " + (server.stderr.read() if server.poll() is not None else ""))
-        asyncio.run(_client_load(base, token, persons, clients, 3))  # warm-up: pools, prepared statements
-        return asyncio.run(_client_load(base, token, persons, clients, seconds))
+        _wrk(base, token, persons, clients, 3)  # warm-up: pools, prepared statements
+        return _wrk(base, token, persons, clients, seconds)
     finally:
         server.terminate()
         server.wait(timeout=30)
