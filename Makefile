@@ -20,9 +20,10 @@ stack: venv ## the full Airflow stack as local processes (Celery + Redis), one g
 api: venv ## the archive read API on SKILLS_API_HOST:SKILLS_API_PORT (default 127.0.0.1:8000); tokens: skills-pipeline api token
 	$(VENV)/skills-pipeline api
 
-test: venv lint ## lint, then the whole test suite against a real PostgreSQL (sets up Redis and compose validation if missing)
+test: venv lint ## lint, then the whole test suite against a real PostgreSQL (sets up Redis, compose validation and Chromium if missing)
 	@scripts/ensure_redis.sh
 	@scripts/ensure_compose.sh
+	@scripts/ensure_chromium.sh
 	$(VENV)/python -m pytest $(ARGS)
 
 lint: venv ## ruff (lint and format check) on the Python, sqlfluff (.sqlfluff) on the dbt models, macros and migrations

@@ -10,6 +10,7 @@ LANDING_ROOT_ENV = "SKILLS_LANDING_ROOT"
 STATE_DIR_ENV = "SKILLS_STATE_DIR"
 MAX_BAD_ROW_SHARE_ENV = "SKILLS_MAX_BAD_ROW_SHARE"
 EXPORT_ROOT_ENV = "SKILLS_EXPORT_ROOT"
+REPORT_DIR_ENV = "SKILLS_REPORT_DIR"
 ARCHIVE_EXPORT_ROOT_ENV = "SKILLS_ARCHIVE_EXPORT_ROOT"
 API_HOST_ENV = "SKILLS_API_HOST"
 # The read API's own login (a member of archive_api); the warehouse URL when unset.
@@ -72,6 +73,11 @@ def api_address() -> tuple[str, int]:
 
 def data_docs_dir() -> Path:
     return state_dir() / "data_docs"
+
+
+def report_dir() -> Path:
+    """Where reports are written (a local folder: Chromium prints the PDF from the page on disk)."""
+    return Path(os.environ.get(REPORT_DIR_ENV) or state_dir() / "reports")
 
 
 def max_bad_row_share() -> float:

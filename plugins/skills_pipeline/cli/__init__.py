@@ -183,6 +183,19 @@ def cmd_settlement_export(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from skills_pipeline import warehouse
+    from skills_pipeline.reports import build
+
+    out = args.out or settings.report_dir() / f"{args.kind}-{args.period}"
+    with warehouse.connect() as conn:
+        report = build.write(conn, args.kind, args.period, out, pdf=not args.no_pdf)
+    print(f"report: {report.html}")
+    print(f"pdf: {report.pdf or 'not written (--no-pdf)'}")
+    print(f"figures: {report.data} ({report.seconds:.1f}s)")
+    return 0
+
+
 def cmd_settlement_verify(args) -> int:
     from skills_pipeline import warehouse
     from skills_pipeline.settlement import runs
@@ -491,6 +504,18 @@ def build_parser() -> argparse.ArgumentParser:
     deadlines = settle_commands.add_parser("deadlines", help="what is still open against the 31 March deadline")
     deadlines.add_argument("--year", type=int, help="subsidy year (default: all)")
     deadlines.set_defaults(handler=cmd_settlement_deadlines)
+
+    report = commands.add_parser(
+        "report", help="a progress report (HTML with charts, and its PDF) read from the marts, for one period"
+    )
+    report.add_argument("kind", choices=["biweekly", "monthly", "quarterly", "annual"], help="which report")
+    report.add_argument(
+        "--period", required=True,
+        help="biweekly: the fortnight's first day (2026-06-01); monthly: 2026-06; quarterly: 2026-Q2; annual: 2026",
+    )  # fmt: skip
+    report.add_argument("--out", help=f"folder (default: env {settings.REPORT_DIR_ENV} or .local/reports/KIND-PERIOD)")
+    report.add_argument("--no-pdf", action="store_true", help="write the HTML only (no Chromium needed)")
+    report.set_defaults(handler=cmd_report)
 
     stack = commands.add_parser(
         "stack", help="run Airflow's scheduler, dag-processor, api-server, triggerer and a Celery worker locally "

@@ -1,0 +1,216 @@
+"""Build one report: read its figures from the marts, draw the charts, write report.html, data.json and report.pdf."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+from psycopg.rows import dict_row
+
+from skills_pipeline.reports import charts, page
+
+KINDS = {"biweekly": "双周调度", "monthly": "月报", "quarterly": "季报", "annual": "年报"}
+
+
+class ReportError(ValueError):
+    """A report that cannot be made as asked (a bad period, no browser for the PDF); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    start: dt.date
+    end: dt.date
+    label: str
+
+    @property
+    def year(self) -> int:
+        return self.end.year
+
+
+def parse_period(kind: str, text: str) -> Period:
+    """biweekly: the fortnight starting on a date (2026-06-01); monthly: 2026-06; quarterly: 2026-Q2; annual: 2026."""
+    if kind not in KINDS:
+        raise ReportError(f"unknown report {kind!r}; choose one of {', '.join(KINDS)}")
+    try:
+        if kind == "biweekly":
+            start = dt.date.fromisoformat(text)
+            end = start + dt.timedelta(days=13)
+            return Period(kind, start, end, f"{start:%Y年%m月%d日}至{end:%Y年%m月%d日}")
+        if kind == "monthly":
+            year, month = map(int, re.fullmatch(r"(\d{4})-(\d{2})", text).groups())
+            start = dt.date(year, month, 1)
+            return Period(kind, start, _month_end(start), f"{year}年{month}月")
+        if kind == "quarterly":
+            year, quarter = map(int, re.fullmatch(r"(\d{4})-Q([1-4])", text).groups())
+            start = dt.date(year, 3 * quarter - 2, 1)
+            return Period(kind, start, _month_end(dt.date(year, 3 * quarter, 1)), f"{year}年第{quarter}季度")
+        year = int(re.fullmatch(r"\d{4}", text).group(0))
+        return Period(kind, dt.date(year, 1, 1), dt.date(year, 12, 31), f"{year}年")
+    except (AttributeError, ValueError):
+        formats = {"biweekly": "YYYY-MM-DD", "monthly": "YYYY-MM", "quarterly": "YYYY-Qn", "annual": "YYYY"}
+        raise ReportError(f"{kind} period {text!r} is not {formats[kind]} (e.g. --period 2026-06)") from None
+
+
+def _month_end(first: dt.date) -> dt.date:
+    following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return following - dt.timedelta(days=1)
+
+
+def figures(conn: psycopg.Connection, period: Period) -> dict:
+    """Everything the report shows, as plain JSON values (the snapshot written beside it)."""
+    trend_from = dt.date(period.end.year - 1, period.end.month, 1)
+    with conn.cursor(row_factory=dict_row) as cur:
+        regions = {r["region_code"]: r["region_name"] for r in cur.execute("select * from reference.regions")}
+        programmes = {
+            r["program_type"]: r["program_label"] for r in cur.execute("select * from reference.program_types")
+        }
+        progress = cur.execute(
+            "select * from metrics.target_progress where target_year = %s "
+            "order by case region_level when 'province' then 0 when 'city' then 1 else 2 end, region_code, indicator",
+            (period.year,),
+        ).fetchall()
+        trend = cur.execute(
+            "select completion_month, employed_trainees, employment_rate_denominator, employment_rate, "
+            "employment_rate_target, latest_window_end_date < %s as is_final from metrics.trainee_outcome_rates "
+            "where breakdown = 'province' and completion_month between %s and %s order by completion_month",
+            (period.end, trend_from, period.end),
+        ).fetchall()
+        activity = cur.execute(
+            "select event_type, count(*) as events, count(distinct person_id) as persons from archive.person_events "
+            "where event_date between %s and %s group by event_type order by event_type",
+            (period.start, period.end),
+        ).fetchall()
+        shares = cur.execute(
+            "select * from metrics.skilled_talent_shares where region_level in ('province', 'city') "
+            "and employment_month = (select max(employment_month) from metrics.skilled_talent_shares "
+            "where employment_month <= %s) order by region_level desc, region_code",
+            (period.end,),
+        ).fetchall()
+        funds = cur.execute(
+            """
+            select
+                case when line.line_kind = 'certificate' then 'certificate' else coalesce(enrollment.program_type,
+                    line.line_kind) end as programme,
+                run.status,
+                sum(line.amount_yuan) as amount_yuan,
+                count(*) filter (where line.is_eligible) as lines
+            from payments.settlement_run_lines as line
+            inner join payments.settlement_runs as run using (run_id)
+            left join settlement.settlement_enrollments as enrollment
+                on line.line_kind <> 'certificate' and line.source_id = enrollment.enrollment_id
+            where run.status in ('approved', 'draft') and line.subsidy_year = %s and line.settlement_date <= %s
+            group by 1, 2
+            order by 1, 2
+            """,
+            (period.year, period.end),
+        ).fetchall()
+    programmes["certificate"] = "技能评价(证书)补贴"
+    return _plain(
+        {
+            "kind": period.kind,
+            "period": {"start": period.start, "end": period.end, "label": period.label},
+            "regions": regions,
+            "programmes": programmes,
+            "target_progress": progress,
+            "employment_trend": trend,
+            "skilled_shares": shares,
+            "subsidy_funds": funds,
+            "activity": activity,
+            "rate_targets": _rate_targets(trend, shares, period),
+        }
+    )
+
+
+def _rate_targets(trend: list[dict], shares: list[dict], period: Period) -> list[dict]:
+    """The province's rate targets in force: the employment rate of the year's final completion months (windows
+    closed), and the skilled and high-skilled shares of the latest month."""
+    rows = []
+    final = [r for r in trend if r["is_final"] and r["completion_month"].year == period.year]
+    target = next((r["employment_rate_target"] for r in reversed(trend) if r["employment_rate_target"]), None)
+    denominator = sum(r["employment_rate_denominator"] for r in final)
+    if target is not None:
+        employed = sum(r["employed_trainees"] for r in final)
+        actual = employed / denominator if denominator else None
+        source = "metrics.trainee_outcome_rates · 001 §一"
+        rows.append({"indicator": "培训后就业率(本年已满观察期)", "actual": actual, "target": target, "source": source})
+    province = next((r for r in shares if r["region_level"] == "province"), None)
+    if province:
+        for label, actual, target in (
+            ("技能人才占就业人员比例", province["skilled_share"], province["skilled_share_target"]),
+            ("高技能人才占技能人才比例", province["high_skilled_share"], province["high_skilled_share_target"]),
+        ):
+            if target is not None:
+                rows.append({"indicator": label, "actual": actual, "target": target,
+                             "source": "metrics.skilled_talent_shares · 002 §一"})  # fmt: skip
+    for row in rows:
+        actual, target = (None if v is None else float(v) for v in (row["actual"], row["target"]))
+        row.update(actual=actual, target=target, share_of_target=actual / target if actual is not None else None)
+    return rows
+
+
+def _plain(value):
+    """Dates as ISO text and numerics as numbers: the snapshot is JSON, and reads back the same."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Report:
+    html: Path
+    pdf: Path | None
+    data: Path
+    seconds: float
+
+
+def write(conn: psycopg.Connection, kind: str, period_text: str, out: str | Path, pdf: bool = True) -> Report:
+    """Write <out>/report.html, data.json and (with pdf) report.pdf for one period; returns their paths."""
+    import time
+
+    started = time.perf_counter()
+    period = parse_period(kind, period_text)
+    data = figures(conn, period)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path, data_path = folder / "report.html", folder / "data.json"
+    data_path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    html_path.write_text(page.render(data, KINDS[kind], charts.draw(data)), encoding="utf-8")
+    pdf_path = print_pdf(html_path, folder / "report.pdf") if pdf else None
+    return Report(html_path, pdf_path, data_path, time.perf_counter() - started)
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise ReportError(
+        "no Chromium to print the PDF with: run scripts/ensure_chromium.sh (Debian's chromium and a CJK font), "
+        "or pass --no-pdf"
+    )
+
+
+def print_pdf(html: Path, pdf: Path) -> Path:
+    """Chromium's own print-to-PDF of the page, A4 landscape as the page's @page rule asks."""
+    with tempfile.TemporaryDirectory(prefix="skills-report-chromium-") as profile:
+        command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+                   "--no-pdf-header-footer", f"--print-to-pdf={pdf}", html.resolve().as_uri()]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0 or not pdf.exists():
+        raise ReportError(f"Chromium could not print {html}: {result.stderr.strip()[-400:]}")
+    return pdf

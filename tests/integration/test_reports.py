@@ -1,0 +1,113 @@
+"""Reports from a built warehouse, rendered in a real headless Chromium: the charts are there, nothing on the page
+fails or is fetched, the PDF has its pages, and every figure is the mart's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+
+import pytest
+
+from skills_pipeline.ingest import loader
+from skills_pipeline.local.generator import GeneratorConfig, generate
+from skills_pipeline.reports import build
+from skills_pipeline.settlement import runs as settlement
+
+pytestmark = pytest.mark.integration
+
+START = dt.date(2026, 6, 1)
+
+
+@pytest.fixture
+def built(db, dbt, tmp_path):
+    landing = tmp_path / "landing"
+    generate(
+        GeneratorConfig(out=landing, persons=800, start=START, end=START + dt.timedelta(days=1), history_months=12)
+    )
+    for day in (START, START + dt.timedelta(days=1)):
+        for feed in ("training", "social_security", "employment", "certificate"):
+            loader.ingest(feed, day, landing_root=str(landing), max_bad_row_share=1.0, fail_on_rejected=False)
+    dbt("build", "--quiet")
+    settlement.create_run(db, settlement.parse_period("2026-05"))
+    return db
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess:
+    command = [build.chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=1",
+               *args]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+KINDS = [("biweekly", "2026-05-25"), ("monthly", "2026-05"), ("quarterly", "2026-Q2"), ("annual", "2026")]
+
+
+def test_each_report_renders_in_chromium_with_its_charts_prints_to_pdf_and_shows_its_marts_figures(built, tmp_path):
+    # One built warehouse for every check: building it is most of this test's time.
+    for kind, period in KINDS:
+        _renders_with_charts_and_prints(build.write(built, kind, period, tmp_path / kind), tmp_path / f"{kind}.png")
+    _figures_are_the_marts(built, build.write(built, "biweekly", "2026-05-25", tmp_path / "again", pdf=False))
+
+
+def _renders_with_charts_and_prints(report: build.Report, shot) -> None:
+    html = report.html.read_text(encoding="utf-8")
+    assert "<script" not in html and not re.search(r"""(src|href)=["']https?:""", html)  # renders offline
+    charts = re.findall(r'<figure class="chart"><svg', html)
+    assert len(charts) == 4, f"{report.html}: {len(charts)} charts"  # progress, employment, skilled, funds
+    assert "培训后就业率" in html and "技能人才占就业人员比例" in html and "山西省" in html
+
+    rendered = _chromium("--hide-scrollbars", "--window-size=1200,2400", f"--screenshot={shot}", report.html.as_uri())
+    assert rendered.returncode == 0 and shot.stat().st_size > 50_000, rendered.stderr[-500:]
+    console = [line for line in rendered.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console
+    dom = _chromium("--dump-dom", report.html.as_uri()).stdout
+    assert dom.count("<svg") == 4
+
+    info = subprocess.run(["pdfinfo", str(report.pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    assert 2 <= pages <= 10, info
+    assert "841.92 x 594.96" in info  # A4 landscape
+
+
+def _figures_are_the_marts(built, report: build.Report) -> None:
+    data = json.loads(report.data.read_text(encoding="utf-8"))
+    html = report.html.read_text(encoding="utf-8")
+
+    province = {
+        row["indicator"]: row
+        for row in data["target_progress"]
+        if row["region_level"] == "province" and row["target_year"] == 2026
+    }
+    subsidised = built.execute(
+        "select count(*) from intermediate.int_training__outcomes "
+        "where extract(year from start_date) = 2026 and completion_status <> 'dropped'"
+    ).fetchone()[0]
+    assert subsidised > 0 and province["subsidised_trainings"]["actual_value"] == subsidised
+    assert f">{subsidised:,}<" in html  # the province row of the county table, formatted as printed statistics
+
+    trend = built.execute(
+        "select completion_month::text, employment_rate::float from metrics.trainee_outcome_rates "
+        "where breakdown = 'province' and completion_month between '2025-06-01' and '2026-06-07' order by 1"
+    ).fetchall()
+    assert [(r["completion_month"], r["employment_rate"]) for r in data["employment_trend"]] == trend
+
+    approved_or_draft = built.execute(
+        "select sum(amount_yuan)::float from payments.settlement_run_lines join payments.settlement_runs "
+        "using (run_id) where status in ('approved', 'draft') and subsidy_year = 2026 "
+        "and settlement_date <= '2026-06-07'"
+    ).fetchone()[0]
+    assert sum(r["amount_yuan"] for r in data["subsidy_funds"]) == pytest.approx(approved_or_draft)
+
+    for table in ("metrics.target_progress", "metrics.trainee_outcome_rates", "metrics.skilled_talent_shares",
+                  "payments.settlement_run_lines", "archive.person_events"):  # fmt: skip
+        assert f"来源：{table}" in html or table in html  # each section names its mart
+
+
+def test_a_period_in_the_wrong_form_is_refused_with_the_form_to_use():
+    assert build.parse_period("biweekly", "2026-05-25").end == dt.date(2026, 6, 7)
+    assert build.parse_period("quarterly", "2026-Q2").end == dt.date(2026, 6, 30)
+    with pytest.raises(build.ReportError, match=r"monthly period '2026-13' is not YYYY-MM"):
+        build.parse_period("monthly", "2026-13")
+    with pytest.raises(build.ReportError, match="quarterly period '2026-Q5' is not YYYY-Qn"):
+        build.parse_period("quarterly", "2026-Q5")
