@@ -7,6 +7,9 @@ nightly build — and monthly on the 1st at 06:00 Beijing time; trigger it by ha
 (`2023-03`, `2023`, or `2023-01-01..2023-06-30`) to settle another period. Without a period it settles the month
 before the run.
 
+Then `report` writes the bi-weekly progress report (双周调度) of the fortnight up to the latest data date — HTML
+with charts, its PDF and its figures — and refreshes the local index page of reports and docs.
+
 A run whose period already has an approved run holds only adjustment lines; unchanged inputs leave the draft as
 it is. Approving a run and sending its payment file are a person's acts: `skills-pipeline settlement approve RUN`
 then `skills-pipeline settlement export RUN`.
@@ -26,7 +29,7 @@ from skills_pipeline.schedule import (
     dag_start_date,
     time_schedules_enabled,
 )
-from skills_pipeline.tasks import settle_period
+from skills_pipeline.tasks import publish_reports, settle_period
 
 METRICS_ASSET = Asset(name="metrics", uri=METRICS_ASSET_URI, group="skills_warehouse")
 
@@ -63,7 +66,14 @@ def settle_subsidies():
         print(summary["text"])
         return summary
 
-    settle()
+    @task
+    def report() -> dict:
+        """The bi-weekly progress report, drafts of this run included."""
+        published = publish_reports()
+        print(published["text"])
+        return published
+
+    settle() >> report()
 
 
 settle_subsidies()

@@ -70,6 +70,20 @@ def settle_period(period: str | None, run_after: dt.datetime) -> dict:
     return summary
 
 
+def publish_reports() -> dict:
+    """The bi-weekly report of the fortnight up to the latest data date (HTML, PDF, figures) and the index page."""
+    from skills_pipeline import warehouse
+    from skills_pipeline.reports import publish
+
+    with warehouse.connect(as_transformer=True) as conn:
+        published = publish.publish(conn)
+    report = published.report
+    text = f"bi-weekly report: {report.html} ({report.seconds:.1f}s); index of reports and docs: {published.index}"
+    if published.pdf_skipped:
+        text += f"\nPDF not printed: {published.pdf_skipped}"
+    return {"report": str(report.html), "pdf": str(report.pdf) if report.pdf else None, "text": text}
+
+
 def record_archive_changes() -> dict:
     """After a build: record in the change feed every archive whose document changed (delivery.changes)."""
     from skills_pipeline import warehouse

@@ -71,6 +71,7 @@ def test_settlement_follows_the_metrics_asset_and_the_month(dagbag):
     assert "warehouse://marts/metrics" in str(dag.timetable.asset_condition)
     assert dag.timetable.timetable._expression == "0 6 1 * *"
     assert set(dag.params) == {"period"}
+    assert dag.get_task("settle").downstream_task_ids == {"report"}  # the report shows the run's draft
 
 
 def test_every_dag_starts_on_the_first_data_date_so_history_can_be_backfilled(dagbag):

@@ -120,6 +120,10 @@ def test_ingestion_then_archive_build_give_the_hand_computed_results(
     ).fetchone()
     assert run[1:] == ("original", "draft", 1, Decimal("300.00"), {"P-CERT-JUNIOR": 1})
     assert (deliveries / "exports" / f"run-{run[0]}" / f"settlement-run-{run[0]}.xlsx").exists()
+    # ... and then the bi-weekly report of the fortnight up to the latest data date, linked from the index page.
+    fortnight = settings.report_dir() / f"biweekly-{DAY - dt.timedelta(days=13)}"
+    assert (fortnight / "report.html").exists() and (fortnight / "data.json").exists()
+    assert (fortnight / "report.html").as_uri() in (settings.state_dir() / "index.html").read_text(encoding="utf-8")
 
 
 def test_history_from_2023_loads_through_the_main_job_into_archive_metrics_and_settlement(

@@ -49,6 +49,9 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
         print_settlement_summary()
     print()
     print("Where to look next")
+    index = settings.state_dir() / "index.html"
+    if index.exists():
+        print(f"  start here:  {index.resolve().as_uri()}   (the bi-weekly report, Data Docs, dbt docs)")
     print("  ledger:      skills-pipeline ledger --date YYYY-MM-DD   (or select * from ingest.load_ledger)")
     print("  rejected:    skills-pipeline reevaluate BATCH_ID | acknowledge BATCH_ID --note '...'")
     print("  quarantine:  select failed_rules, details, raw_record from raw.quarantined_rows where batch_id = ...")
@@ -56,7 +59,7 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
     print("  archive:     select * from archive.persons; select * from archive.person_events where updated_at > ...")
     print("  metrics:     select * from metrics.trainee_outcome_rates; select * from metrics.skilled_talent_shares")
     print("  settlement:  skills-pipeline settlement run|approve|export|deadlines; settlement.risk_warnings")
-    print("  dbt docs:    .venv/bin/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project")
+    print("  reports:     skills-pipeline report biweekly|monthly|quarterly|annual --period ... (HTML, PDF, figures)")
     url = warehouse.redacted(warehouse.warehouse_url())
     print(f'  warehouse:   psql "{url}"   (schemas ingest, raw, archive, metrics, settlement, payments)')
 

@@ -1,0 +1,84 @@
+"""After each nightly settlement: the bi-weekly report of the fortnight up to the latest data date, and one local
+index page that links the reports, the Great Expectations Data Docs and the dbt docs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from skills_pipeline import settings
+from skills_pipeline.reports import build
+
+
+@dataclass(frozen=True)
+class Published:
+    report: build.Report
+    index: Path
+    pdf_skipped: str | None  # why no PDF was printed (no Chromium on this worker), or None
+
+
+def latest_data_date(conn: psycopg.Connection) -> dt.date | None:
+    return conn.execute("select max(data_date) from ingest.load_ledger where status = 'loaded'").fetchone()[0]
+
+
+def publish(conn: psycopg.Connection, as_of: dt.date | None = None) -> Published:
+    """Write the fortnight's report (ending on the latest loaded data date) and refresh the index page."""
+    as_of = as_of or latest_data_date(conn)
+    if as_of is None:
+        raise build.ReportError("nothing has been loaded yet: there is no data date to report on")
+    start = as_of - dt.timedelta(days=13)
+    folder = settings.report_dir() / f"biweekly-{start.isoformat()}"
+    skipped = None
+    try:
+        build.chromium()
+        report = build.write(conn, "biweekly", start.isoformat(), folder)
+    except build.ReportError as error:
+        if "Chromium" not in str(error):
+            raise
+        skipped = str(error)
+        report = build.write(conn, "biweekly", start.isoformat(), folder, pdf=False)
+    return Published(report, write_index(), skipped)
+
+
+def write_index() -> Path:
+    """<state dir>/index.html: every report (newest first), the Data Docs of each feed and date, the dbt docs."""
+    state = settings.state_dir()
+    index = state / "index.html"
+    reports = sorted(settings.report_dir().glob("*/report.html"), key=lambda p: p.parent.name, reverse=True)
+    docs = sorted(settings.data_docs_dir().glob("*/*/index.html"), reverse=True)
+    dbt_docs = settings.project_root() / "dbt_project" / "target" / "index.html"
+
+    def link(path: Path, text: str) -> str:
+        return f'<li><a href="{html.escape(path.resolve().as_uri())}">{html.escape(text)}</a></li>'
+
+    report_items = []
+    for path in reports:
+        pdf = path.with_name("report.pdf")
+        item = link(path, path.parent.name)
+        if pdf.exists():
+            item = item[:-5] + f' · <a href="{html.escape(pdf.resolve().as_uri())}">PDF</a></li>'
+        report_items.append(item)
+    sections = [
+        ("报告 Reports", report_items or ["<li>尚无报告：skills-pipeline report biweekly --period YYYY-MM-DD</li>"]),
+        (
+            "数据质量 Data Docs (Great Expectations)",
+            [link(p, f"{p.parent.parent.name} · {p.parent.name}") for p in docs] or ["<li>尚无校验结果</li>"],
+        ),
+        (
+            "数据模型 dbt docs",
+            [link(dbt_docs, "dbt docs")] if dbt_docs.exists() else ["<li>尚未生成 (not generated yet)</li>"],
+        ),
+    ]
+    body = "\n".join(f"<h2>{title}</h2>\n<ul>\n{chr(10).join(items)}\n</ul>" for title, items in sections)
+    index.write_text(
+        '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8"><title>技能山西 数据平台</title>'
+        "<style>body{font-family:'Noto Sans CJK SC',sans-serif;margin:24px auto;max-width:900px}"
+        "h1{color:#a93226}a{color:#a93226}</style></head>\n"
+        f"<body><h1>技能山西 数据平台 · 报告与文档</h1>\n{body}\n</body></html>\n",
+        encoding="utf-8",
+    )
+    return index
