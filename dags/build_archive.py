@@ -4,7 +4,8 @@
 Runs when all four raw feeds have been updated (their Assets, published by `ingest_feeds`). Astronomer Cosmos
 renders the dbt project in `dbt_project/` as one task per seed and model, each model's tests right after it,
 from the manifest `dbt parse` wrote during set-up (parsing the DAG never runs dbt). When the build passes, the
-`archive` and `metrics` Assets are updated for downstream consumers.
+`archive` and `metrics` Assets are updated for downstream consumers, and the dbt docs of the build are written
+as one static page beside the Great Expectations Data Docs.
 
 Personal information: the models read ID numbers only through `vault.person_pseudonyms`; everything in `archive`
 and `metrics` carries keyed pseudonyms.
@@ -76,7 +77,14 @@ def build_archive():
         recorded = record_archive_changes()
         return {**recorded, "export": export_archive_changes(run_id)}
 
-    dbt_build >> publish()
+    @task
+    def docs() -> dict:
+        """dbt docs of this build (one static page beside the Data Docs) and the local index of reports and docs."""
+        from skills_pipeline.tasks import generate_docs
+
+        return generate_docs()
+
+    dbt_build >> [publish(), docs()]
 
 
 build_archive()

@@ -75,6 +75,11 @@ def data_docs_dir() -> Path:
     return state_dir() / "data_docs"
 
 
+def dbt_docs_dir() -> Path:
+    """Where build_archive writes the dbt docs (static_index.html: one page, no server needed)."""
+    return state_dir() / "dbt_docs"
+
+
 def report_dir() -> Path:
     """Where reports are written (a local folder: Chromium prints the PDF from the page on disk)."""
     return Path(os.environ.get(REPORT_DIR_ENV) or state_dir() / "reports")

@@ -84,6 +84,19 @@ def publish_reports() -> dict:
     return {"report": str(report.html), "pdf": str(report.pdf) if report.pdf else None, "text": text}
 
 
+def generate_docs() -> dict:
+    """dbt docs of the build just finished, as one static page (works from disk, offline), beside the Data Docs;
+    then the index page of reports and docs. Source freshness is checked too (a warning, never a failure)."""
+    from skills_pipeline import dbt_build
+    from skills_pipeline.reports import publish
+
+    target = settings.dbt_docs_dir()
+    dbt_build.run("docs", "generate", "--static", "--target-path", str(target), "--quiet")
+    dbt_build.run("source", "freshness", "--target-path", str(target), "--quiet")
+    index = publish.write_index()
+    return {"dbt_docs": str(target / "static_index.html"), "index": str(index)}
+
+
 def record_archive_changes() -> dict:
     """After a build: record in the change feed every archive whose document changed (delivery.changes)."""
     from skills_pipeline import warehouse

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +49,19 @@ def test_each_report_renders_in_chromium_with_its_charts_prints_to_pdf_and_shows
     for kind, period in KINDS:
         _renders_with_charts_and_prints(build.write(built, kind, period, tmp_path / kind), tmp_path / f"{kind}.png")
     _figures_are_the_marts(built, build.write(built, "biweekly", "2026-05-25", tmp_path / "again", pdf=False))
+    _dbt_docs_render_offline_and_the_index_links_everything()
+
+
+def _dbt_docs_render_offline_and_the_index_links_everything() -> None:
+    from skills_pipeline import settings, tasks
+
+    written = tasks.generate_docs()
+    page = _chromium("--virtual-time-budget=8000", "--dump-dom", Path(written["dbt_docs"]).as_uri()).stdout
+    # The overview rendered by the page's own script (the markdown itself is only in the embedded manifest).
+    assert re.search(r"<h1[^>]*>\s*技能山西 数据平台", page), page[-2000:]
+    index = Path(written["index"]).read_text(encoding="utf-8")
+    assert Path(written["dbt_docs"]).as_uri() in index
+    assert (settings.data_docs_dir()).as_uri() in index  # the Data Docs of the ingested dates
 
 
 def _renders_with_charts_and_prints(report: build.Report, shot) -> None:

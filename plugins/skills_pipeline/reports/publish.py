@@ -50,7 +50,7 @@ def write_index() -> Path:
     index = state / "index.html"
     reports = sorted(settings.report_dir().glob("*/report.html"), key=lambda p: p.parent.name, reverse=True)
     docs = sorted(settings.data_docs_dir().glob("*/*/index.html"), reverse=True)
-    dbt_docs = settings.project_root() / "dbt_project" / "target" / "index.html"
+    dbt_docs = settings.dbt_docs_dir() / "static_index.html"
 
     def link(path: Path, text: str) -> str:
         return f'<li><a href="{html.escape(path.resolve().as_uri())}">{html.escape(text)}</a></li>'
