@@ -27,10 +27,10 @@ def built(db, dbt, tmp_path):
     generate(
         GeneratorConfig(out=landing, persons=800, start=START, end=START + dt.timedelta(days=1), history_months=12)
     )
-    for day in (START, START + dt.timedelta(days=1)):
+    for day in (START, START + dt.timedelta(days=1)):  # two nights: two outcome snapshots
         for feed in ("training", "social_security", "employment", "certificate"):
             loader.ingest(feed, day, landing_root=str(landing), max_bad_row_share=1.0, fail_on_rejected=False)
-    dbt("build", "--quiet")
+        dbt("build", "--quiet")
     settlement.create_run(db, settlement.parse_period("2026-05"))
     return db
 
@@ -50,6 +50,18 @@ def test_each_report_renders_in_chromium_with_its_charts_prints_to_pdf_and_shows
         _renders_with_charts_and_prints(build.write(built, kind, period, tmp_path / kind), tmp_path / f"{kind}.png")
     _figures_are_the_marts(built, build.write(built, "biweekly", "2026-05-25", tmp_path / "again", pdf=False))
     _dbt_docs_render_offline_and_the_index_links_everything()
+    _a_past_report_shows_the_outcomes_of_its_own_date(built, tmp_path)
+
+
+def _a_past_report_shows_the_outcomes_of_its_own_date(built, tmp_path) -> None:
+    dates = [r[0] for r in built.execute(
+        "select distinct as_of_date from metrics.trainee_outcome_measure_snapshots order by 1"
+    )]  # fmt: skip
+    assert dates == [START, START + dt.timedelta(days=1)]  # the second night kept the first night's snapshot
+    for as_of in dates:
+        period = (as_of - dt.timedelta(days=13)).isoformat()
+        data = json.loads(build.write(built, "biweekly", period, tmp_path / period, pdf=False).data.read_text())
+        assert {r["as_of_date"] for r in data["outcome_measures"]} == {as_of.isoformat()}
 
 
 def _dbt_docs_render_offline_and_the_index_links_everything() -> None:
@@ -113,8 +125,18 @@ def _figures_are_the_marts(built, report: build.Report) -> None:
     ).fetchone()[0]
     assert sum(r["amount_yuan"] for r in data["subsidy_funds"]) == pytest.approx(approved_or_draft)
 
+    snapshot = built.execute(
+        "select measure, numerator, denominator from metrics.trainee_outcome_measure_snapshots "
+        "where breakdown = 'province' and exit_quarter = %s and as_of_date = %s order by measure",
+        (data["outcome_measures"][0]["exit_quarter"], data["outcome_measures"][0]["as_of_date"]),
+    ).fetchall()
+    shown = sorted((r["measure"], r["numerator"], r["denominator"]) for r in data["outcome_measures"]
+                   if r["exit_quarter"] == data["outcome_measures"][0]["exit_quarter"])  # fmt: skip
+    assert shown == snapshot and "退出后第2季度就业率" in html
+
     for table in ("metrics.target_progress", "metrics.trainee_outcome_rates", "metrics.skilled_talent_shares",
-                  "payments.settlement_run_lines", "archive.person_events"):  # fmt: skip
+                  "payments.settlement_run_lines", "archive.person_events",
+                  "metrics.trainee_outcome_measure_snapshots"):  # fmt: skip
         assert f"来源：{table}" in html or table in html  # each section names its mart
 
 

@@ -84,6 +84,13 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             "where breakdown = 'province' and completion_month between %s and %s order by completion_month",
             (period.end, trend_from, period.end),
         ).fetchall()
+        # From the snapshot of the latest data date up to the period's end: a past report shows what it showed.
+        outcomes = cur.execute(
+            "select * from metrics.trainee_outcome_measure_snapshots where breakdown = 'province' and as_of_date = "
+            "(select max(as_of_date) from metrics.trainee_outcome_measure_snapshots where as_of_date <= %s) "
+            "order by exit_quarter desc, measure limit 32",
+            (period.end,),
+        ).fetchall()
         activity = cur.execute(
             "select event_type, count(*) as events, count(distinct person_id) as persons from archive.person_events "
             "where event_date between %s and %s group by event_type order by event_type",
@@ -125,6 +132,7 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             "skilled_shares": shares,
             "subsidy_funds": funds,
             "activity": activity,
+            "outcome_measures": outcomes,
             "rate_targets": _rate_targets(trend, shares, period),
         }
     )

@@ -1,0 +1,179 @@
+{#-
+    Outcome measures by exit quarter (the quarter a training ended) and breakdown, after the US WIOA performance
+    reports: employment in the 2nd and 4th quarter after exit, the median monthly contribution base in the 2nd
+    quarter (an earnings proxy), credential attainment within a year. Each row has its numerator, its
+    denominator (final cases only), the cases still pending, the exclusions with their reason codes, and the
+    evidence behind the employed (contribution, registration).
+-#}
+-- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
+{{ config(meta={'county_filter': 'case when breakdown = \'county\' then breakdown_value end'}) }}
+
+{%- set breakdowns = {
+    'province': "'140000'",
+    'city': 'city_code',
+    'county': 'county_code',
+    'program_type': 'program_type',
+} -%}
+
+with
+
+outcomes as (
+    select * from {{ ref('int_training__quarterly_outcomes') }}
+),
+
+regions as (
+    select * from {{ ref('regions') }}
+),
+
+with_geography as (
+    select
+        outcomes.*,
+        outcomes.region_code as county_code,
+        coalesce(regions.city_code, {{ city_of('outcomes.region_code') }}) as city_code
+    from outcomes
+    left join regions
+        on outcomes.region_code = regions.region_code
+),
+
+-- One row per enrollment and measure: its status, the exclusion reason, the evidence and the value it carries.
+cases as (
+    select
+        exit_quarter,
+        as_of_date,
+        county_code,
+        city_code,
+        program_type,
+        'employment_q2' as measure,
+        second_quarter_status as status,
+        employment_exclusion as exclusion_reason,
+        second_quarter_evidence as evidence,
+        null::numeric as amount
+    from with_geography
+    union all
+    select
+        exit_quarter,
+        as_of_date,
+        county_code,
+        city_code,
+        program_type,
+        'employment_q4' as measure,
+        fourth_quarter_status as status,
+        employment_exclusion as exclusion_reason,
+        fourth_quarter_evidence as evidence,
+        null::numeric as amount
+    from with_geography
+    union all
+    -- Earnings of those employed in the 2nd quarter on contribution evidence (a registration carries no base).
+    select
+        exit_quarter,
+        as_of_date,
+        county_code,
+        city_code,
+        program_type,
+        'median_earnings_q2' as measure,
+        case
+            when second_quarter_status = 'employed' and second_quarter_contribution_base is not null
+                then 'employed'
+            else second_quarter_status
+        end as status,
+        employment_exclusion as exclusion_reason,
+        second_quarter_evidence as evidence,
+        second_quarter_contribution_base as amount
+    from with_geography
+    where second_quarter_status <> 'employed' or second_quarter_contribution_base is not null
+    union all
+    select
+        exit_quarter,
+        as_of_date,
+        county_code,
+        city_code,
+        program_type,
+        'credential_attainment' as measure,
+        credential_status as status,
+        credential_exclusion as exclusion_reason,
+        null::text as evidence,
+        null::numeric as amount
+    from with_geography
+),
+
+cases_by_breakdown as (
+    {% for breakdown, column in breakdowns.items() %}
+        select
+            cases.*,
+            '{{ breakdown }}' as breakdown,
+            {{ column }}::text as breakdown_value
+        from cases
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+by_breakdown as (
+    select
+        exit_quarter,
+        measure,
+        breakdown,
+        breakdown_value,
+        max(as_of_date) as as_of_date,
+        count(*) filter (where status in ('employed', 'attained')) as numerator,
+        count(*) filter (where status in ('employed', 'attained', 'not_employed', 'not_attained')) as denominator,
+        count(*) filter (where status = 'pending') as pending,
+        count(*) filter (where status = 'excluded') as excluded,
+        count(*) filter (where evidence in ('contribution', 'contribution_and_registration')) as by_contribution,
+        count(*) filter (where evidence in ('registration', 'contribution_and_registration')) as by_registration,
+        percentile_cont(0.5) within group (order by amount) filter (where status = 'employed') as median_amount
+    from cases_by_breakdown
+    group by exit_quarter, measure, breakdown, breakdown_value
+),
+
+exclusion_counts as (
+    select
+        exit_quarter,
+        measure,
+        breakdown,
+        breakdown_value,
+        exclusion_reason,
+        count(*) as cases_excluded
+    from cases_by_breakdown
+    where status = 'excluded'
+    group by exit_quarter, measure, breakdown, breakdown_value, exclusion_reason
+),
+
+exclusions as (
+    select
+        exit_quarter,
+        measure,
+        breakdown,
+        breakdown_value,
+        jsonb_object_agg(exclusion_reason, cases_excluded order by exclusion_reason) as exclusions
+    from exclusion_counts
+    group by exit_quarter, measure, breakdown, breakdown_value
+),
+
+final as (
+    select
+        by_breakdown.exit_quarter,
+        by_breakdown.breakdown,
+        by_breakdown.breakdown_value,
+        by_breakdown.measure,
+        by_breakdown.numerator,
+        by_breakdown.denominator,
+        by_breakdown.pending,
+        by_breakdown.excluded,
+        coalesce(exclusions.exclusions, '{}'::jsonb) as exclusions,
+        by_breakdown.by_contribution,
+        by_breakdown.by_registration,
+        case
+            when by_breakdown.measure = 'median_earnings_q2' then round(by_breakdown.median_amount::numeric, 2)
+            else round(by_breakdown.numerator::numeric / nullif(by_breakdown.denominator, 0), 4)
+        end as measure_value,
+        by_breakdown.as_of_date
+    from by_breakdown
+    left join exclusions
+        on
+            by_breakdown.exit_quarter = exclusions.exit_quarter
+            and by_breakdown.measure = exclusions.measure
+            and by_breakdown.breakdown = exclusions.breakdown
+            and by_breakdown.breakdown_value is not distinct from exclusions.breakdown_value
+)
+
+select * from final
