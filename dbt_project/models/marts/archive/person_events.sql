@@ -1,30 +1,79 @@
 -- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql); the index
 -- serves one-person lookups (the read API, archive exports).
-{{ config(meta={'county_filter': 'region_code'}, indexes=[{'columns': ['person_id']}]) }}
+{{
+    config(
+        meta={'county_filter': 'region_code'},
+        indexes=[{'columns': ['person_id']}, {'columns': ['source_batch_id'], 'type': 'brin'}],
+        materialized='incremental',
+        unique_key='person_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
 
 -- One row per archive event (training, certificate, employment spell, registration) for downstream systems to
 -- consume incrementally by updated_at.
+-- Incremental by person: a night rebuilds the events of the persons that a batch loaded since the last build
+-- touched (source_batch_id above the table's highest), every event of each, and leaves everyone else's as they
+-- are. A change no batch carries (a seed such as the minimum living standards, a key rotation) needs
+-- `dbt build --full-refresh`.
 with
+
+{% if is_incremental() %}
+    watermark as (
+        select coalesce(max(source_batch_id), 0) as batch_id from {{ this }}
+    ),
+
+    touched_people as (
+        select person_id from {{ ref('stg_training__enrollments') }}
+        where batch_id > (select batch_id from watermark)
+        union
+        select person_id from {{ ref('stg_certificate__certificates') }}
+        where batch_id > (select batch_id from watermark)
+        union
+        select person_id from {{ ref('stg_employment__registrations') }}
+        where batch_id > (select batch_id from watermark)
+        union
+        select person_id from {{ ref('stg_social_security__contributions') }}
+        where batch_id > (select batch_id from watermark)
+    ),
+{% endif %}
 
 enrollments as (
     select * from {{ ref('stg_training__enrollments') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from touched_people)
+    {% endif %}
 ),
 
 certificates as (
     select * from {{ ref('stg_certificate__certificates') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from touched_people)
+    {% endif %}
 ),
 
 registrations as (
     select * from {{ ref('stg_employment__registrations') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from touched_people)
+    {% endif %}
 ),
 
 employment_months as (
     select * from {{ ref('int_employment__qualifying_months') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from touched_people)
+    {% endif %}
 ),
 
 contributions as (
     select * from {{ ref('stg_social_security__contributions') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from touched_people)
+    {% endif %}
 ),
+
 
 -- Consecutive qualifying months with the same employer form one spell (gaps and islands).
 numbered_months as (
@@ -33,6 +82,7 @@ numbered_months as (
         coalesce(employer_code, '') as employer_code,
         region_code,
         employment_month,
+        last_batch_id,
         (extract(year from employment_month) * 12 + extract(month from employment_month))::integer
         - row_number() over (
             partition by person_id, coalesce(employer_code, '') order by employment_month
@@ -44,7 +94,8 @@ contribution_updates as (
     select
         person_id,
         employer_code,
-        max(updated_at) as updated_at
+        max(updated_at) as updated_at,
+        max(batch_id) as last_batch_id
     from contributions
     group by person_id, employer_code
 ),
@@ -56,7 +107,8 @@ employment_spells as (
         min(numbered_months.region_code) as region_code,
         min(numbered_months.employment_month) as start_date,
         (max(numbered_months.employment_month) + interval '1 month - 1 day')::date as end_date,
-        count(*) as months
+        count(*) as months,
+        max(numbered_months.last_batch_id) as last_batch_id
     from numbered_months
     group by numbered_months.person_id, numbered_months.employer_code, numbered_months.island
 ),
@@ -75,7 +127,8 @@ events as (
             'occupation_code', occupation_code, 'skill_rank', skill_rank, 'training_days', training_days,
             'completion_status', completion_status, 'voucher_id', voucher_id
         ) as details,
-        updated_at
+        updated_at,
+        batch_id as source_batch_id
     from enrollments
 
     union all
@@ -92,7 +145,8 @@ events as (
             'occupation_code', occupation_code, 'occupation_name', occupation_name, 'skill_rank', skill_rank,
             'issuer_code', issuer_code, 'status', status
         ) as details,
-        updated_at
+        updated_at,
+        batch_id as source_batch_id
     from certificates
 
     union all
@@ -108,7 +162,8 @@ events as (
             'registration_id', registration_id, 'event_type', event_type, 'employer_code', employer_code,
             'monthly_income', monthly_income
         ) as details,
-        updated_at
+        updated_at,
+        batch_id as source_batch_id
     from registrations
 
     union all
@@ -126,7 +181,8 @@ events as (
         jsonb_build_object(
             'employer_code', nullif(employment_spells.employer_code, ''), 'months', employment_spells.months
         ) as details,
-        coalesce(contribution_updates.updated_at, employment_spells.end_date::timestamptz) as updated_at
+        coalesce(contribution_updates.updated_at, employment_spells.end_date::timestamptz) as updated_at,
+        greatest(employment_spells.last_batch_id, contribution_updates.last_batch_id) as source_batch_id
     from employment_spells
     left join contribution_updates
         on

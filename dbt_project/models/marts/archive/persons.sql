@@ -1,20 +1,59 @@
 -- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql); the index
 -- serves one-person lookups (the read API, archive exports).
-{{ config(meta={'county_filter': 'home_region_code'}, indexes=[{'columns': ['person_id'], 'unique': true}]) }}
+{{
+    config(
+        meta={'county_filter': 'home_region_code'},
+        indexes=[{'columns': ['person_id'], 'unique': true}],
+        materialized='incremental',
+        unique_key='person_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
 
 -- 劳动者终身职业技能培训电子档案: one row per person, with the whole timeline as a versioned JSON document.
+-- Incremental by person, after person_events: a night rebuilds the persons whose events a new batch changed
+-- (last_batch_id is the highest source batch of a person's events) and adds the newly known; `dbt build
+-- --full-refresh` rebuilds everyone.
 with
+
+{% if is_incremental() %}
+    watermark as (
+        select coalesce(max(last_batch_id), 0) as batch_id from {{ this }}
+    ),
+
+    touched_people as (
+        select person_id from {{ ref('person_events') }}
+        where source_batch_id > (select batch_id from watermark)
+        union
+        select unified.person_id
+        from {{ ref('int_people__unified') }} as unified
+        where not exists (
+                select from {{ this }} as archived
+                where archived.person_id = unified.person_id
+            )
+    ),
+{% endif %}
 
 people as (
     select * from {{ ref('int_people__unified') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from touched_people)
+    {% endif %}
 ),
 
 events as (
     select * from {{ ref('person_events') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from touched_people)
+    {% endif %}
 ),
 
 certificates as (
     select * from {{ ref('stg_certificate__certificates') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from touched_people)
+    {% endif %}
 ),
 
 skill_levels as (
@@ -42,6 +81,7 @@ event_summaries as (
         min(event_date) as first_activity_date,
         max(coalesce(end_date, event_date)) as last_activity_date,
         max(updated_at) as updated_at,
+        max(source_batch_id) as last_batch_id,
         jsonb_agg(
             jsonb_build_object(
                 'event_id', event_id, 'event_type', event_type, 'event_date', event_date,
@@ -73,7 +113,8 @@ final as (
             'person_id', people.person_id,
             'events', coalesce(event_summaries.events, '[]'::jsonb)
         ) as timeline,
-        event_summaries.updated_at
+        event_summaries.updated_at,
+        event_summaries.last_batch_id
     from people
     left join highest_levels
         on people.person_id = highest_levels.person_id
