@@ -6,6 +6,8 @@
     or pending while its period is still open at the data's date (the latest loaded data date, not a clock).
     Exclusions: not_completed (every measure); enterprise_employee_on_the_job (employment measures, 001 §一).
 -#}
+{%- set quarters = ['second', 'fourth'] %}
+
 with
 
 enrollments as (
@@ -57,44 +59,29 @@ exits as (
     where enrollments.end_date is not null
 ),
 
-second_quarter_contributions as (
-    select
-        exits.enrollment_id,
-        round(avg(employment_months.contribution_base), 2) as contribution_base
-    from exits
-    inner join employment_months
-        on
-            exits.person_id = employment_months.person_id
-            and employment_months.employment_month between exits.second_quarter_start and exits.second_quarter_end
-    group by exits.enrollment_id
-),
+{% for quarter in quarters %}
+    {{ quarter }}_quarter_contributions as (
+        select
+            exits.enrollment_id,
+            round(avg(employment_months.contribution_base), 2) as contribution_base
+        from exits
+        inner join employment_months
+            on
+                exits.person_id = employment_months.person_id
+                and employment_months.employment_month
+                between exits.{{ quarter }}_quarter_start and exits.{{ quarter }}_quarter_end
+        group by exits.enrollment_id
+    ),
 
-fourth_quarter_contributions as (
-    select distinct exits.enrollment_id
-    from exits
-    inner join employment_months
-        on
-            exits.person_id = employment_months.person_id
-            and employment_months.employment_month between exits.fourth_quarter_start and exits.fourth_quarter_end
-),
-
-second_quarter_registrations as (
-    select distinct exits.enrollment_id
-    from exits
-    inner join registrations
-        on
-            exits.person_id = registrations.person_id
-            and registrations.event_date between exits.second_quarter_start and exits.second_quarter_end
-),
-
-fourth_quarter_registrations as (
-    select distinct exits.enrollment_id
-    from exits
-    inner join registrations
-        on
-            exits.person_id = registrations.person_id
-            and registrations.event_date between exits.fourth_quarter_start and exits.fourth_quarter_end
-),
+    {{ quarter }}_quarter_registrations as (
+        select distinct exits.enrollment_id
+        from exits
+        inner join registrations
+            on
+                exits.person_id = registrations.person_id
+                and registrations.event_date between exits.{{ quarter }}_quarter_start and exits.{{ quarter }}_quarter_end
+    ),
+{% endfor %}
 
 credentials as (
     select
@@ -114,21 +101,19 @@ evidence as (
         exits.*,
         data_as_of.as_of_date,
         second_quarter_contributions.contribution_base as second_quarter_contribution_base,
-        second_quarter_contributions.enrollment_id is not null as has_second_quarter_contribution,
-        second_quarter_registrations.enrollment_id is not null as has_second_quarter_registration,
-        fourth_quarter_contributions.enrollment_id is not null as has_fourth_quarter_contribution,
-        fourth_quarter_registrations.enrollment_id is not null as has_fourth_quarter_registration,
+        {% for quarter in quarters %}
+            {{ quarter }}_quarter_contributions.enrollment_id is not null as has_{{ quarter }}_quarter_contribution,
+            {{ quarter }}_quarter_registrations.enrollment_id is not null as has_{{ quarter }}_quarter_registration,
+        {% endfor %}
         credentials.first_credential_date
     from exits
     cross join data_as_of
-    left join second_quarter_contributions
-        on exits.enrollment_id = second_quarter_contributions.enrollment_id
-    left join second_quarter_registrations
-        on exits.enrollment_id = second_quarter_registrations.enrollment_id
-    left join fourth_quarter_contributions
-        on exits.enrollment_id = fourth_quarter_contributions.enrollment_id
-    left join fourth_quarter_registrations
-        on exits.enrollment_id = fourth_quarter_registrations.enrollment_id
+    {% for quarter in quarters %}
+        left join {{ quarter }}_quarter_contributions
+            on exits.enrollment_id = {{ quarter }}_quarter_contributions.enrollment_id
+        left join {{ quarter }}_quarter_registrations
+            on exits.enrollment_id = {{ quarter }}_quarter_registrations.enrollment_id
+    {% endfor %}
     left join credentials
         on exits.enrollment_id = credentials.enrollment_id
 ),
@@ -144,36 +129,24 @@ final as (
         as_of_date,
         employment_exclusion,
         credential_exclusion,
-        case
-            when employment_exclusion is not null then 'excluded'
-            when has_second_quarter_contribution or has_second_quarter_registration then 'employed'
-            when as_of_date is null or second_quarter_end >= as_of_date then 'pending'
-            else 'not_employed'
-        end as second_quarter_status,
-        case
-            when employment_exclusion is not null then null
-            when has_second_quarter_contribution and has_second_quarter_registration
-                then 'contribution_and_registration'
-            when has_second_quarter_contribution then 'contribution'
-            when has_second_quarter_registration then 'registration'
-            when as_of_date is null or second_quarter_end >= as_of_date then 'pending'
-        end as second_quarter_evidence,
         case when employment_exclusion is null then second_quarter_contribution_base end
             as second_quarter_contribution_base,
-        case
-            when employment_exclusion is not null then 'excluded'
-            when has_fourth_quarter_contribution or has_fourth_quarter_registration then 'employed'
-            when as_of_date is null or fourth_quarter_end >= as_of_date then 'pending'
-            else 'not_employed'
-        end as fourth_quarter_status,
-        case
-            when employment_exclusion is not null then null
-            when has_fourth_quarter_contribution and has_fourth_quarter_registration
-                then 'contribution_and_registration'
-            when has_fourth_quarter_contribution then 'contribution'
-            when has_fourth_quarter_registration then 'registration'
-            when as_of_date is null or fourth_quarter_end >= as_of_date then 'pending'
-        end as fourth_quarter_evidence,
+        {% for quarter in quarters %}
+            case
+                when employment_exclusion is not null then 'excluded'
+                when has_{{ quarter }}_quarter_contribution or has_{{ quarter }}_quarter_registration then 'employed'
+                when as_of_date is null or {{ quarter }}_quarter_end >= as_of_date then 'pending'
+                else 'not_employed'
+            end as {{ quarter }}_quarter_status,
+            case
+                when employment_exclusion is not null then null
+                when has_{{ quarter }}_quarter_contribution and has_{{ quarter }}_quarter_registration
+                    then 'contribution_and_registration'
+                when has_{{ quarter }}_quarter_contribution then 'contribution'
+                when has_{{ quarter }}_quarter_registration then 'registration'
+                when as_of_date is null or {{ quarter }}_quarter_end >= as_of_date then 'pending'
+            end as {{ quarter }}_quarter_evidence,
+        {% endfor %}
         case
             when credential_exclusion is not null then 'excluded'
             when first_credential_date is not null then 'attained'
