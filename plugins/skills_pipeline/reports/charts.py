@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from skills_pipeline.reports.labels import INDICATORS, STATUSES, region_name, value
+from skills_pipeline.reports.labels import INDICATORS, STATUSES, region_name
 
 FONT = "Noto Sans CJK SC, Noto Sans SC, WenQuanYi Micro Hei, sans-serif"
 WIDTH = 560
@@ -33,14 +33,12 @@ def _target_progress(data: dict) -> str | None:
         {
             "目标": f"山西省 · {row['indicator']}",
             "完成进度": min(row["share_of_target"] or 0, 1.0),
-            "说明": f"{value(row['actual'], 'share')} / {value(row['target'], 'share')}",
         }
         for row in data["rate_targets"]
     ] + [
         {
             "目标": f"{region_name(data, row['region_code'])} · {INDICATORS.get(row['indicator'], row['indicator'])}",
             "完成进度": min(row["share_of_target"] or 0, 1.0),
-            "说明": f"{value(row['actual_value'], row['unit'])} / {value(row['target_value'], row['unit'])}",
         }
         for row in data["target_progress"]
         if row["target_value"] is not None
@@ -48,9 +46,7 @@ def _target_progress(data: dict) -> str | None:
     if not rows:
         return None
     # Bars stop at the target (100%); the table beside the chart gives each figure and its share exactly.
-    base = alt.Chart(pd.DataFrame(rows)).encode(
-        y=alt.Y("目标:N", sort=None, title=None, axis=alt.Axis(labelLimit=260)), tooltip=["说明:N"]
-    )
+    base = alt.Chart(pd.DataFrame(rows)).encode(y=alt.Y("目标:N", sort=None, title=None, axis=alt.Axis(labelLimit=260)))
     full = base.mark_bar(color="#e6e6e6").encode(x=alt.X("datum.one:Q")).transform_calculate(one="1")
     bars = base.mark_bar(color="#c0392b").encode(
         x=alt.X("完成进度:Q", title="完成进度(占年度目标)", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]))
