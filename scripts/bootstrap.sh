@@ -2,6 +2,7 @@
 # Creates .venv and installs the pinned dependencies plus this project: requirements/local.txt, which is what a
 # deployed worker installs (requirements/worker.txt) plus the local tools (embedded PostgreSQL, tests, linters).
 # Re-runs are cheap: it reinstalls only when the pins or pyproject.toml changed since the last successful install.
+# Needs npm (Node.js) for the Data Docs assets: see plugins/skills_pipeline/ingest/data_docs.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,13 +22,14 @@ fi
 
 stamp_file=.venv/.installed-from
 wanted_stamp="$(cat requirements/local.txt requirements/worker.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
-if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$wanted_stamp" ]; then
-  exit 0
+if [ ! -f "$stamp_file" ] || [ "$(cat "$stamp_file")" != "$wanted_stamp" ]; then
+  echo "bootstrap: installing dependencies into .venv (first run takes a few minutes)" >&2
+  [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
+  .venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements/local.txt
+  .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
+  echo "$wanted_stamp" > "$stamp_file"
 fi
-
-echo "bootstrap: installing dependencies into .venv (first run takes a few minutes)" >&2
-[ -x .venv/bin/python ] || "$python_bin" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
-.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements/local.txt
-.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
-echo "$wanted_stamp" > "$stamp_file"
+# The Data Docs' stylesheets and scripts, served from disk rather than public CDNs (an intranet has none): fetched
+# from the npm registry once, checked against pinned hashes, into .venv/share/ (quiet when already there).
+.venv/bin/python -m skills_pipeline.ingest.data_docs install

@@ -72,7 +72,13 @@ def api_address() -> tuple[str, int]:
 
 
 def data_docs_dir() -> Path:
+    """The GX Data Docs: one site per feed (<feed>/index.html) and the assets they load offline (_assets/)."""
     return state_dir() / "data_docs"
+
+
+def validation_results_dir() -> Path:
+    """Every GX validation result (JSON, counts only), per feed: what the Data Docs sites are built from."""
+    return state_dir() / "validation_results"
 
 
 def dbt_docs_dir() -> Path:

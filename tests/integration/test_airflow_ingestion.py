@@ -43,4 +43,4 @@ def test_ingestion_dag_loads_a_generated_week_and_a_rerun_changes_nothing(db, tm
 
     assert runner.run_dag_for_dates("ingest_feeds", dates) == states
     assert snapshot() == first
-    assert os.path.exists(settings.data_docs_dir() / "social_security" / "2026-06-01" / "index.html")
+    assert os.path.exists(settings.data_docs_dir() / "social_security" / "index.html")  # one site per feed

@@ -86,14 +86,18 @@ def insert_batch(
     result: FileResult,
     data_docs: str | None = None,
     supersedes: int | None = None,
+    batch_id: int | None = None,
 ) -> int:
-    """The ledger row of one judgement, and its sighting; marks the batch it re-judges as superseded."""
+    """The ledger row of one judgement, and its sighting; marks the batch it re-judges as superseded. `batch_id`:
+    one taken earlier by allocate_batch_id (else the next of the sequence)."""
     batch_id = conn.execute(
-        "insert into ingest.load_ledger (feed, data_date, source_path, file_name, content_sha256, file_format, "
-        "encoding, status, problem_rule, problem, rows_read, rows_loaded, rows_quarantined, unknown_columns, "
-        "rule_failures, rule_warnings, data_docs_path) "
-        "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning batch_id",
+        "insert into ingest.load_ledger (batch_id, feed, data_date, source_path, file_name, content_sha256, "
+        "file_format, encoding, status, problem_rule, problem, rows_read, rows_loaded, rows_quarantined, "
+        "unknown_columns, rule_failures, rule_warnings, data_docs_path) overriding system value "
+        "values (coalesce(%s, nextval(pg_get_serial_sequence('ingest.load_ledger', 'batch_id'))), "
+        "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning batch_id",
         (
+            batch_id,
             feed,
             delivery.data_date,
             delivery.url,
@@ -118,6 +122,12 @@ def insert_batch(
         conn.execute("update ingest.deliveries set batch_id = %s where batch_id = %s", (batch_id, supersedes))
     record_sighting(conn, feed, delivery, sha256, batch_id, is_repeat=False)
     return batch_id
+
+
+def allocate_batch_id(conn: psycopg.Connection) -> int:
+    """The id the next batch will have, taken now (a file's Data Docs page names its batch before the batch is
+    written). Unused ids are gaps, as any rolled-back insert leaves."""
+    return conn.execute("select nextval(pg_get_serial_sequence('ingest.load_ledger', 'batch_id'))").fetchone()[0]
 
 
 def record_sighting(conn, feed: str, delivery: Delivery, sha256: str | None, batch_id: int, is_repeat: bool) -> None:

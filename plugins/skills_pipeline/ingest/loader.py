@@ -106,14 +106,20 @@ class FileLoader:
         if self._session is None or self._session_date != data_date:
             from skills_pipeline.ingest.validation import ValidationSession
 
+            self.publish_docs()
             self._session = ValidationSession(self.feed.name, data_date, warehouse.sqlalchemy_url())
             self._session_date = data_date
         return self._session
 
     @property
     def data_docs(self) -> str | None:
-        """The Data Docs index of the last validation session, if any file was validated."""
+        """The feed's Data Docs index, if any file was validated."""
         return str(self._session.docs_index) if self._session is not None else None
+
+    def publish_docs(self) -> None:
+        """Render the Data Docs pages of the files validated so far (once per run: see ValidationSession)."""
+        if self._session is not None:
+            self._session.publish()
 
     def check_identifiers(self, staging: Staging) -> dict[str, int]:
         return staging.check_identifiers(self.today, self.key)
@@ -180,8 +186,12 @@ class FileLoader:
                 session = self.session(delivery.data_date)
                 staging.tabulate_values()
                 lap("distinct_values")
-                judgement.failures = session.validate("scratch", staging.name, staging.values_name)
-                judgement.data_docs = str(session.docs_index)
+                with warehouse.connect() as conn:
+                    judgement.batch_id = ledger.allocate_batch_id(conn)
+                judgement.failures, page = session.validate(
+                    "scratch", staging.name, staging.values_name, delivery.name, judgement.batch_id
+                )
+                judgement.data_docs = str(page)
                 lap("great_expectations")
                 stage = "write"
                 raw.write_batch(self.feed, judgement, self.max_bad_row_share)
@@ -271,11 +281,14 @@ def ingest(
         if not deliveries:
             log.info("%s %s: nothing delivered under %s", feed.name, data_date, landing.root)
         loader = FileLoader(feed, share, today=data_date + dt.timedelta(days=1), key=key)
-        for number, delivery in enumerate(deliveries, start=1):
-            log.info("%s %s: file %d/%d %s", feed.name, data_date, number, len(deliveries), delivery.name)
-            outcome = loader.load(delivery)
-            files.append(outcome)
-            log.info("%s", outcome.describe())
+        try:
+            for number, delivery in enumerate(deliveries, start=1):
+                log.info("%s %s: file %d/%d %s", feed.name, data_date, number, len(deliveries), delivery.name)
+                outcome = loader.load(delivery)
+                files.append(outcome)
+                log.info("%s", outcome.describe())
+        finally:  # the files judged before a failure keep their pages
+            loader.publish_docs()
         report.data_docs = loader.data_docs
         unexamined = _unexamined(feed.name, data_date, deliveries)
         if unexamined:
@@ -337,7 +350,10 @@ def reevaluate(batch_id: int, max_bad_row_share: float | None = None) -> FileRes
                     "run its date again instead"
                 )
         loader = FileLoader(feed, share, today=entry.data_date + dt.timedelta(days=1), key=key)
-        return loader.load(delivery, supersedes=batch_id)
+        try:
+            return loader.load(delivery, supersedes=batch_id)
+        finally:
+            loader.publish_docs()
 
 
 def raise_for_rejected(feed_name: str | None, data_date: dt.date | None) -> None:

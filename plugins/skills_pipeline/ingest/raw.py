@@ -63,7 +63,8 @@ class Judgement:
     reader_rejects: int  # records the reader found broken
     failures: list[RuleFailure] = field(default_factory=list)  # the suite's failed rules
     supersedes: int | None = None  # the batch this one judges again
-    data_docs: str | None = None
+    data_docs: str | None = None  # the file's page in its feed's Data Docs
+    batch_id: int | None = None  # allocated before validation, so that the Data Docs page can name it
 
 
 def write_batch(feed: Feed, judgement: Judgement, max_bad_row_share: float) -> None:
@@ -128,7 +129,9 @@ def write_batch(feed: Feed, judgement: Judgement, max_bad_row_share: float) -> N
         else:
             result.rows_loaded, result.rows_quarantined = result.rows_read - bad, bad
         docs = j.data_docs if j.staged_rows else None
-        batch_id = ledger.insert_batch(conn, feed.name, j.delivery, j.sha256, result, docs, j.supersedes)
+        batch_id = ledger.insert_batch(
+            conn, feed.name, j.delivery, j.sha256, result, docs, j.supersedes, batch_id=j.batch_id
+        )
         stored = _quarantine(conn, feed, j.staging, batch_id, whole_file=result.status == "rejected")
         if result.status == "loaded":
             _insert_raw(conn, feed, j.staging, batch_id, result.rows_loaded)

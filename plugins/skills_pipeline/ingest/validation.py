@@ -9,9 +9,11 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from skills_pipeline import feeds, settings
-from skills_pipeline.ingest import rules
+from skills_pipeline.ingest import data_docs, rules
 
 log = logging.getLogger(__name__)
 # GX logs every registered function at INFO on import; only its warnings are worth reading.
@@ -33,47 +35,102 @@ class RuleFailure:
 
 
 class ValidationSession:
-    """One ephemeral GX context per feed and data date; its Data Docs site collects that date's files."""
+    """One ephemeral GX context per feed and data date. Its validation results are kept on disk, per feed
+    (settings.validation_results_dir()), and one Data Docs site per feed is built from all of them
+    (settings.data_docs_dir()/<feed>/): a page per file, named by the file and its batch."""
 
-    def __init__(self, feed: str, data_date: dt.date, sqlalchemy_url: str):
+    def __init__(self, feed: str, data_date: dt.date | None, sqlalchemy_url: str):
         import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
 
         self._gx = gx
         self.feed = feed
-        self.docs_dir = settings.data_docs_dir() / feed / data_date.isoformat()
-        self.context = gx.get_context(mode="ephemeral")
-        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        self.context.add_data_docs_site(
-            site_name="ingestion",
-            site_config={
+        self.data_date = data_date
+        self.docs_root = settings.data_docs_dir()
+        self.docs_dir = self.docs_root / feed
+        config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults())
+        config.stores[config.validation_results_store_name]["store_backend"] = {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(settings.validation_results_dir() / feed),
+        }
+        self.site = feed  # the site's name, in its header: "Data Docs | <feed>"
+        config.data_docs_sites = {
+            self.site: {
                 "class_name": "SiteBuilder",
                 "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(self.docs_dir)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
+                # No buttons or footer that point readers at GX's cloud service or its online how-to guides.
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder",
+                    "show_how_to_buttons": False,
+                    "show_cta_footer": False,
+                },
+            }
+        }
+        self.context = gx.get_context(mode="ephemeral", project_config=config)
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.datasource = self.context.data_sources.add_sql(name="warehouse", connection_string=sqlalchemy_url)
         contract = feeds.get_feed(feed)
         self.suites = {
             "rows": self.context.suites.add(rules.row_suite(contract)),
             "values": self.context.suites.add(rules.value_suite(contract)),
         }
+        self._unpublished: list = []  # validation results stored but not yet rendered
 
     @property
     def docs_index(self) -> Path:
         return self.docs_dir / "index.html"
 
-    def validate(self, schema: str, table: str, values_table: str) -> list[RuleFailure]:
+    def page_of(self, result_id) -> Path:
+        """Where a validation result's page is (or will be, once published)."""
+        url = self.context.get_docs_sites_urls(resource_identifier=result_id, site_name=self.site, only_if_exists=False)
+        return Path(url2pathname(urlparse(url[0]["site_url"]).path))  # the address is percent-encoded
+
+    def publish(self) -> Path | None:
+        """Render the pages of the results validated since the last publish, the suites and the feed's index, then
+        point them at the offline assets. Once per night and feed rather than per file: the index reads every
+        stored result of the feed. A failure here is logged, never a reason to reject a file."""
+        if not self._unpublished:
+            return None
+        from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+        done, self._unpublished = self._unpublished, []
+        suites = [ExpectationSuiteIdentifier(name=suite.name) for suite in self.suites.values()]
+        try:
+            self.context.build_data_docs(site_names=[self.site], resource_identifiers=[*done, *suites])
+            assets = data_docs.share(self.docs_root)
+            pages = {self.docs_index, *(self.page_of(result_id) for result_id in done)}
+            pages.update(self.docs_dir.glob("expectations/*.html"))
+            remote = sorted({load for page in pages for load in data_docs.make_offline(page, self.docs_dir, assets)})
+            if remote:
+                log.warning("%s Data Docs still load from outside (a GX upgrade?): %s", self.feed, "; ".join(remote))
+        except Exception as error:  # the results are stored: the next publish of the feed renders the index again
+            log.error("%s: Data Docs not published (%s: %s); the validation results are kept in %s",
+                      self.feed, type(error).__name__, error, settings.validation_results_dir() / self.feed)  # fmt: skip
+            return None
+        return self.docs_index
+
+    def validate(
+        self, schema: str, table: str, values_table: str, file_name: str, batch_id: int
+    ) -> tuple[list[RuleFailure], Path]:
         """Both suites with counts only (that run feeds Data Docs): the row suite on the staging table, the value
         suite on its table of distinct values. Then only the failed rules again, with the queries that locate
         their records: on a clean file the second pass never runs. Value-suite warnings are located too, so that
-        they are counted in records, not in distinct values."""
+        they are counted in records, not in distinct values. Returns the failures and the file's page in the Data
+        Docs (the row suite's result; rendered by publish()), which is named by the file and the batch: the asset
+        is the file's name, the run is the data date and the batch id the ledger will give it."""
         gx = self._gx
+        from great_expectations.core.run_identifier import RunIdentifier
+
         tables = {"rows": table, "values": values_table}
+        assets = {"rows": _page_name(file_name), "values": _page_name(file_name) + ".values"}
         batches, definitions = {}, []
         try:
             for kind, name in tables.items():
-                asset = self.datasource.add_table_asset(name=name, table_name=name, schema_name=schema)
+                asset = self.datasource.add_table_asset(name=assets[kind], table_name=name, schema_name=schema)
                 batches[kind] = asset.add_batch_definition_whole_table("whole_file")
                 definitions.append(
                     self.context.validation_definitions.add(
@@ -84,13 +141,17 @@ class ValidationSession:
                 gx.Checkpoint(
                     name=table,
                     validation_definitions=definitions,
-                    actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["ingestion"])],
+                    actions=[],  # results are stored by the run; pages are rendered by publish()
                     # No sample of unexpected values: Data Docs are read by people who may not see ID numbers
                     # or names. Counts only; the rows themselves are located by the second pass, into quarantine.
                     result_format={"result_format": "BASIC", "partial_unexpected_count": 0},
                 )
             )
-            summaries = {summary.suite_name: summary for summary in checkpoint.run().run_results.values()}
+            run_name = f"{self.data_date or 'undated'}_batch-{batch_id}"
+            run = checkpoint.run(run_id=RunIdentifier(run_name=run_name)).run_results
+            self._unpublished += list(run)
+            page = self.page_of(next(key for key, summary in run.items() if summary.suite_name == self.suites["rows"].name))
+            summaries = {summary.suite_name: summary for summary in run.values()}
             found: list[RuleFailure] = []
             for kind, suite in self.suites.items():
                 results = summaries[suite.name].results
@@ -103,10 +164,11 @@ class ValidationSession:
                 if failed:
                     found += self._locate(kind, suite, batches[kind], {i.expectation_config.id for i in failed},
                                           f"{schema}.{table}", f"{schema}.{values_table}")  # fmt: skip
-            return found
+            return found, page
         finally:
-            for name in tables.values():
-                self.datasource.delete_asset(name)
+            for name in assets.values():
+                if name in self.datasource.get_asset_names():
+                    self.datasource.delete_asset(name)
 
     def _locate(self, kind, suite, batch_definition, failed_ids, table: str, values_table: str) -> list[RuleFailure]:
         """Run the failed rules again with the queries that select their records."""
@@ -124,6 +186,13 @@ class ValidationSession:
         if kind == "rows":
             return [_to_failure(item, table) for item in located]
         return [_to_failure(item, values_table, records_of=table) for item in located]
+
+
+def _page_name(file_name: str) -> str:
+    """A file's name as a Data Docs page name: letters (Chinese included), digits and ._- kept, the rest (spaces,
+    #, %, ?, quotes) made _, so that the page's address needs no escaping; long names are cut."""
+    safe = re.sub(r"[^\w.\-]", "_", file_name).strip(".") or "file"
+    return safe[:120]
 
 
 def _raised_exception(info) -> str | None:

@@ -55,7 +55,7 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
     print("  ledger:      skills-pipeline ledger --date YYYY-MM-DD   (or select * from ingest.load_ledger)")
     print("  rejected:    skills-pipeline reevaluate BATCH_ID | acknowledge BATCH_ID --note '...'")
     print("  quarantine:  select failed_rules, details, raw_record from raw.quarantined_rows where batch_id = ...")
-    print(f"  Data Docs:   {settings.data_docs_dir()}/<feed>/<date>/index.html")
+    print(f"  Data Docs:   {settings.data_docs_dir()}/<feed>/index.html (one site per feed, a page per file)")
     print("  archive:     select * from archive.persons; select * from archive.person_events where updated_at > ...")
     print("  metrics:     select * from metrics.trainee_outcome_rates; select * from metrics.skilled_talent_shares")
     print("  settlement:  skills-pipeline settlement run|approve|export|deadlines; settlement.risk_warnings")

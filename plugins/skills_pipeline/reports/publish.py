@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from skills_pipeline import settings
+from skills_pipeline import feeds, settings
 from skills_pipeline.reports import build
 
 
@@ -44,12 +44,17 @@ def publish(conn: psycopg.Connection, as_of: dt.date | None = None) -> Published
     return Published(report, write_index(), skipped)
 
 
+def _feed_label(name: str) -> str:
+    feed = feeds.FEEDS.get(name)
+    return feed.label if feed else name
+
+
 def write_index() -> Path:
-    """<state dir>/index.html: every report (newest first), the Data Docs of each feed and date, the dbt docs."""
+    """<state dir>/index.html: every report (newest first), the Data Docs site of each feed, the dbt docs."""
     state = settings.state_dir()
     index = state / "index.html"
     reports = sorted(settings.report_dir().glob("*/report.html"), key=lambda p: p.parent.name, reverse=True)
-    docs = sorted(settings.data_docs_dir().glob("*/*/index.html"), reverse=True)
+    docs = sorted(settings.data_docs_dir().glob("*/index.html"))
     dbt_docs = settings.dbt_docs_dir() / "static_index.html"
 
     def link(path: Path, text: str) -> str:
@@ -66,7 +71,8 @@ def write_index() -> Path:
         ("报告 Reports", report_items or ["<li>尚无报告：skills-pipeline report biweekly --period YYYY-MM-DD</li>"]),
         (
             "数据质量 Data Docs (Great Expectations)",
-            [link(p, f"{p.parent.parent.name} · {p.parent.name}") for p in docs] or ["<li>尚无校验结果</li>"],
+            [link(p, f"{_feed_label(p.parent.name)} ({p.parent.name})") for p in docs]
+            or ["<li>尚无校验结果</li>"],
         ),
         (
             "数据模型 dbt docs",
