@@ -122,7 +122,9 @@ def test_a_second_night_keeps_the_first_nights_pages_and_rebuilds_the_index_once
 
     builds = []
     original = validation.ValidationSession.publish
-    monkeypatch.setattr(validation.ValidationSession, "publish", lambda self: builds.append(self.feed) or original(self))
+    monkeypatch.setattr(
+        validation.ValidationSession, "publish", lambda self: builds.append(self.feed) or original(self)
+    )
     root = tmp_path / "landing"
     for n in range(3):
         write_csv(root, "social_security", [social_security_row(contribution_month=f"20260{n + 1}")],

@@ -107,9 +107,10 @@ class ValidationSession:
             remote = sorted({load for page in pages for load in data_docs.make_offline(page, self.docs_dir, assets)})
             if remote:
                 log.warning("%s Data Docs still load from outside (a GX upgrade?): %s", self.feed, "; ".join(remote))
-        except Exception as error:  # the results are stored: the next publish of the feed renders the index again
+        except Exception as error:  # the results are stored; the feed's next publish lists them on its index
+            kept = settings.validation_results_dir() / self.feed
             log.error("%s: Data Docs not published (%s: %s); the validation results are kept in %s",
-                      self.feed, type(error).__name__, error, settings.validation_results_dir() / self.feed)  # fmt: skip
+                      self.feed, type(error).__name__, error, kept)  # fmt: skip
             return None
         return self.docs_index
 
@@ -150,7 +151,8 @@ class ValidationSession:
             run_name = f"{self.data_date or 'undated'}_batch-{batch_id}"
             run = checkpoint.run(run_id=RunIdentifier(run_name=run_name)).run_results
             self._unpublished += list(run)
-            page = self.page_of(next(key for key, summary in run.items() if summary.suite_name == self.suites["rows"].name))
+            row_result = next(key for key, summary in run.items() if summary.suite_name == self.suites["rows"].name)
+            page = self.page_of(row_result)
             summaries = {summary.suite_name: summary for summary in run.values()}
             found: list[RuleFailure] = []
             for kind, suite in self.suites.items():
