@@ -71,8 +71,7 @@ def write_index() -> Path:
         ("报告 Reports", report_items or ["<li>尚无报告：skills-pipeline report biweekly --period YYYY-MM-DD</li>"]),
         (
             "数据质量 Data Docs (Great Expectations)",
-            [link(p, f"{_feed_label(p.parent.name)} ({p.parent.name})") for p in docs]
-            or ["<li>尚无校验结果</li>"],
+            [link(p, f"{_feed_label(p.parent.name)} ({p.parent.name})") for p in docs] or ["<li>尚无校验结果</li>"],
         ),
         (
             "数据模型 dbt docs",
