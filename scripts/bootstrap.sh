@@ -33,3 +33,6 @@ fi
 # The Data Docs' stylesheets and scripts, served from disk rather than public CDNs (an intranet has none): fetched
 # from the npm registry once, checked against pinned hashes, into .venv/share/ (quiet when already there).
 .venv/bin/python -m skills_pipeline.ingest.data_docs install
+# The build_archive DAG renders its dbt tasks from the manifest; `skills-pipeline run` and `stack` parse again.
+[ -f dbt_project/target/manifest.json ] || \
+  .venv/bin/dbt parse --quiet --project-dir dbt_project --profiles-dir dbt_project

@@ -14,7 +14,9 @@ from skills_pipeline.local.generator import GeneratorConfig, generate
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
 
-def test_ingestion_dag_loads_a_generated_week_and_a_rerun_changes_nothing(db, tmp_path, airflow_metadata, monkeypatch):
+def test_ingestion_dag_loads_a_generated_week_and_a_rerun_changes_nothing(
+    db, tmp_path, airflow_metadata, dbt_manifest, monkeypatch
+):
     start = dt.date(2026, 6, 1)
     dates = [start + dt.timedelta(days=n) for n in range(3)]
     generate(GeneratorConfig(out=tmp_path, persons=800, start=start, end=dates[-1], history_months=2))
