@@ -2,7 +2,8 @@
 
 For each of two histories of the same population — 1 month and 12 months (--history-months) before the day D —
 it generates the feeds (streaming, one person at a time), loads the history and builds it (timed, per stage), then
-runs day D: ingestion per feed, `dbt build` per model group, the settlement run of the month. Each stage runs in a
+runs day D — the same files on both histories (the 1-month generation's) — ingestion per feed, `dbt build` per
+model group, the settlement run of the month. Each stage runs in a
 child process of its own, so the peak memory (RSS) printed is that stage's: the client side. PostgreSQL's own
 memory is its shared buffers and work_mem, outside these figures.
 
@@ -130,10 +131,13 @@ def history_days(manifest_rows: dict[str, int]) -> list[str]:
     return sorted({key.split()[1] for key in manifest_rows if key.split()[1] < NIGHT.isoformat()})
 
 
-def one_history(url: str, work: Path, persons: int, months: int) -> dict:
+def one_history(url: str, work: Path, persons: int, months: int, night_root: Path | None = None) -> dict:
+    """`night_root`: take the night's files from there (another history's generation of the same population), so
+    that both histories are measured on the same night: the generator's night differs with the history's length."""
     print(f"\n{persons:,} people, {months} month(s) of history, then the night of {NIGHT}")
     table = Table()
     root = work / f"landing-{months}m"
+    night_root = night_root or root
     seconds, rss, generated = run_stage("generate", root, persons, months)
     total_rows = sum(generated["rows"].values())
     table.add("generate feeds", seconds, rss, f"{total_rows:,} rows")
@@ -148,7 +152,7 @@ def one_history(url: str, work: Path, persons: int, months: int) -> dict:
         month_seconds += table.add(f"history dbt {group}", seconds, rss)
     night = 0.0
     for feed in FEEDS:
-        seconds, rss, loaded = run_stage("ingest", root, feed, NIGHT.isoformat())
+        seconds, rss, loaded = run_stage("ingest", night_root, feed, NIGHT.isoformat())
         night += table.add(f"night ingest {feed}", seconds, rss, f"{loaded['rows']:,} rows")
     for group, selector in DBT_GROUPS.items():
         seconds, rss, _ = run_stage("dbt", selector)
@@ -157,7 +161,7 @@ def one_history(url: str, work: Path, persons: int, months: int) -> dict:
     night += table.add("night settlement (May)", seconds, rss, f"{settled['lines']:,} lines")
     peak = max(row[2] for row in table.rows)
     print(f"  history + build: {month_seconds:.0f}s; the night: {night:.1f}s; peak RSS of any stage {peak:.0f} MiB")
-    return {"night": night, "history": month_seconds, "peak_mib": peak, "rows": total_rows}
+    return {"night": night, "history": month_seconds, "peak_mib": peak, "rows": total_rows, "root": root}
 
 
 def main() -> int:
@@ -189,7 +193,7 @@ def main() -> int:
     print(f"warehouse: {warehouse.redacted(url)}; cores: {os.cpu_count()}")
     with tempfile.TemporaryDirectory(prefix="skills-province-") as tmp:
         short = one_history(url, Path(tmp), args.persons, 1)
-        long = one_history(url, Path(tmp), args.persons, args.history_months)
+        long = one_history(url, Path(tmp), args.persons, args.history_months, night_root=short["root"])
         reset(url)
     ratio = long["night"] / short["night"]
     peak_gib = max(short["peak_mib"], long["peak_mib"]) / 1024
