@@ -50,6 +50,7 @@ def test_each_report_renders_in_chromium_with_its_charts_prints_to_pdf_and_shows
         _renders_with_charts_and_prints(build.write(built, kind, period, tmp_path / kind), tmp_path / f"{kind}.png")
     _figures_are_the_marts(built, build.write(built, "biweekly", "2026-05-25", tmp_path / "again", pdf=False))
     _dbt_docs_render_offline_and_the_index_links_everything()
+    _the_start_page_shows_the_latest_biweekly_report(built, tmp_path)
     _a_past_report_shows_the_outcomes_of_its_own_date(built, tmp_path)
 
 
@@ -62,6 +63,20 @@ def _a_past_report_shows_the_outcomes_of_its_own_date(built, tmp_path) -> None:
         period = (as_of - dt.timedelta(days=13)).isoformat()
         data = json.loads(build.write(built, "biweekly", period, tmp_path / period, pdf=False).data.read_text())
         assert {r["as_of_date"] for r in data["outcome_measures"]} == {as_of.isoformat()}
+
+
+def _the_start_page_shows_the_latest_biweekly_report(built, tmp_path) -> None:
+    from skills_pipeline.reports import publish
+
+    published = publish.publish(built)  # what settle_subsidies runs: the fortnight up to the latest data date
+    assert published.report.html.parent.name == f"biweekly-{START + dt.timedelta(days=1) - dt.timedelta(days=13)}"
+    index = published.index.read_text(encoding="utf-8")
+    assert f'<iframe title="{published.report.html.parent.name}" src="{published.report.html.as_uri()}"' in index
+    shot = tmp_path / "start.png"
+    rendered = _chromium("--hide-scrollbars", "--window-size=1400,1000", f"--screenshot={shot}",
+                         published.index.as_uri())  # fmt: skip
+    assert not [line for line in rendered.stderr.splitlines() if "CONSOLE" in line]
+    assert shot.stat().st_size > 50_000  # the report's page inside it, not an empty frame
 
 
 def _dbt_docs_render_offline_and_the_index_links_everything() -> None:

@@ -52,6 +52,11 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
     index = settings.state_dir() / "index.html"
     if index.exists():
         print(f"  start here:  {index.resolve().as_uri()}   (the bi-weekly report, Data Docs, dbt docs)")
+    from skills_pipeline.local import embedded
+
+    if embedded.uses_embedded_server():  # the commands below need to be told; `make run` itself was not
+        print(f"  first:       export {settings.WAREHOUSE_URL_ENV}={settings.EMBEDDED_WAREHOUSE}   "
+              "(the commands below then use this run's local warehouse)")  # fmt: skip
     print("  ledger:      skills-pipeline ledger --date YYYY-MM-DD   (or select * from ingest.load_ledger)")
     print("  rejected:    skills-pipeline reevaluate BATCH_ID | acknowledge BATCH_ID --note '...'")
     print("  quarantine:  select failed_rules, details, raw_record from raw.quarantined_rows where batch_id = ...")

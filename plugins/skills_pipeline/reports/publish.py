@@ -50,7 +50,8 @@ def _feed_label(name: str) -> str:
 
 
 def write_index() -> Path:
-    """<state dir>/index.html: every report (newest first), the Data Docs site of each feed, the dbt docs."""
+    """<state dir>/index.html: every report (newest first), the Data Docs site of each feed, the dbt docs, and
+    the latest bi-weekly report on the page itself."""
     state = settings.state_dir()
     index = state / "index.html"
     reports = sorted(settings.report_dir().glob("*/report.html"), key=lambda p: p.parent.name, reverse=True)
@@ -78,12 +79,24 @@ def write_index() -> Path:
             [link(dbt_docs, "dbt docs")] if dbt_docs.exists() else ["<li>尚未生成 (not generated yet)</li>"],
         ),
     ]
-    body = "\n".join(f"<h2>{title}</h2>\n<ul>\n{chr(10).join(items)}\n</ul>" for title, items in sections)
+    links = "\n".join(f"<h2>{title}</h2>\n<ul>\n{chr(10).join(items)}\n</ul>" for title, items in sections)
+    # The latest bi-weekly report (else the latest report) shown on the page itself; the report runs no script.
+    latest = next((p for p in reports if p.parent.name.startswith("biweekly-")), reports[0] if reports else None)
+    shown = (
+        f'<main><p class="shown">{html.escape(latest.parent.name)} · '
+        f'<a href="{html.escape(latest.resolve().as_uri())}">单独打开 open alone</a></p>'
+        f'<iframe title="{html.escape(latest.parent.name)}" src="{html.escape(latest.resolve().as_uri())}"></iframe>'
+        "</main>"
+        if latest
+        else ""
+    )
     index.write_text(
         '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8"><title>技能山西 数据平台</title>'
-        "<style>body{font-family:'Noto Sans CJK SC',sans-serif;margin:24px auto;max-width:900px}"
-        "h1{color:#a93226}a{color:#a93226}</style></head>\n"
-        f"<body><h1>技能山西 数据平台 · 报告与文档</h1>\n{body}\n</body></html>\n",
+        "<style>body{font-family:'Noto Sans CJK SC',sans-serif;margin:16px 24px;display:flex;gap:24px}"
+        "aside{flex:0 0 280px}main{flex:1}h1{color:#a93226;font-size:22px}h2{font-size:16px}a{color:#a93226}"
+        "ul{padding-left:18px}.shown{margin:4px 0 8px;color:#555}"
+        "iframe{width:100%;height:calc(100vh - 60px);border:1px solid #ddd}</style></head>\n"
+        f"<body><aside><h1>技能山西 数据平台 · 报告与文档</h1>\n{links}\n</aside>\n{shown}\n</body></html>\n",
         encoding="utf-8",
     )
     return index
