@@ -9,6 +9,7 @@ Bad input is a 4xx with a reason (422 for malformed parameters, 401 without a va
 role may not read, 404 for an archive the token cannot see); a warehouse that does not answer is a 503.
 """
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -90,6 +91,28 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
 
     opening = threading.Lock()
 
+    async def async_pool():
+        """The lookups' pool: a person's document is read without leaving the event loop (a sync route hops to a
+        worker thread and back, and under load its threads queue for the interpreter: that was most of p99). An
+        async pool belongs to the loop that opened it: a server has one loop per worker; a test client starts a
+        loop per session, and gets a pool of its own."""
+        loop = asyncio.get_running_loop()
+        if state.get("async_pool", (None, None))[0] is not loop:
+            from psycopg_pool import AsyncConnectionPool
+
+            from skills_pipeline import warehouse
+
+            candidate = AsyncConnectionPool(
+                conninfo or warehouse.api_url(), min_size=min(2, pool_size), max_size=pool_size,
+                kwargs={"autocommit": True}, open=False, name="api-lookups",
+            )  # fmt: skip
+            await candidate.open()
+            if state.get("async_pool", (None, None))[0] is loop:  # another request opened one meanwhile
+                await candidate.close()
+            else:
+                state["async_pool"] = (loop, candidate)
+        return state["async_pool"][1]
+
     def pool() -> ConnectionPool:
         """Opened on first use (also when the app is driven without its lifespan, as test clients may)."""
         with opening:
@@ -109,6 +132,10 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
         finally:
             if "pool" in state:
                 state.pop("pool").close()
+            if "async_pool" in state:
+                loop, lookups = state.pop("async_pool")
+                if loop is asyncio.get_running_loop():
+                    await lookups.close()
 
     app = FastAPI(
         title="Skills Shanxi archive API",
@@ -131,6 +158,22 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
                         "select set_config('role', %s, true), set_config('skills.api_county', %s, true)",
                         (grant.role, grant.region_code or ""),
                     )
+                yield conn
+        except psycopg.errors.InsufficientPrivilege:
+            raise _problem(403, "this token's role may not read this resource") from None
+        except (psycopg.OperationalError, TimeoutError) as error:
+            log.warning("warehouse unavailable: %s", type(error).__name__)
+            raise _problem(503, "the warehouse is not answering; try again shortly", {"Retry-After": "5"}) from None
+
+    @asynccontextmanager
+    async def async_connection(grant: tokens.Grant):
+        """connection(), on the event loop: the same role and county setting, the same 403 and 503."""
+        try:
+            async with (await async_pool()).connection(timeout=10) as conn, conn.transaction():
+                await conn.execute(
+                    "select set_config('role', %s, true), set_config('skills.api_county', %s, true)",
+                    (grant.role, grant.region_code or ""),
+                )
                 yield conn
         except psycopg.errors.InsufficientPrivilege:
             raise _problem(403, "this token's role may not read this resource") from None
@@ -166,6 +209,12 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
             state["levels"] = (time.monotonic() + 300, documents.skill_level_names(conn))
         return state["levels"][1]
 
+    async def async_levels(conn) -> dict[int, str]:
+        if "levels" not in state or state["levels"][0] < time.monotonic():
+            cursor = await conn.execute("select skill_rank, level_name from reference.skill_levels")
+            state["levels"] = (time.monotonic() + 300, dict(await cursor.fetchall()))
+        return state["levels"][1]
+
     @app.get("/healthz", tags=["operations"], summary="liveness and warehouse reachability")
     def healthz() -> dict:
         with connection(None) as conn:
@@ -182,15 +231,15 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
             404: {"description": "no archive under this pseudonym that the token may see"},
         },
     )
-    def person(
+    async def person(
         pseudonym: Annotated[str, Path(pattern=PSEUDONYM_PATTERN, description="32 lowercase hex characters")],
         grant: Token,
     ) -> Response:
-        with connection(grant) as conn:
-            found = list(documents.documents(conn, [pseudonym], levels=levels(conn)))
-        if not found:
+        async with async_connection(grant) as conn:
+            found = await documents.document_async(conn, pseudonym, await async_levels(conn))
+        if found is None:
             raise _problem(404, f"no archive for {pseudonym} that this token may see")
-        return Response(json.dumps(found[0], ensure_ascii=False, default=str), media_type=JSON)
+        return Response(json.dumps(found, ensure_ascii=False, default=str), media_type=JSON)
 
     @app.get(
         "/v1/changes",

@@ -155,6 +155,25 @@ def skill_level_names(conn: psycopg.Connection) -> dict[int, str]:
     return dict(conn.execute("select skill_rank, level_name from reference.skill_levels").fetchall())
 
 
+# The three queries of a set of persons (a list of pseudonyms as the one parameter), each ordered by person.
+EVENTS_QUERY = (
+    "select person_id, event_id, event_type, event_date, end_date, region_code, details "
+    "from archive.person_events where person_id = any(%s) order by person_id, event_date, event_id"
+)
+# What approved settlement runs paid: adjustment and reversal lines included, so a claim's amounts add up.
+SUBSIDIES_QUERY = (
+    "select l.person_id, l.line_key, l.line_kind, l.rule_id, l.rule_version, l.source_clause, l.amount_yuan, "
+    "l.payee_kind, l.run_id, l.line_type, l.settlement_date "
+    "from payments.settlement_run_lines as l join payments.settlement_runs as r using (run_id) "
+    "where r.status = 'approved' and l.amount_yuan <> 0 "
+    "and l.person_id = any(%s) order by l.person_id, l.run_id, l.line_key"
+)
+PERSONS_QUERY = (
+    "select person_id, birth_year, gender, home_region_code, highest_skill_rank, is_high_skilled "
+    "from archive.persons where person_id = any(%s) order by person_id"
+)
+
+
 def documents(
     conn: psycopg.Connection,
     person_ids: Iterable[str] | None = None,
@@ -167,53 +186,54 @@ def documents(
     stamp = (as_of or dt.datetime.now(dt.UTC)).isoformat()
     levels = skill_level_names(conn) if levels is None else levels
     for chunk in _chunks(conn, person_ids):
-        events: dict[str, list[dict]] = defaultdict(list)
-        for person_id, event_id, event_type, event_date, end_date, region_code, details in conn.execute(
-            "select person_id, event_id, event_type, event_date, end_date, region_code, details "
-            "from archive.person_events where person_id = any(%s) order by person_id, event_date, event_id",
-            (chunk,),
-        ):
-            events[person_id].append(
-                {
-                    "event_id": event_id,
-                    "event_type": event_type,
-                    "event_date": event_date,
-                    "end_date": end_date,
-                    "region_code": region_code,
-                    "details": details,
-                }  # fmt: skip
-            )
-        subsidies: dict[str, list[dict]] = defaultdict(list)
-        for person_id, *line in conn.execute(
-            "select l.person_id, l.line_key, l.line_kind, l.rule_id, l.rule_version, l.source_clause, l.amount_yuan, "
-            "l.payee_kind, l.run_id, l.line_type, l.settlement_date "
-            "from payments.settlement_run_lines as l join payments.settlement_runs as r using (run_id) "
-            "where r.status = 'approved' and l.amount_yuan <> 0 "
-            "and l.person_id = any(%s) order by l.person_id, l.run_id, l.line_key",
-            (chunk,),
-        ):
-            subsidies[person_id].append(_subsidy(tuple(line)))
-        for person_id, birth_year, gender, region, rank, high_skilled in conn.execute(
-            "select person_id, birth_year, gender, home_region_code, highest_skill_rank, is_high_skilled "
-            "from archive.persons where person_id = any(%s) order by person_id",
-            (chunk,),
-        ):
-            own = events.get(person_id, [])
-            yield {
-                "schema_version": SCHEMA_VERSION,
-                "person": {"pseudonym": person_id, "birth_year": birth_year, "gender": gender, "region_code": region},
-                "highest_skill": _level(rank, levels),
-                "is_high_skilled": high_skilled,
-                "trainings": [_training(e, levels) for e in own if e["event_type"] == "training"],
-                "certificates": [_certificate(e, levels) for e in own if e["event_type"] == "certificate"],
-                "employment_spells": [
-                    spell
-                    for e in own
-                    if e["event_type"] in ("employment_spell", "registration") and (spell := _spell(e)) is not None
-                ],
-                "subsidies": subsidies.get(person_id, []),
-                "as_of": stamp,
-            }
+        rows = [conn.execute(query, (chunk,)).fetchall() for query in (PERSONS_QUERY, EVENTS_QUERY, SUBSIDIES_QUERY)]
+        yield from assemble(*rows, levels=levels, stamp=stamp)
+
+
+async def document_async(conn, person_id: str, levels: dict[int, str]) -> dict | None:
+    """One person's document over an async connection (the read API's lookup): the same queries and assembly."""
+    rows = []
+    for query in (PERSONS_QUERY, EVENTS_QUERY, SUBSIDIES_QUERY):
+        cursor = await conn.execute(query, ([person_id],))
+        rows.append(await cursor.fetchall())
+    found = list(assemble(*rows, levels=levels, stamp=dt.datetime.now(dt.UTC).isoformat()))
+    return found[0] if found else None
+
+
+def assemble(persons: list, events: list, subsidies: list, levels: dict[int, str], stamp: str) -> Iterator[dict]:
+    """The documents of the rows of the three queries (tuples in their column order), in the persons' order."""
+    own_events: dict[str, list[dict]] = defaultdict(list)
+    for person_id, event_id, event_type, event_date, end_date, region_code, details in events:
+        own_events[person_id].append(
+            {
+                "event_id": event_id,
+                "event_type": event_type,
+                "event_date": event_date,
+                "end_date": end_date,
+                "region_code": region_code,
+                "details": details,
+            }  # fmt: skip
+        )
+    paid: dict[str, list[dict]] = defaultdict(list)
+    for person_id, *line in subsidies:
+        paid[person_id].append(_subsidy(tuple(line)))
+    for person_id, birth_year, gender, region, rank, high_skilled in persons:
+        own = own_events.get(person_id, [])
+        yield {
+            "schema_version": SCHEMA_VERSION,
+            "person": {"pseudonym": person_id, "birth_year": birth_year, "gender": gender, "region_code": region},
+            "highest_skill": _level(rank, levels),
+            "is_high_skilled": high_skilled,
+            "trainings": [_training(e, levels) for e in own if e["event_type"] == "training"],
+            "certificates": [_certificate(e, levels) for e in own if e["event_type"] == "certificate"],
+            "employment_spells": [
+                spell
+                for e in own
+                if e["event_type"] in ("employment_spell", "registration") and (spell := _spell(e)) is not None
+            ],
+            "subsidies": paid.get(person_id, []),
+            "as_of": stamp,
+        }
 
 
 def validator():
