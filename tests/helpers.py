@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import subprocess
 from pathlib import Path
 
 from skills_pipeline import feeds
@@ -117,3 +118,12 @@ def two_county_deliveries(root) -> None:
         "issue_date": "2026-03-10", "issuer_code": INSTITUTION, "region_code": LIULIN, "status": "有效",
         "updated_at": "2026-03-10 10:00:00",
     }])  # fmt: skip
+
+
+def headless_chromium(*args: str) -> subprocess.CompletedProcess:
+    """Debian's Chromium, headless, logging its console and its requests to stderr (what the browser tests read)."""
+    from skills_pipeline.reports import build
+
+    command = [build.chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=1",
+               *args]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)

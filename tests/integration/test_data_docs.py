@@ -13,10 +13,10 @@ from urllib.parse import unquote
 
 import pytest
 
-from helpers import DAY, social_security_row, write_csv
+from helpers import DAY, headless_chromium, social_security_row, write_csv
 from skills_pipeline import settings
 from skills_pipeline.ingest import data_docs, loader
-from skills_pipeline.reports import build, publish
+from skills_pipeline.reports import publish
 
 pytestmark = pytest.mark.integration
 
@@ -26,10 +26,7 @@ LOADS = re.compile(r"""<(?:script|img)\b[^>]*\bsrc=["']([^"']+)["']|<link\b[^>]*
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess:
-    offline = "--host-resolver-rules=MAP * ~NOTFOUND"  # as on an intranet: no public host resolves
-    command = [build.chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=1",
-               offline, *args]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return headless_chromium("--host-resolver-rules=MAP * ~NOTFOUND", *args)  # as on an intranet: no host resolves
 
 
 # The browser's own services (clock, updates, accounts), asked for whatever page is open; never a page of ours.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import headless_chromium
 from skills_pipeline.ingest import loader
 from skills_pipeline.local.generator import GeneratorConfig, generate
 from skills_pipeline.reports import build
@@ -33,12 +34,6 @@ def built(db, dbt, tmp_path):
         dbt("build", "--quiet")
     settlement.create_run(db, settlement.parse_period("2026-05"))
     return db
-
-
-def _chromium(*args: str) -> subprocess.CompletedProcess:
-    command = [build.chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=1",
-               *args]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 KINDS = [("biweekly", "2026-05-25"), ("monthly", "2026-05"), ("quarterly", "2026-Q2"), ("annual", "2026")]
@@ -73,7 +68,7 @@ def _the_start_page_shows_the_latest_biweekly_report(built, tmp_path) -> None:
     index = published.index.read_text(encoding="utf-8")
     assert f'<iframe title="{published.report.html.parent.name}" src="{published.report.html.as_uri()}"' in index
     shot = tmp_path / "start.png"
-    rendered = _chromium("--hide-scrollbars", "--window-size=1400,1000", f"--screenshot={shot}",
+    rendered = headless_chromium("--hide-scrollbars", "--window-size=1400,1000", f"--screenshot={shot}",
                          published.index.as_uri())  # fmt: skip
     assert not [line for line in rendered.stderr.splitlines() if "CONSOLE" in line]
     assert shot.stat().st_size > 50_000  # the report's page inside it, not an empty frame
@@ -83,7 +78,7 @@ def _dbt_docs_render_offline_and_the_index_links_everything() -> None:
     from skills_pipeline import settings, tasks
 
     written = tasks.generate_docs()
-    page = _chromium("--virtual-time-budget=8000", "--dump-dom", Path(written["dbt_docs"]).as_uri()).stdout
+    page = headless_chromium("--virtual-time-budget=8000", "--dump-dom", Path(written["dbt_docs"]).as_uri()).stdout
     # The overview rendered by the page's own script (the markdown itself is only in the embedded manifest).
     assert re.search(r"<h1[^>]*>\s*技能山西 数据平台", page), page[-2000:]
     index = Path(written["index"]).read_text(encoding="utf-8")
@@ -98,11 +93,13 @@ def _renders_with_charts_and_prints(report: build.Report, shot) -> None:
     assert len(charts) == 4, f"{report.html}: {len(charts)} charts"  # progress, employment, skilled, funds
     assert "培训后就业率" in html and "技能人才占就业人员比例" in html and "山西省" in html
 
-    rendered = _chromium("--hide-scrollbars", "--window-size=1200,2400", f"--screenshot={shot}", report.html.as_uri())
+    rendered = headless_chromium(
+        "--hide-scrollbars", "--window-size=1200,2400", f"--screenshot={shot}", report.html.as_uri()
+    )
     assert rendered.returncode == 0 and shot.stat().st_size > 50_000, rendered.stderr[-500:]
     console = [line for line in rendered.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console
-    dom = _chromium("--dump-dom", report.html.as_uri()).stdout
+    dom = headless_chromium("--dump-dom", report.html.as_uri()).stdout
     assert dom.count("<svg") == 4
 
     info = subprocess.run(["pdfinfo", str(report.pdf)], capture_output=True, text=True, check=True).stdout

@@ -69,6 +69,23 @@ def _problem(status: int, detail: str, headers: dict | None = None) -> HTTPExcep
     return HTTPException(status_code=status, detail=detail, headers=headers)
 
 
+# A request's role and county, for its transaction only (is_local = true): the row-level security reads them.
+SCOPE_QUERY = "select set_config('role', %s, true), set_config('skills.api_county', %s, true)"
+WAREHOUSE_ERRORS = (psycopg.errors.InsufficientPrivilege, psycopg.OperationalError, TimeoutError)
+
+
+def _scope(grant: tokens.Grant) -> tuple[str, str]:
+    return grant.role, grant.region_code or ""
+
+
+def _warehouse_problem(error: Exception) -> HTTPException:
+    """403 where the token's role may not read; 503 (retry shortly) where the warehouse does not answer."""
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return _problem(403, "this token's role may not read this resource")
+    log.warning("warehouse unavailable: %s", type(error).__name__)
+    return _problem(503, "the warehouse is not answering; try again shortly", {"Retry-After": "5"})
+
+
 def _openapi_components() -> dict:
     """The archive document's JSON Schema as OpenAPI components ($defs moved under components/schemas)."""
     schema = json.loads(json.dumps(documents.schema()))
@@ -154,32 +171,20 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
         try:
             with pool().connection(timeout=10) as conn, conn.transaction():
                 if grant is not None:
-                    conn.execute(
-                        "select set_config('role', %s, true), set_config('skills.api_county', %s, true)",
-                        (grant.role, grant.region_code or ""),
-                    )
+                    conn.execute(SCOPE_QUERY, _scope(grant))
                 yield conn
-        except psycopg.errors.InsufficientPrivilege:
-            raise _problem(403, "this token's role may not read this resource") from None
-        except (psycopg.OperationalError, TimeoutError) as error:
-            log.warning("warehouse unavailable: %s", type(error).__name__)
-            raise _problem(503, "the warehouse is not answering; try again shortly", {"Retry-After": "5"}) from None
+        except WAREHOUSE_ERRORS as error:
+            raise _warehouse_problem(error) from None
 
     @asynccontextmanager
     async def async_connection(grant: tokens.Grant):
         """connection(), on the event loop: the same role and county setting, the same 403 and 503."""
         try:
             async with (await async_pool()).connection(timeout=10) as conn, conn.transaction():
-                await conn.execute(
-                    "select set_config('role', %s, true), set_config('skills.api_county', %s, true)",
-                    (grant.role, grant.region_code or ""),
-                )
+                await conn.execute(SCOPE_QUERY, _scope(grant))
                 yield conn
-        except psycopg.errors.InsufficientPrivilege:
-            raise _problem(403, "this token's role may not read this resource") from None
-        except (psycopg.OperationalError, TimeoutError) as error:
-            log.warning("warehouse unavailable: %s", type(error).__name__)
-            raise _problem(503, "the warehouse is not answering; try again shortly", {"Retry-After": "5"}) from None
+        except WAREHOUSE_ERRORS as error:
+            raise _warehouse_problem(error) from None
 
     def lookup(token: str) -> tokens.Grant | None:
         with connection(None) as conn:
@@ -204,15 +209,21 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
 
     Token = Annotated[tokens.Grant, Depends(authorised)]
 
+    def fresh_levels() -> bool:
+        """Whether the skill levels' names read in the last five minutes are still held (one cache for both)."""
+        return "levels" in state and state["levels"][0] >= time.monotonic()
+
+    def keep_levels(names: dict[int, str]) -> None:
+        state["levels"] = (time.monotonic() + 300, names)
+
     def levels(conn: psycopg.Connection) -> dict[int, str]:
-        if "levels" not in state or state["levels"][0] < time.monotonic():
-            state["levels"] = (time.monotonic() + 300, documents.skill_level_names(conn))
+        if not fresh_levels():
+            keep_levels(documents.skill_level_names(conn))
         return state["levels"][1]
 
     async def async_levels(conn) -> dict[int, str]:
-        if "levels" not in state or state["levels"][0] < time.monotonic():
-            cursor = await conn.execute("select skill_rank, level_name from reference.skill_levels")
-            state["levels"] = (time.monotonic() + 300, dict(await cursor.fetchall()))
+        if not fresh_levels():
+            keep_levels(dict(await (await conn.execute(documents.SKILL_LEVELS_QUERY)).fetchall()))
         return state["levels"][1]
 
     @app.get("/healthz", tags=["operations"], summary="liveness and warehouse reachability")

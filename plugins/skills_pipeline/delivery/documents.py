@@ -151,8 +151,11 @@ def _chunks(conn: psycopg.Connection, person_ids: Iterable[str] | None) -> Itera
         last = chunk[-1]
 
 
+SKILL_LEVELS_QUERY = "select skill_rank, level_name from reference.skill_levels"
+
+
 def skill_level_names(conn: psycopg.Connection) -> dict[int, str]:
-    return dict(conn.execute("select skill_rank, level_name from reference.skill_levels").fetchall())
+    return dict(conn.execute(SKILL_LEVELS_QUERY).fetchall())
 
 
 # The three queries of a set of persons (a list of pseudonyms as the one parameter), each ordered by person.
