@@ -1,6 +1,6 @@
 """The nightly build is incremental by person (archive.person_events, archive.persons): a night rebuilds only the
-persons its batches touched, and gives, row for row, what a full rebuild of the same data gives — with corrections,
-revocations and late files among the nights."""
+persons its batches touched, and gives, row for row, what a full rebuild of the same data gives — with corrections
+(one withdrawing an employed month), revocations and late files among the nights."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import pytest
 
 from helpers import write_csv
-from skills_pipeline import dbt_build, feeds
+from skills_pipeline import dbt_build, feeds, schedule
 from skills_pipeline.ingest import loader
 from skills_pipeline.local import runner
 from skills_pipeline.local.generator import DefectRates, GeneratorConfig, generate
@@ -73,9 +73,33 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
     revocation.update(
         status="revoked", updated_at="2026-06-04 09:00:00", issue_date=str(valid[columns.index("issue_date")])
     )
+    # And a person-month's contributions corrected to unpaid: that month must stop counting as employed.
+    withdrawn = db.execute(
+        "select person_id, employment_month from intermediate.int_employment__qualifying_months order by 1, 2 limit 1"
+    ).fetchone()
+    columns = [c.name for c in feeds.SOCIAL_SECURITY.columns]
+    latest_versions = db.execute(
+        f"select distinct on (r.employer_code, r.insurance_type) {', '.join('r.' + c for c in columns)} "
+        "from raw.social_security as r join vault.person_pseudonyms as v using (id_number) "
+        "where v.person_id = %s and r.contribution_month = %s "
+        "order by r.employer_code, r.insurance_type, r.updated_at desc",
+        withdrawn,
+    ).fetchall()
+    corrections = []
+    for version in latest_versions:
+        correction = {
+            name: (str(value) if value is not None else None) for name, value in zip(columns, version, strict=True)
+        }
+        # an hour after the version it corrects, in the Beijing wall-clock time the feed is written in
+        updated_at = (version[columns.index("updated_at")] + dt.timedelta(hours=1)).astimezone(schedule.LOCAL_ZONE)
+        correction.update(
+            contribution_month=f"{withdrawn[1]:%Y-%m}", paid="false", updated_at=f"{updated_at:%Y-%m-%d %H:%M:%S}"
+        )
+        corrections.append(correction)
     last = START + dt.timedelta(days=3)
     write_csv(landing, "certificate", [revocation], name="revocation.csv", day=last, chinese=False)
-    _night(landing, last, feeds=("certificate",))
+    write_csv(landing, "social_security", corrections, name="correction.csv", day=last, chinese=False)
+    _night(landing, last, feeds=("certificate", "social_security"))
     dbt("build", "--quiet")
 
     persons = db.execute("select count(*) from archive.persons").fetchone()[0]
@@ -86,6 +110,12 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
         (f"certificate:{revocation['certificate_id']}",),
     ).fetchone()
     assert status == ("revoked",)  # the revocation reached the archive incrementally
+    still_qualifying = db.execute(
+        "select count(*) from intermediate.int_employment__qualifying_months where person_id = %s "
+        "and employment_month = %s",
+        withdrawn,
+    ).fetchone()[0]
+    assert still_qualifying == 0  # the correction withdrew the month incrementally
 
     incremental = _marts(db)
     dbt("build", "--quiet", "--full-refresh")

@@ -1,79 +1,23 @@
-{#-
-    One row per person and month in which they count as employed by social-security evidence: a paid employee
-    insurance contribution (docs/policy.md, definitions) whose base is at least the local minimum living standard of the
-    contribution's city and year (province default where the city has none). Incremental: only (person, month)
-    pairs touched by newly loaded contributions are recomputed.
--#}
-{{
-    config(
-        materialized='incremental',
-        unique_key=['person_id', 'employment_month'],
-        incremental_strategy='delete+insert',
-        indexes=[{'columns': ['person_id', 'employment_month']}],
-    )
-}}
+-- Person-months employed by social-security evidence: the qualifying rows of int_employment__contribution_months,
+-- which holds the verdict for every month with a contribution (so a correction can withdraw one).
+{{ config(materialized='view') }}
 
 with
 
-contributions as (
-    select * from {{ ref('stg_social_security__contributions') }}
-),
-
-insurance_types as (
-    select * from {{ ref('insurance_types') }}
-),
-
-{% if is_incremental() %}
-    touched_person_months as (
-        select distinct
-            person_id,
-            contribution_month
-        from contributions
-        where batch_id > (select coalesce(max(last_batch_id), 0) from {{ this }})
-    ),
-{% endif %}
-
-relevant_contributions as (
-    select contributions.*
-    from contributions
-    {% if is_incremental() %}
-        inner join touched_person_months
-            on
-                contributions.person_id = touched_person_months.person_id
-                and contributions.contribution_month = touched_person_months.contribution_month
-    {% endif %}
-),
-
-with_thresholds as (
-    select
-        relevant_contributions.*,
-        insurance_types.is_employee_insurance,
-        {{ minimum_living_standard() }} as minimum_yuan
-    from relevant_contributions
-    inner join insurance_types
-        on relevant_contributions.insurance_type = insurance_types.insurance_type
-    {{ join_minimum_living_standard('relevant_contributions.region_code', 'relevant_contributions.contribution_month') }}
-),
-
-qualifying as (
-    select *
-    from with_thresholds
-    where
-        is_employee_insurance
-        and is_paid
-        and contribution_base >= coalesce(minimum_yuan, 0)
+contribution_months as (
+    select * from {{ ref('int_employment__contribution_months') }}
 ),
 
 final as (
     select
         person_id,
-        contribution_month as employment_month,
-        min(nullif(employer_code, '')) as employer_code,
-        min(region_code) as region_code,
-        max(contribution_base) as contribution_base,
-        max(batch_id) as last_batch_id
-    from qualifying
-    group by person_id, contribution_month
+        employment_month,
+        employer_code,
+        region_code,
+        contribution_base,
+        last_batch_id
+    from contribution_months
+    where is_qualifying
 )
 
 select * from final

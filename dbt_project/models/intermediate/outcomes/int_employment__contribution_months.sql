@@ -1,0 +1,87 @@
+{#-
+    One row per person and month with any social-security contribution, saying whether the month counts as
+    employed by social-security evidence (is_qualifying): a paid employee insurance contribution (docs/policy.md,
+    definitions) whose base is at least the local minimum living standard of the contribution's city and year
+    (province default where the city has none).
+
+    Incremental: only the (person, month) pairs touched by newly loaded contributions are recomputed, from all of
+    that pair's contributions. Every touched pair keeps a row, qualifying or not, so a correction that makes a month
+    stop qualifying (unpaid, or a base lowered below the standard) replaces the old verdict: delete+insert only
+    deletes the keys it inserts again. last_seen_batch_id (every contribution of the pair) is the watermark;
+    last_batch_id is the newest qualifying contribution's batch, which the archive's spells carry.
+-#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['person_id', 'employment_month'],
+        incremental_strategy='delete+insert',
+        indexes=[{'columns': ['person_id', 'employment_month']}],
+    )
+}}
+
+with
+
+contributions as (
+    select * from {{ ref('stg_social_security__contributions') }}
+),
+
+insurance_types as (
+    select * from {{ ref('insurance_types') }}
+),
+
+{% if is_incremental() %}
+    touched_person_months as (
+        select distinct
+            person_id,
+            contribution_month
+        from contributions
+        where batch_id > (select coalesce(max(last_seen_batch_id), 0) from {{ this }})
+    ),
+{% endif %}
+
+relevant_contributions as (
+    select contributions.*
+    from contributions
+    {% if is_incremental() %}
+        inner join touched_person_months
+            on
+                contributions.person_id = touched_person_months.person_id
+                and contributions.contribution_month = touched_person_months.contribution_month
+    {% endif %}
+),
+
+with_thresholds as (
+    select
+        relevant_contributions.*,
+        insurance_types.is_employee_insurance,
+        {{ minimum_living_standard() }} as minimum_yuan
+    from relevant_contributions
+    inner join insurance_types
+        on relevant_contributions.insurance_type = insurance_types.insurance_type
+    {{ join_minimum_living_standard('relevant_contributions.region_code', 'relevant_contributions.contribution_month') }}
+),
+
+judged as (
+    select
+        *,
+        coalesce(
+            is_employee_insurance and is_paid and contribution_base >= coalesce(minimum_yuan, 0), false
+        ) as is_qualifying
+    from with_thresholds
+),
+
+final as (
+    select
+        person_id,
+        contribution_month as employment_month,
+        bool_or(is_qualifying) as is_qualifying,
+        min(nullif(employer_code, '')) filter (where is_qualifying) as employer_code,
+        min(region_code) filter (where is_qualifying) as region_code,
+        max(contribution_base) filter (where is_qualifying) as contribution_base,
+        max(batch_id) filter (where is_qualifying) as last_batch_id,
+        max(batch_id) as last_seen_batch_id
+    from judged
+    group by person_id, contribution_month
+)
+
+select * from final
