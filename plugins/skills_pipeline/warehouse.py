@@ -121,6 +121,7 @@ MIGRATIONS = (
     "006_archive_changes.sql",
     "007_archive_delivery.sql",
     "008_raw_append_only.sql",
+    "009_archive_documents.sql",
 )
 
 

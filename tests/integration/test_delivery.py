@@ -229,6 +229,32 @@ def test_a_county_token_sees_its_county_only(client):
     assert rates == []
 
 
+def test_the_api_serves_the_published_document_as_stored(client, archived, capsys):
+    test_client, issued = client
+    conn, _ = archived
+    person = pseudonym_of(LIULIN, 2)
+    (stored,) = conn.execute(
+        "select document from delivery.archive_documents where person_id = %s", (person,)
+    ).fetchone()
+    served = get(test_client, f"/v1/persons/{person}", issued["archive"])
+    assert served.status_code == 200 and served.text == stored  # the stored text, not re-encoded
+    (made_now,) = documents.documents(conn, [person])
+    assert changes.digest(served.json()) == changes.digest(made_now)  # the archive as the marts give it today
+    feed = get(test_client, "/v1/changes", issued["archive"], limit=1000).json()["changes"]
+    assert [c["document"] for c in feed if c["pseudonym"] == person] == [served.json()]
+
+    # A warehouse published before documents were kept: the next publication stores them and records no change.
+    persons = conn.execute("select count(*) from archive.persons").fetchone()[0]
+    conn.execute("delete from delivery.archive_documents")
+    assert get(test_client, f"/v1/persons/{person}", issued["archive"]).status_code == 404
+    assert cli.main(["archive", "publish"]) == 0
+    assert "archives unchanged, nothing recorded" in capsys.readouterr().out
+    assert conn.execute("select count(*) from delivery.archive_documents").fetchone()[0] == persons
+    assert get(test_client, f"/v1/persons/{person}", issued["archive"]).json() == json.loads(
+        conn.execute("select document from delivery.archive_documents where person_id = %s", (person,)).fetchone()[0]
+    )
+
+
 def test_the_county_scope_is_the_databases_not_the_apis(archived, warehouse_url):
     """As the API's own login: without becoming a role it reads nothing; as analyst_county with skills.api_county
     set it sees that county; a county analyst login setting skills.api_county gains nothing."""

@@ -226,17 +226,23 @@ def cmd_archive_changes(args) -> int:
     import json
 
     from skills_pipeline import warehouse
-    from skills_pipeline.delivery import changes, documents
+    from skills_pipeline.delivery import changes
 
     if args.limit > MAX_CHANGES_PAGE:
         raise settings.ConfigurationError(f"--limit {args.limit}: at most {MAX_CHANGES_PAGE:,} changes a page")
     with warehouse.connect() as conn:
-        page = changes.changes_after(conn, args.after, args.limit)
-        current = {d["person"]["pseudonym"]: d for d in documents.documents(conn, [person for _, person in page])}
-    for change_id, person in page:
-        print(json.dumps({"change_id": change_id, "document": current.get(person)}, ensure_ascii=False))
+        page = changes.documents_after(conn, args.after, args.limit)
+    for change_id, _, document in page:
+        print(f'{{"change_id":{json.dumps(change_id)},"document":{document or "null"}}}')
     watermark = page[-1][0] if page else args.after
     print(f"{len(page)} change(s); next watermark: {watermark}", file=sys.stderr)
+    return 0
+
+
+def cmd_archive_publish(args) -> int:
+    from skills_pipeline import tasks
+
+    print(tasks.record_archive_changes()["text"])
     return 0
 
 
@@ -527,13 +533,20 @@ def build_parser() -> argparse.ArgumentParser:
     archive = commands.add_parser("archive", help="the archive change feed, for downstream systems")
     archive_commands = archive.add_subparsers(dest="archive_command", required=True)
     feed = archive_commands.add_parser(
-        "changes", help="archives changed after a watermark, as JSON lines {change_id, document} (today's document)"
+        "changes",
+        help="archives changed after a watermark, as JSON lines {change_id, document} (the last published document)",
     )
     feed.add_argument("--after", type=int, default=0, help="the last change_id you have read (default 0: all)")
     feed.add_argument(
         "--limit", type=_positive, default=1_000, help=f"at most this many (default 1,000; max {MAX_CHANGES_PAGE:,})"
     )
     feed.set_defaults(handler=cmd_archive_changes)
+    publish = archive_commands.add_parser(
+        "publish",
+        help="after a build by hand: record the changed archives in the change feed and store their documents for "
+        "the API and exports (build_archive's publish task does this every night)",
+    )
+    publish.set_defaults(handler=cmd_archive_publish)
 
     export = commands.add_parser("export", help="signed archive deliveries (gzip JSON Lines + Parquet + manifest)")
     export_commands = export.add_subparsers(dest="export_command", required=True)
@@ -543,7 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     export_changes = export_commands.add_parser("changes", help="deliver the archives changed since the last delivery")
     export_changes.add_argument("--out", help=root_help)
     export_changes.set_defaults(handler=cmd_export_changes)
-    snapshot = export_commands.add_parser("snapshot", help="deliver every archive as of now (a full snapshot)")
+    snapshot = export_commands.add_parser(
+        "snapshot", help="deliver every published archive (a full snapshot as of the last publication)"
+    )
     snapshot.add_argument("--out", help=root_help)
     snapshot.set_defaults(handler=cmd_export_snapshot)
     check = export_commands.add_parser("verify", help="check a delivery's signature, files and documents")

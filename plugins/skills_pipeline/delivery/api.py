@@ -71,6 +71,7 @@ def _problem(status: int, detail: str, headers: dict | None = None) -> HTTPExcep
 
 # A request's role and county, for its transaction only (is_local = true): the row-level security reads them.
 SCOPE_QUERY = "select set_config('role', %s, true), set_config('skills.api_county', %s, true)"
+DOCUMENT_QUERY = "select document from delivery.archive_documents where person_id = %s"
 WAREHOUSE_ERRORS = (psycopg.errors.InsufficientPrivilege, psycopg.OperationalError, TimeoutError)
 
 
@@ -176,15 +177,21 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
         except WAREHOUSE_ERRORS as error:
             raise _warehouse_problem(error) from None
 
-    @asynccontextmanager
-    async def async_connection(grant: tokens.Grant):
-        """connection(), on the event loop: the same role and county setting, the same 403 and 503."""
+    async def published_document(grant: tokens.Grant, pseudonym: str) -> str | None:
+        """One stored document, read as the token's role on the event loop. The transaction's four statements
+        (begin, the role and county, the read, commit) go out in one pipeline and one round trip; an error in any
+        of them aborts the rest and the pool rolls the connection back."""
         try:
-            async with (await async_pool()).connection(timeout=10) as conn, conn.transaction():
+            async with (await async_pool()).connection(timeout=10) as conn, conn.pipeline() as pipeline:
+                await conn.execute("begin read only")
                 await conn.execute(SCOPE_QUERY, _scope(grant))
-                yield conn
+                read = await conn.execute(DOCUMENT_QUERY, (pseudonym,))
+                await conn.execute("commit")
+                await pipeline.sync()
+                row = await read.fetchone()
         except WAREHOUSE_ERRORS as error:
             raise _warehouse_problem(error) from None
+        return row[0] if row else None
 
     def lookup(token: str) -> tokens.Grant | None:
         with connection(None) as conn:
@@ -209,23 +216,6 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
 
     Token = Annotated[tokens.Grant, Depends(authorised)]
 
-    def fresh_levels() -> bool:
-        """Whether the skill levels' names read in the last five minutes are still held (one cache for both)."""
-        return "levels" in state and state["levels"][0] >= time.monotonic()
-
-    def keep_levels(names: dict[int, str]) -> None:
-        state["levels"] = (time.monotonic() + 300, names)
-
-    def levels(conn: psycopg.Connection) -> dict[int, str]:
-        if not fresh_levels():
-            keep_levels(documents.skill_level_names(conn))
-        return state["levels"][1]
-
-    async def async_levels(conn) -> dict[int, str]:
-        if not fresh_levels():
-            keep_levels(dict(await (await conn.execute(documents.SKILL_LEVELS_QUERY)).fetchall()))
-        return state["levels"][1]
-
     @app.get("/healthz", tags=["operations"], summary="liveness and warehouse reachability")
     def healthz() -> dict:
         with connection(None) as conn:
@@ -246,11 +236,11 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
         pseudonym: Annotated[str, Path(pattern=PSEUDONYM_PATTERN, description="32 lowercase hex characters")],
         grant: Token,
     ) -> Response:
-        async with async_connection(grant) as conn:
-            found = await documents.document_async(conn, pseudonym, await async_levels(conn))
+        # The document as published after the last build, served as stored: one indexed read, nothing decoded.
+        found = await published_document(grant, pseudonym)
         if found is None:
             raise _problem(404, f"no archive for {pseudonym} that this token may see")
-        return Response(json.dumps(found, ensure_ascii=False, default=str), media_type=JSON)
+        return Response(found, media_type=JSON)
 
     @app.get(
         "/v1/changes",
@@ -279,16 +269,8 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=MAX_CHANGES, description=f"page size, at most {MAX_CHANGES}")] = 100,
     ) -> Response:
         with connection(grant) as conn:
-            page = changes.changes_after(conn, after, limit)
-            current = {
-                d["person"]["pseudonym"]: d
-                for d in documents.documents(conn, [p for _, p in page], levels=levels(conn))
-            }
-        body = {
-            "changes": [{"change_id": c, "pseudonym": p, "document": current.get(p)} for c, p in page],
-            "next_after": page[-1][0] if page else after,
-        }
-        return Response(json.dumps(body, ensure_ascii=False, default=str), media_type=JSON)
+            page = changes.documents_after(conn, after, limit)
+        return Response(changes.page_json(page, after), media_type=JSON)
 
     def _months(from_month: str | None, to_month: str | None) -> tuple[dt.date, dt.date]:
         first = dt.date.fromisoformat(f"{from_month}-01") if from_month else dt.date(1, 1, 1)

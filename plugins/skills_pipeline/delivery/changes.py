@@ -1,15 +1,18 @@
 """The archive change feed (delivery.archive_changes, sql/006_archive_changes.sql).
 
 After each build, every archived person's document is digested (canonical JSON without `as_of`); a person whose
-digest differs from their last recorded one gets a new change row. change_id is the consumer's watermark: it only
+digest differs from their last recorded one gets a new change row, and the new document is stored
+(delivery.archive_documents) for the read API to serve as it is. change_id is the consumer's watermark: it only
 grows, a rerun of the same night records nothing new, and a revoked certificate, a late correction or a newly
 approved subsidy each change the document and so appear as a change.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -17,11 +20,15 @@ import psycopg
 from skills_pipeline.delivery import documents
 
 
+def canonical(document: dict) -> str:
+    """The document's canonical JSON text: sorted keys, no spaces, UTF-8 characters as they are."""
+    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def digest(document: dict) -> str:
     """SHA-256 of the document's canonical JSON, leaving out when it was made."""
     content = {key: value for key, value in document.items() if key != "as_of"}
-    canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical(content).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -30,51 +37,97 @@ class Recorded:
     first_change_id: int | None
     last_change_id: int | None
     persons: int
+    stored: int = 0  # documents written to delivery.archive_documents (the changed ones, and any not yet stored)
+    removed: int = 0  # stored documents of persons no longer in the archive
 
     def describe(self) -> str:
+        removed = f"; {self.removed:,} no longer archived, their documents removed" if self.removed else ""
         if not self.changes:
-            return f"archive change feed: {self.persons:,} archives unchanged, nothing recorded"
+            return f"archive change feed: {self.persons:,} archives unchanged, nothing recorded{removed}"
         return (
             f"archive change feed: {self.changes:,} of {self.persons:,} archives changed, "
-            f"change_id {self.first_change_id}..{self.last_change_id}"
+            f"change_id {self.first_change_id}..{self.last_change_id}{removed}"
         )
+
+
+# What was last published for a chunk of persons: the stored document's digest, else (a warehouse published before
+# documents were stored) the digest of the person's last change.
+PUBLISHED_QUERY = """
+select wanted.person_id, stored.person_id is not null, coalesce(stored.document_sha256, (
+    select c.document_sha256 from delivery.archive_changes as c
+    where c.person_id = wanted.person_id order by c.change_id desc limit 1
+))
+from unnest(%s::text[]) as wanted (person_id)
+left join delivery.archive_documents as stored on wanted.person_id = stored.person_id
+"""
 
 
 def record_changes(conn: psycopg.Connection) -> Recorded:
-    """Record a change for every archived person whose document differs from their last recorded one, in one
-    transaction under a lock (so change_ids are committed in order); works on autocommit connections too."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.archive_changes'))")
-        last = dict(
-            conn.execute(
-                "select distinct on (person_id) person_id, document_sha256 from delivery.archive_changes "
-                "order by person_id, change_id desc"
-            ).fetchall()
+    """Publish the archive: record a change for every archived person whose document differs from the one last
+    published, and store the new documents (delivery.archive_documents), in one transaction under a lock (so
+    change_ids are committed in order and a reader never sees a change without its document); works on autocommit
+    connections too. Memory stays flat: documents are compared and staged a chunk at a time."""
+    stamp = dt.datetime.now(dt.UTC).isoformat()
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.archive_changes'))")
+        cursor.execute(
+            "create temporary table publication (person_id text, region_code text, document_sha256 char(64), "
+            "document text, is_change boolean) on commit drop"
         )
-        changed, persons = [], 0
-        for document in documents.documents(conn):
-            persons += 1
-            pseudonym = document["person"]["pseudonym"]
-            sha = digest(document)
-            if last.get(pseudonym) != sha:
-                changed.append((pseudonym, sha))
-        ids: list[int] = []
-        if changed:
-            with conn.cursor() as cursor:
-                cursor.execute(
-                    "create temporary table new_changes (person_id text, document_sha256 char(64)) on commit drop"
-                )
-                with cursor.copy("copy new_changes from stdin") as copy:
-                    for row in changed:
-                        copy.write_row(row)
-                ids = [
-                    row[0]
-                    for row in cursor.execute(
-                        "insert into delivery.archive_changes (person_id, document_sha256) "
-                        "select person_id, document_sha256 from new_changes order by person_id returning change_id"
-                    ).fetchall()
-                ]
-    return Recorded(len(ids), min(ids, default=None), max(ids, default=None), persons)
+        persons = 0
+        with conn.cursor() as reader:
+            for chunk in _chunked(documents.documents(conn, as_of=dt.datetime.fromisoformat(stamp))):
+                persons += len(chunk)
+                published = {
+                    person_id: (is_stored, sha)
+                    for person_id, is_stored, sha in reader.execute(
+                        PUBLISHED_QUERY, ([d["person"]["pseudonym"] for d in chunk],)
+                    )
+                }
+                with cursor.copy("copy publication from stdin") as copy:
+                    for document in chunk:
+                        person = document["person"]
+                        is_stored, last_sha = published.get(person["pseudonym"], (False, None))
+                        sha = digest(document)
+                        if sha != last_sha or not is_stored:
+                            copy.write_row(
+                                (person["pseudonym"], person["region_code"], sha, canonical(document), sha != last_sha)
+                            )
+        ids = [
+            row[0]
+            for row in cursor.execute(
+                "insert into delivery.archive_changes (person_id, document_sha256) "
+                "select person_id, document_sha256 from publication where is_change order by person_id "
+                "returning change_id"
+            ).fetchall()
+        ]
+        stored = cursor.execute(
+            "insert into delivery.archive_documents as d "
+            "(person_id, region_code, document_sha256, document, change_id, published_at) "
+            "select p.person_id, p.region_code, p.document_sha256, p.document, ("
+            "  select max(c.change_id) from delivery.archive_changes as c where c.person_id = p.person_id"
+            "), %s from publication as p "
+            "on conflict (person_id) do update set region_code = excluded.region_code, "
+            "document_sha256 = excluded.document_sha256, document = excluded.document, "
+            "change_id = excluded.change_id, published_at = excluded.published_at",
+            (stamp,),
+        ).rowcount
+        removed = cursor.execute(
+            "delete from delivery.archive_documents as d "
+            "where not exists (select from archive.persons as p where p.person_id = d.person_id)"
+        ).rowcount
+    return Recorded(len(ids), min(ids, default=None), max(ids, default=None), persons, stored, removed)
+
+
+def _chunked(documents_: Iterator[dict], size: int = documents.CHUNK) -> Iterator[list[dict]]:
+    chunk: list[dict] = []
+    for document in documents_:
+        chunk.append(document)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def changes_after(conn: psycopg.Connection, after: int, limit: int) -> list[tuple[int, str]]:
@@ -83,3 +136,23 @@ def changes_after(conn: psycopg.Connection, after: int, limit: int) -> list[tupl
         "select change_id, person_id from delivery.archive_changes where change_id > %s order by change_id limit %s",
         (after, limit),
     ).fetchall()
+
+
+def documents_after(conn: psycopg.Connection, after: int, limit: int) -> list[tuple[int, str, str | None]]:
+    """(change_id, pseudonym, published document as JSON text) of the changes after a watermark, oldest first: the
+    document is the one published last (null if the person has since left the archive)."""
+    return conn.execute(
+        "select c.change_id, c.person_id, d.document from delivery.archive_changes as c "
+        "left join delivery.archive_documents as d on c.person_id = d.person_id "
+        "where c.change_id > %s order by c.change_id limit %s",
+        (after, limit),
+    ).fetchall()
+
+
+def page_json(page: list[tuple[int, str, str | None]], after: int) -> str:
+    """The change feed's page as the API serves it: the stored documents spliced in as they are, never re-encoded."""
+    changes = ",".join(
+        f'{{"change_id":{change_id},"pseudonym":{json.dumps(person_id)},"document":{document or "null"}}}'
+        for change_id, person_id, document in page
+    )
+    return f'{{"changes":[{changes}],"next_after":{page[-1][0] if page else after}}}'

@@ -193,16 +193,6 @@ def documents(
         yield from assemble(*rows, levels=levels, stamp=stamp)
 
 
-async def document_async(conn, person_id: str, levels: dict[int, str]) -> dict | None:
-    """One person's document over an async connection (the read API's lookup): the same queries and assembly."""
-    rows = []
-    for query in (PERSONS_QUERY, EVENTS_QUERY, SUBSIDIES_QUERY):
-        cursor = await conn.execute(query, ([person_id],))
-        rows.append(await cursor.fetchall())
-    found = list(assemble(*rows, levels=levels, stamp=dt.datetime.now(dt.UTC).isoformat()))
-    return found[0] if found else None
-
-
 def assemble(persons: list, events: list, subsidies: list, levels: dict[int, str], stamp: str) -> Iterator[dict]:
     """The documents of the rows of the three queries (tuples in their column order), in the persons' order."""
     own_events: dict[str, list[dict]] = defaultdict(list)

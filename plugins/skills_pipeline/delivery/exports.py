@@ -12,6 +12,8 @@ A delivery is a folder under the export root (a local path or an fsspec URL):
 The manifest and its signature are written last: a folder without manifest.json.sig is still being written.
 Nightly deliveries follow each other without gap or overlap: each starts after the last one's watermark, recorded in
 delivery.archive_exports. A person changed twice in one range is delivered once, with the later change_id.
+Every document is the one the publication stored (delivery.archive_documents): the same text the read API serves,
+whose digest the change feed recorded.
 """
 
 from __future__ import annotations
@@ -61,10 +63,6 @@ def _filesystem(root: str):
     return fs, path.rstrip("/")
 
 
-def _canonical(document: dict) -> str:
-    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def _parquet_schema():
     import pyarrow as pa
 
@@ -89,9 +87,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_files(
-    conn: psycopg.Connection, rounds: Iterator[list[tuple[str, int | None]]], folder: Path, as_of: dt.datetime
-) -> int:
+# The documents as published (delivery/changes.py): the very text whose digest each change_id recorded.
+PUBLISHED_DOCUMENTS = (
+    "select person_id, document from delivery.archive_documents where person_id = any(%s) order by person_id"
+)
+
+
+def _write_files(conn: psycopg.Connection, rounds: Iterator[list[tuple[str, int | None]]], folder: Path) -> int:
     """Both data files, round by round; returns the number of archives written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -107,10 +109,10 @@ def _write_files(
         for persons in rounds:
             change_ids = dict(persons)
             columns: dict[str, list] = {name: [] for name in schema.names}
-            for document in documents.documents(conn, change_ids, as_of=as_of):
+            for person_id, text in conn.execute(PUBLISHED_DOCUMENTS, (list(change_ids),)):
+                document = json.loads(text)
                 person = document["person"]
-                change_id = change_ids[person["pseudonym"]]
-                text = _canonical(document)
+                change_id = change_ids[person_id]
                 jsonl.write(f'{{"change_id":{json.dumps(change_id)},"document":{text}}}\n'.encode())
                 for name, value in (
                     ("change_id", change_id),
@@ -128,6 +130,11 @@ def _write_files(
             if columns["pseudonym"]:
                 parquet.write_table(pa.Table.from_pydict(columns, schema=schema))
     return written
+
+
+# A shared hold on the publication's lock until the delivery's transaction ends: a publication under way finishes
+# first, and none starts meanwhile, so the documents read round by round all belong to the watermark read first.
+PUBLICATION_SETTLED = "select pg_advisory_xact_lock_shared(hashtext('skills_pipeline.archive_changes'))"
 
 
 def _rounds(cursor: psycopg.Cursor) -> Iterator[list[tuple[str, int | None]]]:
@@ -160,7 +167,7 @@ def _deliver(
         # A server-side cursor: the list of persons is never held in memory whole.
         with conn.cursor(name=f"delivery_{kind}") as persons:
             persons.execute(persons_sql, params)
-            archives = _write_files(conn, _rounds(persons), folder, as_of)
+            archives = _write_files(conn, _rounds(persons), folder)
         import pyarrow.parquet as pq
 
         files = [
@@ -206,6 +213,7 @@ def export_changes(conn: psycopg.Connection, root: str, private_key, run_id: str
     One exporter at a time; the delivery is recorded only once its files are all written."""
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.archive_exports'))")
+        conn.execute(PUBLICATION_SETTLED)
         after = conn.execute(
             "select coalesce(max(through_change_id), 0) from delivery.archive_exports where kind = 'changes'"
         ).fetchone()[0]
@@ -221,14 +229,14 @@ def export_changes(conn: psycopg.Connection, root: str, private_key, run_id: str
 
 
 def export_snapshot(conn: psycopg.Connection, root: str, private_key, run_id: str | None = None) -> Delivery:
-    """Deliver every archived person as of now; change_id is each person's latest change (null if none yet)."""
+    """Deliver every published archive (the last build's, once build_archive's publication has run); change_id is
+    the change that recorded each document (null for one stored unchanged when documents began to be kept)."""
     with conn.transaction():
+        conn.execute(PUBLICATION_SETTLED)
         through = conn.execute("select coalesce(max(change_id), 0) from delivery.archive_changes").fetchone()[0]
         return _deliver(
             conn, root, private_key, kind="snapshot", after=0, through=through, run_id=run_id,
-            persons_sql="select p.person_id, (select max(c.change_id) from delivery.archive_changes as c "
-            "where c.person_id = p.person_id and c.change_id <= %s) from archive.persons as p order by p.person_id",
-            params=(through,),
+            persons_sql="select person_id, change_id from delivery.archive_documents order by person_id", params=(),
         )  # fmt: skip
 
 

@@ -153,6 +153,19 @@ drop policy if exists county_rows on delivery.archive_changes;
 create policy county_rows on delivery.archive_changes for select
     to analyst_county using (access.archive_visible(person_id));
 
+-- The published documents: the same readers; a county sees its own county's persons (their home county, as in
+-- archive.persons).
+grant select, insert, update, delete on delivery.archive_documents to skills_transformer;
+grant select on delivery.archive_documents to archive_reader, analyst_province, analyst_county;
+alter table delivery.archive_documents enable row level security;
+alter table delivery.archive_documents force row level security;
+drop policy if exists all_rows on delivery.archive_documents;
+create policy all_rows on delivery.archive_documents
+    to analyst_province, archive_reader, skills_transformer using (true) with check (true);
+drop policy if exists county_rows on delivery.archive_documents;
+create policy county_rows on delivery.archive_documents for select
+    to analyst_county using (region_code = access.login_region());
+
 -- Vault officer: the pseudonym map, nothing else.
 grant usage on schema vault to vault_officer;
 grant select on all tables in schema vault to vault_officer;
