@@ -20,7 +20,7 @@ from airflow.sdk import Asset, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from skills_pipeline.dbt_build import manifest_path, project_dir
+from skills_pipeline.dbt_build import manifest_path, project_dir, quicken_behavior_flags
 from skills_pipeline.operations import HEAVY_POOL, archive_deadline, default_args, failure_callbacks
 from skills_pipeline.schedule import ARCHIVE_ASSET_URI, METRICS_ASSET_URI, RAW_ASSET_URIS, dag_start_date
 
@@ -64,7 +64,8 @@ def build_archive():
             should_detach_multiple_parents_tests=True,
         ),
         default_args=default_args("data-engineering", retries=1, timeout="dbt"),
-        operator_args={"pool": HEAVY_POOL},
+        # quicken_behavior_flags: dbt's adapter start-up inspects the whole stack, slow inside a task (dbt_build.py)
+        operator_args={"pool": HEAVY_POOL, "pre_execute": quicken_behavior_flags},
     )
 
     @task(outlets=[ARCHIVE_ASSET, METRICS_ASSET])

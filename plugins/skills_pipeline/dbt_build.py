@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -38,9 +39,35 @@ def export_profile_env(url: str | None = None) -> None:
     os.environ.setdefault("DBT_PROFILES_DIR", str(project_dir()))
 
 
+def quicken_behavior_flags(*_context) -> None:
+    """Make dbt's adapter start-up cheap in a process that has imported Airflow and Great Expectations.
+
+    dbt-common names the module behind each of an adapter's behaviour flags with inspect.stack(), on every
+    invocation and whether or not the flag names its source. inspect.stack() reads the source lines of every frame,
+    and for each frame without a module file (a Jinja template, exec'd code) scans all of sys.modules: run deep
+    inside an Airflow task, with some 5,000 modules loaded, that was nearly all of a dbt invocation's time (the
+    main job's docs task spent minutes in it, py-spy). This gives the same answer, the first caller outside
+    dbt_common.behavior_flags, from the frames' globals. Idempotent; arguments ignored, so it can be an operator's
+    pre_execute hook (build_archive's Cosmos tasks)."""
+    from dbt_common import behavior_flags
+
+    def caller_module() -> str:
+        frame = sys._getframe(1)
+        while frame is not None:
+            name = frame.f_globals.get("__name__")
+            if name and name != behavior_flags.__name__:
+                return name
+            frame = frame.f_back
+        return "Unknown"
+
+    behavior_flags.BehaviorFlagRendered._default_source = staticmethod(caller_module)
+
+
 def run(*args: str) -> None:
     """Invoke dbt in this process (no CLI start-up cost); raises with dbt's own message on failure."""
     from dbt.cli.main import dbtRunner
+
+    quicken_behavior_flags()
 
     if args[0] != "parse":  # parsing reads no data: it needs no warehouse (profiles.yml has local defaults)
         export_profile_env()

@@ -109,27 +109,32 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
 
     opening = threading.Lock()
 
-    async def async_pool():
-        """The lookups' pool: a person's document is read without leaving the event loop (a sync route hops to a
-        worker thread and back, and under load its threads queue for the interpreter: that was most of p99). An
-        async pool belongs to the loop that opened it: a server has one loop per worker; a test client starts a
-        loop per session, and gets a pool of its own."""
+    async def async_pool(role: str | None = None):
+        """The lookups' pools: a person's document is read without leaving the event loop (a sync route hops to a
+        worker thread and back, and under load its threads queue for the interpreter). With a role, every
+        connection of the pool logs in as that role (`-c role=…` at start-up, which RESET ROLE returns to), so a
+        lookup is one statement with no transaction around it. An async pool belongs to the loop that opened it: a
+        server has one loop per worker; a test client starts a loop per session, and gets pools of its own."""
         loop = asyncio.get_running_loop()
-        if state.get("async_pool", (None, None))[0] is not loop:
+        if state.get("async_pools", (None, None))[0] is not loop:
+            state["async_pools"] = (loop, {})
+        pools = state["async_pools"][1]
+        if role not in pools:
             from psycopg_pool import AsyncConnectionPool
 
             from skills_pipeline import warehouse
 
+            options = {"options": f"-c role={role}"} if role else {}
             candidate = AsyncConnectionPool(
                 conninfo or warehouse.api_url(), min_size=min(2, pool_size), max_size=pool_size,
-                kwargs={"autocommit": True}, open=False, name="api-lookups",
+                kwargs={"autocommit": True, **options}, open=False, name=f"api-lookups-{role or 'scoped'}",
             )  # fmt: skip
             await candidate.open()
-            if state.get("async_pool", (None, None))[0] is loop:  # another request opened one meanwhile
+            if role in pools:  # another request opened one meanwhile
                 await candidate.close()
             else:
-                state["async_pool"] = (loop, candidate)
-        return state["async_pool"][1]
+                pools[role] = candidate
+        return pools[role]
 
     def pool() -> ConnectionPool:
         """Opened on first use (also when the app is driven without its lifespan, as test clients may)."""
@@ -150,10 +155,11 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
         finally:
             if "pool" in state:
                 state.pop("pool").close()
-            if "async_pool" in state:
-                loop, lookups = state.pop("async_pool")
+            if "async_pools" in state:
+                loop, lookups = state.pop("async_pools")
                 if loop is asyncio.get_running_loop():
-                    await lookups.close()
+                    for each in lookups.values():
+                        await each.close()
 
     app = FastAPI(
         title="Skills Shanxi archive API",
@@ -178,17 +184,22 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
             raise _warehouse_problem(error) from None
 
     async def published_document(grant: tokens.Grant, pseudonym: str) -> str | None:
-        """One stored document, read as the token's role on the event loop. The transaction's four statements
-        (begin, the role and county, the read, commit) go out in one pipeline and one round trip; an error in any
-        of them aborts the rest and the pool rolls the connection back."""
+        """One stored document, read as the token's role on the event loop. An archive or province token reads
+        through its role's pool: one statement. A county token's county is a setting of its own transaction: the
+        four statements (begin, the role and county, the read, commit) go out in one pipeline, one round trip; an
+        error in any of them aborts the rest and the pool rolls the connection back."""
         try:
-            async with (await async_pool()).connection(timeout=10) as conn, conn.pipeline() as pipeline:
-                await conn.execute("begin read only")
-                await conn.execute(SCOPE_QUERY, _scope(grant))
-                read = await conn.execute(DOCUMENT_QUERY, (pseudonym,))
-                await conn.execute("commit")
-                await pipeline.sync()
-                row = await read.fetchone()
+            if grant.region_code is None:
+                async with (await async_pool(grant.role)).connection(timeout=10) as conn:
+                    row = await (await conn.execute(DOCUMENT_QUERY, (pseudonym,))).fetchone()
+            else:
+                async with (await async_pool()).connection(timeout=10) as conn, conn.pipeline() as pipeline:
+                    await conn.execute("begin read only")
+                    await conn.execute(SCOPE_QUERY, _scope(grant))
+                    read = await conn.execute(DOCUMENT_QUERY, (pseudonym,))
+                    await conn.execute("commit")
+                    await pipeline.sync()
+                    row = await read.fetchone()
         except WAREHOUSE_ERRORS as error:
             raise _warehouse_problem(error) from None
         return row[0] if row else None
