@@ -111,23 +111,12 @@ def fill(url: str, persons: int) -> None:
 
 
 def pgbench_script(persons: int) -> str:
-    """The API's lookup as pgbench sends it: the same statements (api.SCOPE_QUERY, api.DOCUMENT_QUERY) in the same
-    transaction, as archive_reader, for a random bench person."""
+    """The API's lookup for an archive token as pgbench sends it: the same statement (api.DOCUMENT_QUERY) on a
+    connection that logged in as archive_reader, as the API's pool for that role does, for a random bench person."""
     from skills_pipeline.delivery import api
 
-    def bound(query: str, *values: str) -> str:
-        for value in values:
-            query = query.replace("%s", value, 1)
-        return query
-
-    return "\n".join([
-        f"\\set n random(1, {persons})",
-        "begin read only;",
-        bound(api.SCOPE_QUERY, "'archive_reader'", "''") + ";",
-        bound(api.DOCUMENT_QUERY, "md5('bench' || :n)") + ";",
-        "commit;",
-        "",
-    ])  # fmt: skip
+    lookup = api.DOCUMENT_QUERY.replace("%s", "md5('bench' || :n)")
+    return f"\\set n random(1, {persons})\n{lookup};\n"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -136,13 +125,16 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def run_pgbench(url: str, persons: int, clients: int, seconds: int) -> dict:
-    """The same lookup as the API's (the role, then the published document, as archive_reader), prepared."""
+    """The same lookup as the API's (the published document, as archive_reader), prepared statements."""
+    from skills_pipeline.delivery import tokens
+
     with tempfile.TemporaryDirectory(prefix="bench-api-pgbench-") as tmp:
         script = Path(tmp) / "lookup.sql"
         script.write_text(pgbench_script(persons))
         command = [shutil.which("pgbench") or "pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
                    "-T", str(seconds), "-f", str(script), "-l", "--log-prefix", f"{tmp}/log", url]  # fmt: skip
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        env = {**os.environ, "PGOPTIONS": f"-c role={tokens.ROLES['archive']}"}  # as the API's pool logs in
+        output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
         latencies = []
         for log in Path(tmp).glob("log*"):
             latencies += [int(line.split()[2]) / 1000 for line in log.read_text().splitlines()]

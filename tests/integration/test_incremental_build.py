@@ -73,17 +73,21 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
     revocation.update(
         status="revoked", updated_at="2026-06-04 09:00:00", issue_date=str(valid[columns.index("issue_date")])
     )
-    # And a person-month's contributions corrected to unpaid: that month must stop counting as employed.
-    withdrawn = db.execute(
-        "select person_id, employment_month from intermediate.int_employment__qualifying_months order by 1, 2 limit 1"
+    # And one person's contributions all corrected to unpaid (an employer's payments reversed): every month they
+    # were employed on contribution evidence is withdrawn, and with it their employment spells, though no event of
+    # theirs carries the correcting batch.
+    (withdrawn,) = db.execute(
+        "select person_id from intermediate.int_employment__qualifying_months as q "
+        "where exists (select from archive.persons as p where p.person_id = q.person_id and p.employment_spells > 0) "
+        "group by person_id order by count(*), person_id limit 1"
     ).fetchone()
     columns = [c.name for c in feeds.SOCIAL_SECURITY.columns]
     latest_versions = db.execute(
-        f"select distinct on (r.employer_code, r.insurance_type) {', '.join('r.' + c for c in columns)} "
-        "from raw.social_security as r join vault.person_pseudonyms as v using (id_number) "
-        "where v.person_id = %s and r.contribution_month = %s "
-        "order by r.employer_code, r.insurance_type, r.updated_at desc",
-        withdrawn,
+        f"select distinct on (r.employer_code, r.insurance_type, r.contribution_month) "
+        f"{', '.join('r.' + c for c in columns)} "
+        "from raw.social_security as r join vault.person_pseudonyms as v using (id_number) where v.person_id = %s "
+        "order by r.employer_code, r.insurance_type, r.contribution_month, r.updated_at desc",
+        (withdrawn,),
     ).fetchall()
     corrections = []
     for version in latest_versions:
@@ -92,8 +96,9 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
         }
         # an hour after the version it corrects, in the Beijing wall-clock time the feed is written in
         updated_at = (version[columns.index("updated_at")] + dt.timedelta(hours=1)).astimezone(schedule.LOCAL_ZONE)
+        month = version[columns.index("contribution_month")]
         correction.update(
-            contribution_month=f"{withdrawn[1]:%Y-%m}", paid="false", updated_at=f"{updated_at:%Y-%m-%d %H:%M:%S}"
+            contribution_month=f"{month:%Y-%m}", paid="false", updated_at=f"{updated_at:%Y-%m-%d %H:%M:%S}"
         )
         corrections.append(correction)
     last = START + dt.timedelta(days=3)
@@ -111,11 +116,10 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
     ).fetchone()
     assert status == ("revoked",)  # the revocation reached the archive incrementally
     still_qualifying = db.execute(
-        "select count(*) from intermediate.int_employment__qualifying_months where person_id = %s "
-        "and employment_month = %s",
-        withdrawn,
+        "select count(*) from intermediate.int_employment__qualifying_months where person_id = %s", (withdrawn,)
     ).fetchone()[0]
-    assert still_qualifying == 0  # the correction withdrew the month incrementally
+    spells = db.execute("select employment_spells from archive.persons where person_id = %s", (withdrawn,)).fetchone()
+    assert still_qualifying == 0 and spells == (0,)  # the corrections withdrew the months and spells incrementally
 
     incremental = _marts(db)
     dbt("build", "--quiet", "--full-refresh")

@@ -25,17 +25,7 @@ with
     ),
 
     touched_people as (
-        select person_id from {{ ref('stg_training__enrollments') }}
-        where batch_id > (select batch_id from watermark)
-        union
-        select person_id from {{ ref('stg_certificate__certificates') }}
-        where batch_id > (select batch_id from watermark)
-        union
-        select person_id from {{ ref('stg_employment__registrations') }}
-        where batch_id > (select batch_id from watermark)
-        union
-        select person_id from {{ ref('stg_social_security__contributions') }}
-        where batch_id > (select batch_id from watermark)
+        {{ persons_touched_after('(select batch_id from watermark)') }}
     ),
 {% endif %}
 

@@ -12,9 +12,12 @@
 }}
 
 -- 劳动者终身职业技能培训电子档案: one row per person, with the whole timeline as a versioned JSON document.
--- Incremental by person, after person_events: a night rebuilds the persons whose events a new batch changed
--- (last_batch_id is the highest source batch of a person's events) and adds the newly known; `dbt build
--- --full-refresh` rebuilds everyone.
+-- Incremental by person, after person_events: a night rebuilds the persons whose staged records a batch after the
+-- watermark carries (the persons person_events rebuilt; last_batch_id is the highest source batch of a person's
+-- events) and adds the newly known; `dbt build --full-refresh` rebuilds everyone.
+-- depends_on: {{ ref('stg_training__enrollments') }}
+-- depends_on: {{ ref('stg_employment__registrations') }}
+-- depends_on: {{ ref('stg_social_security__contributions') }}
 with
 
 {% if is_incremental() %}
@@ -23,8 +26,7 @@ with
     ),
 
     touched_people as (
-        select person_id from {{ ref('person_events') }}
-        where source_batch_id > (select batch_id from watermark)
+        {{ persons_touched_after('(select batch_id from watermark)') }}
         union
         select unified.person_id
         from {{ ref('int_people__unified') }} as unified
