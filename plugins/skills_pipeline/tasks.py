@@ -97,13 +97,14 @@ def generate_docs() -> dict:
     return {"dbt_docs": str(target / "static_index.html"), "index": str(index)}
 
 
-def record_archive_changes() -> dict:
-    """After a build: record in the change feed every archive whose document changed (delivery.changes)."""
+def record_archive_changes(everyone: bool = False) -> dict:
+    """After a build: publish the archive, recording in the change feed every archive whose document changed and
+    storing it (delivery.changes); only the persons touched since the last publication unless `everyone`."""
     from skills_pipeline import warehouse
     from skills_pipeline.delivery import changes
 
     with warehouse.connect(as_transformer=True) as conn:
-        recorded = changes.record_changes(conn)
+        recorded = changes.record_changes(conn, everyone=everyone)
     return {"changes": recorded.changes, "first_change_id": recorded.first_change_id,
             "last_change_id": recorded.last_change_id, "text": recorded.describe()}  # fmt: skip
 

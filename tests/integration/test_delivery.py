@@ -248,7 +248,7 @@ def test_the_api_serves_the_published_document_as_stored(client, archived, capsy
     conn.execute("delete from delivery.archive_documents")
     assert get(test_client, f"/v1/persons/{person}", issued["archive"]).status_code == 404
     assert cli.main(["archive", "publish"]) == 0
-    assert "archives unchanged, nothing recorded" in capsys.readouterr().out
+    assert "none changed, nothing recorded" in capsys.readouterr().out
     assert conn.execute("select count(*) from delivery.archive_documents").fetchone()[0] == persons
     assert get(test_client, f"/v1/persons/{person}", issued["archive"]).json() == json.loads(
         conn.execute("select document from delivery.archive_documents where person_id = %s", (person,)).fetchone()[0]

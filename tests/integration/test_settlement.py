@@ -657,7 +657,8 @@ def test_the_change_feed_records_each_changed_archive_once_in_watermark_order(se
     persons = conn.execute("select count(*) from archive.persons").fetchone()[0]
     first = changes.record_changes(conn)
     assert (first.changes, first.persons) == (persons, persons)
-    assert changes.record_changes(conn).changes == 0  # the same night again: nothing repeated
+    rerun = changes.record_changes(conn)
+    assert (rerun.changes, rerun.built, rerun.is_full) == (0, 0, False)  # the same night again: nothing repeated
 
     revoked_on = dt.date(2026, 6, 4)
     revocation = certificate("C-MID", 4, "2023-04-01", "四级", status="撤销", updated_at="2026-06-04 10:00:00")
@@ -669,6 +670,19 @@ def test_the_change_feed_records_each_changed_archive_once_in_watermark_order(se
         "select person_id from archive.person_events where event_id = 'certificate:C-MID'"
     ).fetchone()[0]
     assert third.changes == 1 and third.first_change_id > first.last_change_id
+    assert 1 <= third.built < persons  # only the persons the night's batch touched were rebuilt
+
+    # Runs approved since the last publication bring their persons in (their documents list the subsidies).
+    approved = conn.execute(
+        "select count(distinct l.person_id) from payments.settlement_run_lines as l "
+        "join payments.settlement_runs as r using (run_id) where r.status = 'approved' and l.person_id is not null"
+    ).fetchone()[0]
+    assert approved > 0  # runs approved by this module's earlier tests (the settled fixture is the module's)
+    conn.execute(
+        "update delivery.archive_publications set approved_run_ids = '{}' "
+        "where publication_id = (select max(publication_id) from delivery.archive_publications)"
+    )
+    assert changes.record_changes(conn).built == approved
     assert changes.changes_after(conn, first.last_change_id, 100) == [(third.first_change_id, holder)]
 
     pages, watermark = [], 0

@@ -242,7 +242,7 @@ def cmd_archive_changes(args) -> int:
 def cmd_archive_publish(args) -> int:
     from skills_pipeline import tasks
 
-    print(tasks.record_archive_changes()["text"])
+    print(tasks.record_archive_changes(everyone=args.everyone)["text"])
     return 0
 
 
@@ -546,6 +546,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="after a build by hand: record the changed archives in the change feed and store their documents for "
         "the API and exports (build_archive's publish task does this every night)",
     )
+    publish.add_argument(
+        "--all", action="store_true", dest="everyone",
+        help="rebuild every document, not only those touched since the last publication (after a seed such as the "
+        "skill levels changed and `dbt build --full-refresh`)",
+    )  # fmt: skip
     publish.set_defaults(handler=cmd_archive_publish)
 
     export = commands.add_parser("export", help="signed archive deliveries (gzip JSON Lines + Parquet + manifest)")

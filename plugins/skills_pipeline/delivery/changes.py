@@ -36,16 +36,23 @@ class Recorded:
     changes: int
     first_change_id: int | None
     last_change_id: int | None
-    persons: int
+    persons: int  # archived persons
+    built: int = 0  # documents built and compared (every archived person on a full publication)
     stored: int = 0  # documents written to delivery.archive_documents (the changed ones, and any not yet stored)
     removed: int = 0  # stored documents of persons no longer in the archive
+    is_full: bool = True
 
     def describe(self) -> str:
+        scope = (
+            f"all {self.persons:,} archives compared"
+            if self.is_full
+            else f"{self.built:,} of {self.persons:,} archives touched since the last publication compared"
+        )
         removed = f"; {self.removed:,} no longer archived, their documents removed" if self.removed else ""
         if not self.changes:
-            return f"archive change feed: {self.persons:,} archives unchanged, nothing recorded{removed}"
+            return f"archive change feed: {scope}, none changed, nothing recorded{removed}"
         return (
-            f"archive change feed: {self.changes:,} of {self.persons:,} archives changed, "
+            f"archive change feed: {scope}, {self.changes:,} changed, "
             f"change_id {self.first_change_id}..{self.last_change_id}{removed}"
         )
 
@@ -60,24 +67,58 @@ select wanted.person_id, stored.person_id is not null, coalesce(stored.document_
 from unnest(%s::text[]) as wanted (person_id)
 left join delivery.archive_documents as stored on wanted.person_id = stored.person_id
 """
+APPROVED_RUNS = (
+    "select coalesce(array_agg(run_id order by run_id), '{}') from payments.settlement_runs where status = 'approved'"
+)
+# The persons whose document may have changed since a publication (its batch watermark and approved runs): staged
+# records of a later batch (the rule archive.persons rebuilds by, macros/persons_touched_after.sql), lines of a run
+# approved since, and archived persons with no stored document yet.
+TOUCHED_QUERY = """
+select person_id from staging.stg_training__enrollments where batch_id > %(watermark)s
+union select person_id from staging.stg_certificate__certificates where batch_id > %(watermark)s
+union select person_id from staging.stg_employment__registrations where batch_id > %(watermark)s
+union select person_id from staging.stg_social_security__contributions where batch_id > %(watermark)s
+union select l.person_id from payments.settlement_run_lines as l
+    join payments.settlement_runs as r using (run_id)
+    where r.status = 'approved' and r.run_id <> all(%(runs)s) and l.person_id is not null
+union select p.person_id from archive.persons as p
+    where not exists (select from delivery.archive_documents as d where d.person_id = p.person_id)
+"""
 
 
-def record_changes(conn: psycopg.Connection) -> Recorded:
+def record_changes(conn: psycopg.Connection, everyone: bool = False) -> Recorded:
     """Publish the archive: record a change for every archived person whose document differs from the one last
     published, and store the new documents (delivery.archive_documents), in one transaction under a lock (so
     change_ids are committed in order and a reader never sees a change without its document); works on autocommit
-    connections too. Memory stays flat: documents are compared and staged a chunk at a time."""
+    connections too. Only the persons touched since the last publication are rebuilt (TOUCHED_QUERY), unless
+    `everyone` or there is none yet: a change no batch carries (a seed such as the skill levels' names, after
+    `dbt build --full-refresh`) needs everyone. Memory stays flat: documents are compared a chunk at a time."""
     stamp = dt.datetime.now(dt.UTC).isoformat()
     with conn.transaction(), conn.cursor() as cursor:
         cursor.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.archive_changes'))")
+        previous = cursor.execute(
+            "select batch_watermark, approved_run_ids from delivery.archive_publications "
+            "order by publication_id desc limit 1"
+        ).fetchone()
+        (watermark,) = cursor.execute("select coalesce(max(last_batch_id), 0) from archive.persons").fetchone()
+        (approved_runs,) = cursor.execute(APPROVED_RUNS).fetchone()
+        (persons,) = cursor.execute("select count(*) from archive.persons").fetchone()
+        is_full = everyone or previous is None
+        touched = None
+        if not is_full:
+            touched = [
+                row[0]
+                for row in cursor.execute(TOUCHED_QUERY, {"watermark": previous[0], "runs": previous[1]})
+                if row[0] is not None
+            ]
         cursor.execute(
             "create temporary table publication (person_id text, region_code text, document_sha256 char(64), "
             "document text, is_change boolean) on commit drop"
         )
-        persons = 0
+        built = 0
         with conn.cursor() as reader:
-            for chunk in _chunked(documents.documents(conn, as_of=dt.datetime.fromisoformat(stamp))):
-                persons += len(chunk)
+            for chunk in _chunked(documents.documents(conn, touched, as_of=dt.datetime.fromisoformat(stamp))):
+                built += len(chunk)
                 published = {
                     person_id: (is_stored, sha)
                     for person_id, is_stored, sha in reader.execute(
@@ -116,7 +157,13 @@ def record_changes(conn: psycopg.Connection) -> Recorded:
             "delete from delivery.archive_documents as d "
             "where not exists (select from archive.persons as p where p.person_id = d.person_id)"
         ).rowcount
-    return Recorded(len(ids), min(ids, default=None), max(ids, default=None), persons, stored, removed)
+        cursor.execute(
+            "insert into delivery.archive_publications "
+            "(published_at, batch_watermark, approved_run_ids, is_full, documents_built, changes) "
+            "values (%s, %s, %s, %s, %s, %s)",
+            (stamp, watermark, approved_runs, is_full, built, len(ids)),
+        )
+    return Recorded(len(ids), min(ids, default=None), max(ids, default=None), persons, built, stored, removed, is_full)
 
 
 def _chunked(documents_: Iterator[dict], size: int = documents.CHUNK) -> Iterator[list[dict]]:

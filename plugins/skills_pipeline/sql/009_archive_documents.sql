@@ -12,3 +12,17 @@ create table if not exists delivery.archive_documents (
     change_id bigint,
     published_at timestamptz not null
 );
+
+-- Each publication, and what it incorporated: the archive's batch watermark (archive.persons' highest
+-- last_batch_id) and the approved settlement runs whose lines are in the documents. The next publication rebuilds
+-- only the documents of persons touched since: staged records of a later batch, lines of a newly approved run, or no
+-- stored document yet (`skills-pipeline archive publish --all` rebuilds every document).
+create table if not exists delivery.archive_publications (
+    publication_id bigint generated always as identity primary key,
+    published_at timestamptz not null,
+    batch_watermark bigint not null,
+    approved_run_ids bigint [] not null,
+    is_full boolean not null,
+    documents_built bigint not null,
+    changes bigint not null
+);

@@ -156,6 +156,7 @@ create policy county_rows on delivery.archive_changes for select
 -- The published documents: the same readers; a county sees its own county's persons (their home county, as in
 -- archive.persons).
 grant select, insert, update, delete on delivery.archive_documents to skills_transformer;
+grant select, insert on delivery.archive_publications to skills_transformer;
 grant select on delivery.archive_documents to archive_reader, analyst_province, analyst_county;
 alter table delivery.archive_documents enable row level security;
 alter table delivery.archive_documents force row level security;
