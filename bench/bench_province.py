@@ -3,7 +3,8 @@
 For each of two histories of the same population — 1 month and 12 months (--history-months) before the day D —
 it generates the feeds (streaming, one person at a time), loads the history and builds it (timed, per stage), then
 runs day D — the same files on both histories (the 1-month generation's) — ingestion per feed, `dbt build` per
-model group, the settlement run of the month. Each stage runs in a
+model group, the archive's publication (build_archive's publish task: documents and change feed), the settlement
+run of the month. Each stage runs in a
 child process of its own, so the peak memory (RSS) printed is that stage's: the client side. PostgreSQL's own
 memory is its shared buffers and work_mem, outside these figures.
 
@@ -86,7 +87,22 @@ def stage_settle(period: str) -> dict:
     return {"lines": result.line_count, "payable_yuan": float(result.payable_yuan)}
 
 
-STAGES = {"generate": stage_generate, "ingest": stage_ingest, "dbt": stage_dbt, "settle": stage_settle}
+def stage_publish() -> dict:
+    from skills_pipeline import warehouse
+    from skills_pipeline.delivery import changes
+
+    with warehouse.connect(as_transformer=True) as conn:
+        recorded = changes.record_changes(conn)
+    return {"built": recorded.built, "changes": recorded.changes, "persons": recorded.persons}
+
+
+STAGES = {
+    "generate": stage_generate,
+    "ingest": stage_ingest,
+    "dbt": stage_dbt,
+    "publish": stage_publish,
+    "settle": stage_settle,
+}
 
 
 def run_stage(name: str, *args: str) -> tuple[float, float, dict]:
@@ -131,6 +147,10 @@ def history_days(manifest_rows: dict[str, int]) -> list[str]:
     return sorted({key.split()[1] for key in manifest_rows if key.split()[1] < NIGHT.isoformat()})
 
 
+def _published(result: dict) -> str:
+    return f"{result['built']:,} of {result['persons']:,} documents built, {result['changes']:,} changed"
+
+
 def one_history(url: str, work: Path, persons: int, months: int, night_root: Path | None = None) -> dict:
     """`night_root`: take the night's files from there (another history's generation of the same population), so
     that both histories are measured on the same night: the generator's night differs with the history's length."""
@@ -150,6 +170,8 @@ def one_history(url: str, work: Path, persons: int, months: int, night_root: Pat
     for group, selector in DBT_GROUPS.items():
         seconds, rss, _ = run_stage("dbt", selector)
         month_seconds += table.add(f"history dbt {group}", seconds, rss)
+    seconds, rss, published = run_stage("publish")
+    month_seconds += table.add("history publication", seconds, rss, _published(published))
     night = 0.0
     for feed in FEEDS:
         seconds, rss, loaded = run_stage("ingest", night_root, feed, NIGHT.isoformat())
@@ -157,6 +179,8 @@ def one_history(url: str, work: Path, persons: int, months: int, night_root: Pat
     for group, selector in DBT_GROUPS.items():
         seconds, rss, _ = run_stage("dbt", selector)
         night += table.add(f"night dbt {group}", seconds, rss)
+    seconds, rss, published = run_stage("publish")
+    night += table.add("night publication", seconds, rss, _published(published))
     seconds, rss, settled = run_stage("settle", "2026-05")
     night += table.add("night settlement (May)", seconds, rss, f"{settled['lines']:,} lines")
     peak = max(row[2] for row in table.rows)
@@ -201,7 +225,7 @@ def main() -> int:
     print(f"{args.persons:,} people; {long['rows']:,} rows generated for {args.history_months} months + the night")
     print(f"night on {args.history_months} months / on 1 month of history: "
           f"{long['night']:.1f}s / {short['night']:.1f}s = {ratio:.2f}   (target <= {TARGETS['ratio']})")  # fmt: skip
-    print(f"night (ingest + dbt + settlement) on {args.history_months} months: {long['night']:.1f}s   "
+    print(f"night (ingest + dbt + publication + settlement) on {args.history_months} months: {long['night']:.1f}s   "
           f"(target at 1 M people <= {TARGETS['nightly_seconds']}s)")  # fmt: skip
     print(f"history month(s) end to end (generate, ingest, build): {long['history']:.0f}s   "
           f"(target for one province month <= {TARGETS['month_seconds']}s)")  # fmt: skip
