@@ -256,7 +256,7 @@ def create_app(conninfo: str | None = None, pool_size: int = 8) -> FastAPI:
     @app.get(
         "/v1/changes",
         tags=["archive"],
-        summary="archives changed after a watermark, oldest first, with today's document",
+        summary="archives changed after a watermark, oldest first, each with its last published document",
         responses={
             200: {"content": {JSON: {"schema": {
                 "type": "object", "required": ["changes", "next_after"],
