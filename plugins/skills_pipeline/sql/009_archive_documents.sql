@@ -21,7 +21,7 @@ create table if not exists delivery.archive_publications (
     publication_id bigint generated always as identity primary key,
     published_at timestamptz not null,
     batch_watermark bigint not null,
-    approved_run_ids bigint [] not null,
+    approved_run_ids bigint[] not null,
     is_full boolean not null,
     documents_built bigint not null,
     changes bigint not null
