@@ -77,7 +77,10 @@ def stage_dbt(selector: str) -> dict:
 
     # buildable: a group's tests run once every model they read is built (a seed's relationship tests with staging)
     dbt_build.run("build", "--quiet", "--select", selector, "--indirect-selection", "buildable")
-    return {}
+    # Where the group's time went: its slowest nodes (models and tests), from dbt's own run results.
+    results = json.loads((dbt_build.project_dir() / "target" / "run_results.json").read_text(encoding="utf-8"))
+    slowest = sorted(results["results"], key=lambda r: r["execution_time"], reverse=True)[:3]
+    return {"slowest": [(r["unique_id"].split(".", 2)[-1], round(r["execution_time"], 1)) for r in slowest]}
 
 
 def stage_settle(period: str) -> dict:
@@ -147,6 +150,10 @@ def history_days(manifest_rows: dict[str, int]) -> list[str]:
     return sorted({key.split()[1] for key in manifest_rows if key.split()[1] < NIGHT.isoformat()})
 
 
+def _slowest(result: dict) -> str:
+    return "slowest: " + ", ".join(f"{name} {seconds}s" for name, seconds in result["slowest"])
+
+
 def _published(result: dict) -> str:
     return f"{result['built']:,} of {result['persons']:,} documents built, {result['changes']:,} changed"
 
@@ -168,8 +175,8 @@ def one_history(url: str, work: Path, persons: int, months: int, night_root: Pat
             seconds, rss, loaded = run_stage("ingest", root, feed, day)
             month_seconds += table.add(f"history ingest {feed}", seconds, rss, f"{loaded['rows']:,} rows")
     for group, selector in DBT_GROUPS.items():
-        seconds, rss, _ = run_stage("dbt", selector)
-        month_seconds += table.add(f"history dbt {group}", seconds, rss)
+        seconds, rss, built = run_stage("dbt", selector)
+        month_seconds += table.add(f"history dbt {group}", seconds, rss, _slowest(built))
     seconds, rss, published = run_stage("publish")
     month_seconds += table.add("history publication", seconds, rss, _published(published))
     night = 0.0
@@ -177,8 +184,8 @@ def one_history(url: str, work: Path, persons: int, months: int, night_root: Pat
         seconds, rss, loaded = run_stage("ingest", night_root, feed, NIGHT.isoformat())
         night += table.add(f"night ingest {feed}", seconds, rss, f"{loaded['rows']:,} rows")
     for group, selector in DBT_GROUPS.items():
-        seconds, rss, _ = run_stage("dbt", selector)
-        night += table.add(f"night dbt {group}", seconds, rss)
+        seconds, rss, built = run_stage("dbt", selector)
+        night += table.add(f"night dbt {group}", seconds, rss, _slowest(built))
     seconds, rss, published = run_stage("publish")
     night += table.add("night publication", seconds, rss, _published(published))
     seconds, rss, settled = run_stage("settle", "2026-05")
