@@ -15,13 +15,15 @@
         materialized='incremental',
         unique_key=['person_id', 'employment_month'],
         incremental_strategy='delete+insert',
-        indexes=[{'columns': ['person_id', 'employment_month']}],
+        indexes=[{'columns': ['person_id', 'employment_month']}, {'columns': ['last_seen_batch_id']}],
     )
 }}
 
 with
 
-contributions as (
+-- not materialized: referenced twice below, PostgreSQL would otherwise copy every contribution ever loaded into
+-- the query's work space each night, before the index lookups that pick the touched ones (bench-province).
+contributions as not materialized (
     select * from {{ ref('stg_social_security__contributions') }}
 ),
 
