@@ -654,6 +654,10 @@ def test_the_change_feed_records_each_changed_archive_once_in_watermark_order(se
     from skills_pipeline.delivery import changes
 
     conn, root = settled
+
+    def changed_after(after: int, limit: int) -> list[tuple[int, str]]:
+        return [(change_id, person) for change_id, person, _ in changes.documents_after(conn, after, limit)]
+
     persons = conn.execute("select count(*) from archive.persons").fetchone()[0]
     first = changes.record_changes(conn)
     assert (first.changes, first.persons) == (persons, persons)
@@ -683,13 +687,13 @@ def test_the_change_feed_records_each_changed_archive_once_in_watermark_order(se
         "where publication_id = (select max(publication_id) from delivery.archive_publications)"
     )
     assert changes.record_changes(conn).built == approved
-    assert changes.changes_after(conn, first.last_change_id, 100) == [(third.first_change_id, holder)]
+    assert changed_after(first.last_change_id, 100) == [(third.first_change_id, holder)]
 
     pages, watermark = [], 0
-    while page := changes.changes_after(conn, watermark, 7):
+    while page := changed_after(watermark, 7):
         pages += page
         watermark = page[-1][0]
-    assert pages == changes.changes_after(conn, 0, 10_000) and len(pages) == persons + 1
+    assert pages == changed_after(0, 10_000) and len(pages) == persons + 1
     assert [change_id for change_id, _ in pages] == sorted(change_id for change_id, _ in pages)
 
 

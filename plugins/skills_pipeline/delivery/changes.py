@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -57,6 +56,8 @@ class Recorded:
         )
 
 
+# One publication at a time; exports hold it shared while they read the stored documents (exports.py).
+PUBLICATION_LOCK = "skills_pipeline.archive_changes"
 # What was last published for a chunk of persons: the stored document's digest, else (a warehouse published before
 # documents were stored) the digest of the person's last change.
 PUBLISHED_QUERY = """
@@ -93,16 +94,17 @@ def record_changes(conn: psycopg.Connection, everyone: bool = False) -> Recorded
     connections too. Only the persons touched since the last publication are rebuilt (TOUCHED_QUERY), unless
     `everyone` or there is none yet: a change no batch carries (a seed such as the skill levels' names, after
     `dbt build --full-refresh`) needs everyone. Memory stays flat: documents are compared a chunk at a time."""
-    stamp = dt.datetime.now(dt.UTC).isoformat()
+    published_at = dt.datetime.now(dt.UTC)
     with conn.transaction(), conn.cursor() as cursor:
-        cursor.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.archive_changes'))")
+        cursor.execute("select pg_advisory_xact_lock(hashtext(%s))", (PUBLICATION_LOCK,))
         previous = cursor.execute(
             "select batch_watermark, approved_run_ids from delivery.archive_publications "
             "order by publication_id desc limit 1"
         ).fetchone()
-        (watermark,) = cursor.execute("select coalesce(max(last_batch_id), 0) from archive.persons").fetchone()
+        watermark, persons = cursor.execute(
+            "select coalesce(max(last_batch_id), 0), count(*) from archive.persons"
+        ).fetchone()
         (approved_runs,) = cursor.execute(APPROVED_RUNS).fetchone()
-        (persons,) = cursor.execute("select count(*) from archive.persons").fetchone()
         is_full = everyone or previous is None
         touched = None
         if not is_full:
@@ -117,7 +119,7 @@ def record_changes(conn: psycopg.Connection, everyone: bool = False) -> Recorded
         )
         built = 0
         with conn.cursor() as reader:
-            for chunk in _chunked(documents.documents(conn, touched, as_of=dt.datetime.fromisoformat(stamp))):
+            for chunk in documents.document_chunks(conn, touched, as_of=published_at):
                 built += len(chunk)
                 published = {
                     person_id: (is_stored, sha)
@@ -151,7 +153,7 @@ def record_changes(conn: psycopg.Connection, everyone: bool = False) -> Recorded
             "on conflict (person_id) do update set region_code = excluded.region_code, "
             "document_sha256 = excluded.document_sha256, document = excluded.document, "
             "change_id = excluded.change_id, published_at = excluded.published_at",
-            (stamp,),
+            (published_at,),
         ).rowcount
         removed = cursor.execute(
             "delete from delivery.archive_documents as d "
@@ -161,28 +163,9 @@ def record_changes(conn: psycopg.Connection, everyone: bool = False) -> Recorded
             "insert into delivery.archive_publications "
             "(published_at, batch_watermark, approved_run_ids, is_full, documents_built, changes) "
             "values (%s, %s, %s, %s, %s, %s)",
-            (stamp, watermark, approved_runs, is_full, built, len(ids)),
+            (published_at, watermark, approved_runs, is_full, built, len(ids)),
         )
     return Recorded(len(ids), min(ids, default=None), max(ids, default=None), persons, built, stored, removed, is_full)
-
-
-def _chunked(documents_: Iterator[dict], size: int = documents.CHUNK) -> Iterator[list[dict]]:
-    chunk: list[dict] = []
-    for document in documents_:
-        chunk.append(document)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def changes_after(conn: psycopg.Connection, after: int, limit: int) -> list[tuple[int, str]]:
-    """(change_id, pseudonym) of the changes after a watermark, oldest first, at most `limit`."""
-    return conn.execute(
-        "select change_id, person_id from delivery.archive_changes where change_id > %s order by change_id limit %s",
-        (after, limit),
-    ).fetchall()
 
 
 def documents_after(conn: psycopg.Connection, after: int, limit: int) -> list[tuple[int, str, str | None]]:

@@ -177,20 +177,24 @@ PERSONS_QUERY = (
 )
 
 
-def documents(
-    conn: psycopg.Connection,
-    person_ids: Iterable[str] | None = None,
-    as_of: dt.datetime | None = None,
-    levels: dict[int, str] | None = None,
-) -> Iterator[dict]:
-    """The archive documents of the given persons (every archived person if None), ordered by pseudonym. A person
-    not in the archive (or not visible to the connection's role) is left out. `levels`: skill_level_names(), when
-    the caller keeps it across calls."""
+def document_chunks(
+    conn: psycopg.Connection, person_ids: Iterable[str] | None = None, as_of: dt.datetime | None = None
+) -> Iterator[list[dict]]:
+    """The archive documents of the given persons (every archived person if None), ordered by pseudonym, a list of
+    up to CHUNK at a time. A person not in the archive (or not visible to the connection's role) is left out."""
     stamp = (as_of or dt.datetime.now(dt.UTC)).isoformat()
-    levels = skill_level_names(conn) if levels is None else levels
+    levels = skill_level_names(conn)
     for chunk in _chunks(conn, person_ids):
         rows = [conn.execute(query, (chunk,)).fetchall() for query in (PERSONS_QUERY, EVENTS_QUERY, SUBSIDIES_QUERY)]
-        yield from assemble(*rows, levels=levels, stamp=stamp)
+        yield list(assemble(*rows, levels=levels, stamp=stamp))
+
+
+def documents(
+    conn: psycopg.Connection, person_ids: Iterable[str] | None = None, as_of: dt.datetime | None = None
+) -> Iterator[dict]:
+    """document_chunks(), one document at a time."""
+    for chunk in document_chunks(conn, person_ids, as_of):
+        yield from chunk
 
 
 def assemble(persons: list, events: list, subsidies: list, levels: dict[int, str], stamp: str) -> Iterator[dict]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psycopg
 
-from skills_pipeline.delivery import documents, signing
+from skills_pipeline.delivery import changes, documents, signing
 
 FORMAT = "skills-archive-delivery"
 FORMAT_VERSION = 1
@@ -134,7 +134,7 @@ def _write_files(conn: psycopg.Connection, rounds: Iterator[list[tuple[str, int 
 
 # A shared hold on the publication's lock until the delivery's transaction ends: a publication under way finishes
 # first, and none starts meanwhile, so the documents read round by round all belong to the watermark read first.
-PUBLICATION_SETTLED = "select pg_advisory_xact_lock_shared(hashtext('skills_pipeline.archive_changes'))"
+PUBLICATION_SETTLED = f"select pg_advisory_xact_lock_shared(hashtext('{changes.PUBLICATION_LOCK}'))"
 
 
 def _rounds(cursor: psycopg.Cursor) -> Iterator[list[tuple[str, int | None]]]:
