@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import fsspec
 import pytest
+from psycopg import sql
 
 from helpers import DAY, OTHER_ID, PERSON_ID, social_security_row, training_row, write_csv
 from skills_pipeline.ingest import loader
@@ -140,6 +141,62 @@ def test_many_repeated_keys_each_keep_their_first_record_and_an_empty_key_part_c
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (1800, 600, 1200)
     assert set(quarantined(db)) == set(range(601, 1801))  # the first sending of every key loads
     assert result.rule_failures == {"natural_key:duplicate_in_file": 1200}
+
+
+# A missing name leaves every cast working: the early write stands and the failing row is deleted from it. A month
+# 13 makes to_date raise: the early write is rolled back and the passing rows are written after validation.
+EARLY_WRITE_CASES = {
+    "failing_row_deleted": ({"name": ""}, 3),
+    "casts_refused": ({"contribution_month": "202613"}, None),
+}
+
+
+@pytest.mark.parametrize(("change", "written_early"), EARLY_WRITE_CASES.values(), ids=list(EARLY_WRITE_CASES))
+def test_raw_holds_exactly_the_passing_rows_whether_the_early_write_stands_or_not(
+    db, tmp_path, monkeypatch, change, written_early
+):
+    from skills_pipeline.ingest import raw
+
+    writes = []
+    original = raw.EarlyWrite.join
+
+    def spy(self):
+        conn = original(self)
+        writes.append(self.inserted)
+        return conn
+
+    monkeypatch.setattr(raw.EarlyWrite, "join", spy)
+    rows = [social_security_row(insurance_type=t) for t in ("110", "210")] + [
+        social_security_row(insurance_type="310", **change)
+    ]
+    write_csv(tmp_path, "social_security", rows)
+    (result,) = ingest("social_security", tmp_path).files
+    assert writes == [written_early]
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 1)
+    stored = db.execute(
+        "select source_row_number, insurance_type, contribution_month from raw.social_security order by 1"
+    ).fetchall()
+    assert stored == [(1, "110", dt.date(2026, 5, 1)), (2, "210", dt.date(2026, 5, 1))]
+    assert set(quarantined(db)) == {3}
+
+
+def test_timestamps_are_read_as_beijing_wall_clock_time_whatever_the_server_time_zone(db, tmp_path):
+    database = sql.Identifier(db.execute("select current_database()").fetchone()[0])
+    db.execute(sql.SQL("alter database {} set timezone = 'America/New_York'").format(database))
+    try:
+        rows = [
+            social_security_row(updated_at="2026-06-01 10:00:00"),
+            social_security_row(insurance_type="210", updated_at="1988/06/01T10:00"),  # China's summer time
+        ]
+        write_csv(tmp_path, "social_security", rows)
+        ingest("social_security", tmp_path)
+    finally:
+        db.execute(sql.SQL("alter database {} reset timezone").format(database))
+    stored = db.execute("select updated_at from raw.social_security order by source_row_number").fetchall()
+    assert [ts for (ts,) in stored] == [
+        dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC),
+        dt.datetime(1988, 6, 1, 1, 0, tzinfo=dt.UTC),  # UTC+9 that summer
+    ]
 
 
 def test_unknown_region_prefix_loads_with_a_warning(db, tmp_path):

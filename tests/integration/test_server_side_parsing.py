@@ -30,6 +30,9 @@ FILES = {
         f"{HEADER}\n {PERSON_ID} ,\u3000张三\u00a0,  ,141125\t,110,202605, 3500.00,1,2026-06-01 10:00:00 \n{OTHER}\n",
         True,
     ),
+    # Only ASCII spaces: found in the bytes as they stream (staging._ByteScan), then trimmed in the table.
+    "space_padded": (f"{HEADER}\n {ROW.replace(',张三,', ', 张三 ,')}\n{OTHER} \n", True),
+    "space_padded_last_cell_no_final_newline": (f"{HEADER}\n{ROW}\n{OTHER} ", True),
     "duplicate_key": (f"{HEADER}\n{ROW}\n{ROW}\n{OTHER}\n", True),
     "bad_values": (f"{HEADER}\n{ROW.replace('202605', '202613')}\n{OTHER.replace('120.50', '-1')}\n", True),
     "header_only": (f"{HEADER}\n", True),

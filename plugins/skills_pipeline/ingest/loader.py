@@ -7,7 +7,7 @@ Per file, in order:
   3. validation.py: the feed's GX suite (rules.py) runs on the staging table in SQL.
   4. raw.py: one transaction writes the ledger row, the typed rows into raw, the failing rows into quarantine and
      the warnings, and checks that what it stored is what the ledger says. An interruption anywhere leaves no
-     partial batch.
+     partial batch. It begins with step 3: its write into raw runs beside the checks (raw.EarlyWrite).
 
 Any failure while handling one file becomes a rejected ledger row for that file, with a reason and a fix; the
 other files still load. Only a lost warehouse connection stops the run (nothing could be recorded then).
@@ -160,6 +160,7 @@ class FileLoader:
         staging = Staging(self.feed, sha256)
         judgement = Judgement(delivery, sha256, result, staging, staged_rows=0, reader_rejects=0, supersedes=supersedes)
         stage = "parse"
+        early: raw.EarlyWrite | None = None
         try:
             plain = readers.plain_csv(self.feed, delivery, fp)
             staged = staging.copy_plain_csv(plain) if plain is not None else None
@@ -179,6 +180,10 @@ class FileLoader:
                 judgement.staged_rows = 0  # rejected over its header: every record is among the reader's rejects
                 raw.write_batch(self.feed, judgement, self.max_bad_row_share)
             else:
+                with warehouse.connect() as conn:
+                    judgement.batch_id = ledger.allocate_batch_id(conn)
+                if judgement.staged_rows:  # the write into raw runs while the file is judged (raw.EarlyWrite)
+                    early = raw.EarlyWrite(self.feed, staging, judgement.batch_id)
                 stage = "identifier checks"
                 result.rule_warnings.update(self.check_identifiers(staging))
                 lap("identifier_checks")
@@ -186,15 +191,14 @@ class FileLoader:
                 session = self.session(delivery.data_date)
                 staging.tabulate_values()
                 lap("distinct_values")
-                with warehouse.connect() as conn:
-                    judgement.batch_id = ledger.allocate_batch_id(conn)
                 judgement.failures, page = session.validate(
                     "scratch", staging.name, staging.values_name, delivery.name, judgement.batch_id
                 )
                 judgement.data_docs = str(page)
                 lap("great_expectations")
                 stage = "write"
-                raw.write_batch(self.feed, judgement, self.max_bad_row_share)
+                judgement.keys_may_repeat = bool(judgement.staged_rows) and staging.keys_may_repeat()
+                raw.write_batch(self.feed, judgement, self.max_bad_row_share, early)
                 lap("load_raw_and_quarantine")
         except readers.FileProblem as problem:  # found before any record was read: nothing to store
             result.reject(problem.rule, problem.message)
@@ -222,6 +226,8 @@ class FileLoader:
             )
             return self._finish_rejected(delivery, sha256, result, started, supersedes)
         finally:
+            if early is not None:
+                early.close()
             staging.drop()
         result.seconds = time.perf_counter() - started
         return result

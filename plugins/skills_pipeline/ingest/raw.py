@@ -3,10 +3,15 @@
 One transaction writes the ledger row, the typed rows into raw.<feed> (cast by each column kind's rule in
 rules.py), the failing rows into raw.quarantined_rows with their rules and fixes, and checks that what it stored is
 what the ledger says. An interruption anywhere leaves no partial batch.
+
+The transaction begins early (EarlyWrite): the typed rows are written while the file is still being validated, and
+the ones that then fail a rule are deleted before it commits. The verdicts per record are collected outside it, in
+the file's failures table beside staging, so that a rejection can roll the early write back without losing them.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -65,102 +70,168 @@ class Judgement:
     supersedes: int | None = None  # the batch this one judges again
     data_docs: str | None = None  # the file's page in its feed's Data Docs
     batch_id: int | None = None  # allocated before validation, so that the Data Docs page can name it
+    keys_may_repeat: bool = True  # Staging.keys_may_repeat's answer: False spares the exact duplicate-key pass
 
 
-def write_batch(feed: Feed, judgement: Judgement, max_bad_row_share: float) -> None:
+class EarlyWrite:
+    """The batch's transaction, begun while the file is still being judged: a thread writes every staged row into
+    raw.<feed> over it, while the identifier checks and the suites read staging over other connections (the write
+    and the checks each keep one of the machine's cores busy, where one after the other they took twice as long).
+
+    write_batch then deletes the rows that failed a rule before it commits, or rolls the write back when the file is
+    rejected whole. A cast that fails (a value a rule will refuse, in a file where such values remain) rolls the
+    early write back, and write_batch writes the passing rows after validation, as it would have without it. Nothing
+    of the early write is visible before the batch commits, with its ledger row, in the same transaction."""
+
+    def __init__(self, feed: Feed, staging: Staging, batch_id: int):
+        self.feed, self.staging, self.batch_id = feed, staging, batch_id
+        self.conn = psycopg.connect(warehouse.warehouse_url())
+        self.inserted: int | None = None  # rows written early; None when the casts failed (or nothing was written)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name=f"early-write-{batch_id}", daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        try:
+            self.inserted = _insert_raw(self.conn, self.feed, self.staging, self.batch_id)
+        except psycopg.DataError:  # SQLSTATE class 22: a value a cast refuses
+            self.conn.rollback()  # a value no cast takes: write_batch writes the passing rows instead
+        except BaseException as error:  # handed to the judging thread by join()
+            self._error = error
+
+    def join(self) -> psycopg.Connection:
+        """Wait for the write; returns the batch's connection, its transaction holding the rows (see inserted)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.conn
+
+    def close(self) -> None:
+        """Stop and discard a write whose batch will not be committed here (the file failed on the way)."""
+        if self._thread.is_alive():
+            self.conn.cancel_safe()
+            self._thread.join()
+        self.conn.close()
+
+
+def write_batch(feed: Feed, judgement: Judgement, max_bad_row_share: float, early: EarlyWrite | None = None) -> None:
     """One transaction: the ledger row, the loaded rows into raw.<feed>, every failing row into quarantine, checked
     against the ledger's counts. A file with more than max_bad_row_share bad rows is rejected whole (every row kept
-    in quarantine)."""
+    in quarantine). `early`: the rows already written into raw in the batch's transaction (see EarlyWrite)."""
     j, result = judgement, judgement.result
-    with warehouse.connect() as conn:
-        conn.execute(
-            "create temporary table row_failures (source_row_number bigint, rule text, fix text) on commit drop"
+    with warehouse.connect(autocommit=True) as conn:
+        by_rule, failed_rows = _collect_failures(conn, feed, j)
+    result.rule_failures = dict(by_rule)
+    result.rows_read = j.staged_rows + j.reader_rejects
+    bad = failed_rows + j.reader_rejects
+    share = bad / result.rows_read if result.rows_read else 0.0
+    if result.status == "rejected":
+        pass  # rejected over the file itself (its header): every record is among the reader's rejects
+    elif result.rows_read == 0:
+        result.reject("empty_file", "the file has a header but no records")
+    elif share > max_bad_row_share and bad >= settings.MIN_BAD_ROWS_FOR_SHARE_RULE:
+        top = ", ".join(f"{rule} ×{n}" for rule, n in by_rule.most_common(3))
+        result.reject(
+            "bad_row_share",
+            f"{share:.1%} of rows failed validation (limit {max_bad_row_share:.1%}; "
+            f"most frequent: {top}); nothing from this file was loaded and every row is kept in "
+            "quarantine. Ask the agency to fix the export; or, if the bad rows really are unusable, set "
+            f"{settings.MAX_BAD_ROW_SHARE_ENV} higher and run `skills-pipeline reevaluate BATCH_ID` for it",
         )
-        for warning in (f for f in j.failures if f.is_warning):
-            count = warning.unexpected_count
-            if count is None:  # found among the distinct values: count the records that carry them
-                count = conn.execute(sql.SQL("select count(*) from ({}) as w").format(sql.SQL(warning.rows_query)))
-                count = count.fetchone()[0]
-            result.rule_warnings[warning.rule] = count
-        for failure in (f for f in j.failures if not f.is_warning):
-            rule = (
-                sql.SQL("{} || q.value").format(sql.Literal(failure.rule))
-                if failure.rule_from_value
-                else sql.Literal(failure.rule)
-            )
-            conn.execute(
-                sql.SQL(
-                    "insert into row_failures select q.source_row_number, {}, {} "
-                    "from ({}) as q(source_row_number, value)"
-                ).format(rule, sql.Literal(failure.fix), sql.SQL(failure.rows_query))
-            )
-        if j.staged_rows:
-            _flag_duplicate_keys(conn, feed, j.staging.table)
-        failed_rows = conn.execute("select count(distinct source_row_number) from row_failures").fetchone()[0]
-        by_rule = Counter(dict(conn.execute("select rule, count(*) from row_failures group by rule").fetchall()))
-        by_rule.update(
-            dict(
-                conn.execute(
-                    sql.SQL("select rule, count(*) from {}, unnest(failed_rules) as rule group by rule").format(
-                        j.staging.rejects
-                    )
-                ).fetchall()
-            )
-        )
-        result.rule_failures = dict(by_rule)
-        result.rows_read = j.staged_rows + j.reader_rejects
-        bad = failed_rows + j.reader_rejects
-        share = bad / result.rows_read if result.rows_read else 0.0
-        if result.status == "rejected":
-            pass  # rejected over the file itself (its header): every record is among the reader's rejects
-        elif result.rows_read == 0:
-            result.reject("empty_file", "the file has a header but no records")
-        elif share > max_bad_row_share and bad >= settings.MIN_BAD_ROWS_FOR_SHARE_RULE:
-            top = ", ".join(f"{rule} ×{n}" for rule, n in by_rule.most_common(3))
-            result.reject(
-                "bad_row_share",
-                f"{share:.1%} of rows failed validation (limit {max_bad_row_share:.1%}; "
-                f"most frequent: {top}); nothing from this file was loaded and every row is kept in "
-                "quarantine. Ask the agency to fix the export; or, if the bad rows really are unusable, set "
-                f"{settings.MAX_BAD_ROW_SHARE_ENV} higher and run `skills-pipeline reevaluate BATCH_ID` for it",
-            )
-        if result.status == "rejected":
-            result.rows_loaded, result.rows_quarantined = 0, result.rows_read
-        else:
-            result.rows_loaded, result.rows_quarantined = result.rows_read - bad, bad
+    if result.status == "rejected":
+        result.rows_loaded, result.rows_quarantined = 0, result.rows_read
+    else:
+        result.rows_loaded, result.rows_quarantined = result.rows_read - bad, bad
+    written_early = None
+    if early is not None:
+        conn = early.join()
+        written_early = early.inserted
+        if result.status != "loaded" and written_early is not None:
+            conn.rollback()  # rejected whole: nothing of the file goes into raw
+            written_early = None
+    else:
+        conn = psycopg.connect(warehouse.warehouse_url())
+    with conn:
         docs = j.data_docs if j.staged_rows else None
         batch_id = ledger.insert_batch(
             conn, feed.name, j.delivery, j.sha256, result, docs, j.supersedes, batch_id=j.batch_id
         )
         stored = _quarantine(conn, feed, j.staging, batch_id, whole_file=result.status == "rejected")
         if result.status == "loaded":
-            _insert_raw(conn, feed, j.staging, batch_id, result.rows_loaded)
+            if written_early is None:
+                inserted = _insert_raw(conn, feed, j.staging, batch_id, without_failures=True)
+            else:
+                inserted = (
+                    written_early - _delete_failed(conn, feed, j.staging, batch_id) if failed_rows else written_early
+                )
+            if inserted != result.rows_loaded:
+                raise RuntimeError(f"batch {batch_id}: {inserted} rows in raw, the ledger says {result.rows_loaded}")
         if stored != result.rows_quarantined:
             raise RuntimeError(
                 f"batch {batch_id}: {stored} rows stored in quarantine, the ledger says {result.rows_quarantined}"
             )
         conn.commit()
-        result.batch_id = batch_id
+    result.batch_id = batch_id
 
 
-def _flag_duplicate_keys(conn: psycopg.Connection, feed: Feed, table: sql.Identifier) -> None:
-    """Every record after the first of its natural key (NULLs equal, as the key's versions are compared). One
-    hashing pass finds whether any key repeats; only then are the records numbered within their key, a sort that
-    costs the same whether one key repeats or half the file does."""
+def _collect_failures(conn: psycopg.Connection, feed: Feed, j: Judgement) -> tuple[Counter, int]:
+    """Every failing record with its rule and fix, in the file's failures table (scratch, like staging: written
+    outside the batch's transaction, which may be rolled back without it); the warnings' record counts into the
+    result. Returns the failure count per rule (the reader's rejects included) and how many staged records failed."""
+    result = j.result
+    failures = j.staging.failures
+    conn.execute(sql.SQL("drop table if exists {}").format(failures))
+    conn.execute(sql.SQL("create unlogged table {} (source_row_number bigint, rule text, fix text)").format(failures))
+    for warning in (f for f in j.failures if f.is_warning):
+        count = warning.unexpected_count
+        if count is None:  # found among the distinct values: count the records that carry them
+            count = conn.execute(sql.SQL("select count(*) from ({}) as w").format(sql.SQL(warning.rows_query)))
+            count = count.fetchone()[0]
+        result.rule_warnings[warning.rule] = count
+    for failure in (f for f in j.failures if not f.is_warning):
+        rule = (
+            sql.SQL("{} || q.value").format(sql.Literal(failure.rule))
+            if failure.rule_from_value
+            else sql.Literal(failure.rule)
+        )
+        conn.execute(
+            sql.SQL(
+                "insert into {} select q.source_row_number, {}, {} from ({}) as q(source_row_number, value)"
+            ).format(failures, rule, sql.Literal(failure.fix), sql.SQL(failure.rows_query))
+        )
+    if j.staged_rows and j.keys_may_repeat:
+        _flag_duplicate_keys(conn, feed, j.staging)
+    failed_rows = conn.execute(sql.SQL("select count(distinct source_row_number) from {}").format(failures)).fetchone()[
+        0
+    ]
+    by_rule = Counter(
+        dict(conn.execute(sql.SQL("select rule, count(*) from {} group by rule").format(failures)).fetchall())
+    )
+    by_rule.update(
+        dict(
+            conn.execute(
+                sql.SQL("select rule, count(*) from {}, unnest(failed_rules) as rule group by rule").format(
+                    j.staging.rejects
+                )
+            ).fetchall()
+        )
+    )
+    return by_rule, failed_rows
+
+
+def _flag_duplicate_keys(conn: psycopg.Connection, feed: Feed, staging: Staging) -> None:
+    """Every record after the first of its natural key (NULLs equal, as the key's versions are compared), numbered
+    within its key: a sort that costs the same whether one key repeats or half the file does, so it runs only when
+    Staging.keys_may_repeat found a hash of a key twice."""
     keys = sql.SQL(", ").join(map(sql.Identifier, feed.natural_key))
-    repeats = conn.execute(
-        sql.SQL("select exists (select from {} group by {} having count(*) > 1)").format(table, keys)
-    ).fetchone()[0]
-    if not repeats:
-        return
     fix = f"the file repeats the natural key ({', '.join(feed.natural_key)}) of an earlier record; send each once"
     conn.execute(
         sql.SQL(
-            "insert into row_failures "
+            "insert into {failures} "
             "select source_row_number, 'natural_key:duplicate_in_file', {fix} from ("
             "select source_row_number, row_number() over (partition by {keys} order by source_row_number) as nth "
             "from {table}) as numbered where nth > 1"
-        ).format(fix=sql.Literal(fix), keys=keys, table=table)
+        ).format(failures=staging.failures, fix=sql.Literal(fix), keys=keys, table=staging.table)
     )
 
 
@@ -187,7 +258,7 @@ def _quarantine(conn: psycopg.Connection, feed: Feed, staging: Staging, batch_id
             "insert into raw.quarantined_rows (batch_id, source_row_number, failed_rules, details, raw_record) "
             "select {batch}, s.source_row_number, {rules}, {details}, {record} from {table} as s {join} ("
             "select source_row_number, array_agg(distinct rule order by rule) as rules, "
-            "string_agg(distinct rule || ': ' || fix, '; ') as details from row_failures "
+            "string_agg(distinct rule || ': ' || fix, '; ') as details from {failures} "
             "group by source_row_number) as f using (source_row_number)"
         ).format(
             batch=sql.Literal(batch_id),
@@ -196,6 +267,7 @@ def _quarantine(conn: psycopg.Connection, feed: Feed, staging: Staging, batch_id
             record=record,
             table=staging.table,
             join=join,
+            failures=staging.failures,
         )
     ).rowcount
     stored += conn.execute(
@@ -207,22 +279,36 @@ def _quarantine(conn: psycopg.Connection, feed: Feed, staging: Staging, batch_id
     return stored
 
 
-def _insert_raw(conn: psycopg.Connection, feed: Feed, staging: Staging, batch_id: int, expected_rows: int) -> None:
+def _insert_raw(
+    conn: psycopg.Connection, feed: Feed, staging: Staging, batch_id: int, without_failures: bool = False
+) -> int:
+    """Cast the staged records into raw.<feed> (all of them, or those with no failure); returns how many."""
     target_columns = sql.SQL(", ").join(
         map(sql.Identifier, ["batch_id", "source_row_number", *feed.column_names, "extra_columns"])
     )
     casts = sql.SQL(", ").join(rules.raw_cast(c) for c in feed.columns)
-    inserted = conn.execute(
+    where = sql.SQL("where source_row_number not in (select source_row_number from {})").format(staging.failures)
+    conn.execute("select set_config('timezone', %s, true)", (rules.CAST_TIME_ZONE,))  # for this transaction
+    return conn.execute(
         sql.SQL(
-            "insert into {raw} ({columns}) select {batch}, source_row_number, {casts}, extra_columns from {table} "
-            "where source_row_number not in (select source_row_number from row_failures)"
+            "insert into {raw} ({columns}) "
+            "select {batch}, source_row_number, {casts}, extra_columns from {table} {where}"
         ).format(
             raw=sql.Identifier("raw", feed.name),
             columns=target_columns,
             batch=sql.Literal(batch_id),
             casts=casts,
             table=staging.table,
+            where=where if without_failures else sql.SQL(""),
         )
     ).rowcount
-    if inserted != expected_rows:
-        raise RuntimeError(f"batch {batch_id}: inserted {inserted} rows into raw, ledger says {expected_rows}")
+
+
+def _delete_failed(conn: psycopg.Connection, feed: Feed, staging: Staging, batch_id: int) -> int:
+    """Remove the failing records from an early write of the batch; returns how many were removed."""
+    return conn.execute(
+        sql.SQL(
+            "delete from {raw} where batch_id = {batch} "
+            "and source_row_number in (select source_row_number from {failures})"
+        ).format(raw=sql.Identifier("raw", feed.name), batch=sql.Literal(batch_id), failures=staging.failures)
+    ).rowcount
