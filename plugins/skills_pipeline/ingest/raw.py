@@ -94,8 +94,8 @@ class EarlyWrite:
     def _write(self) -> None:
         try:
             self.inserted = _insert_raw(self.conn, self.feed, self.staging, self.batch_id)
-        except psycopg.DataError:  # SQLSTATE class 22: a value a cast refuses
-            self.conn.rollback()  # a value no cast takes: write_batch writes the passing rows instead
+        except psycopg.DataError:  # SQLSTATE class 22: a value no cast takes
+            self.conn.rollback()  # write_batch writes the passing rows instead, after validation
         except BaseException as error:  # handed to the judging thread by join()
             self._error = error
 

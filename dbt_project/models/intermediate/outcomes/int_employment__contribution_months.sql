@@ -8,14 +8,19 @@
     that pair's contributions. Every touched pair keeps a row, qualifying or not, so a correction that makes a month
     stop qualifying (unpaid, or a base lowered below the standard) replaces the old verdict: delete+insert only
     deletes the keys it inserts again. last_seen_batch_id (every contribution of the pair) is the watermark;
-    last_batch_id is the newest qualifying contribution's batch, which the archive's spells carry.
+    last_batch_id is the newest qualifying contribution's batch, which the archive's spells carry. The index on
+    employment_month gives metrics.skilled_talent_shares the first and last month without a scan.
 -#}
 {{
     config(
         materialized='incremental',
         unique_key=['person_id', 'employment_month'],
         incremental_strategy='delete+insert',
-        indexes=[{'columns': ['person_id', 'employment_month']}, {'columns': ['last_seen_batch_id']}],
+        indexes=[
+            {'columns': ['person_id', 'employment_month']},
+            {'columns': ['last_seen_batch_id']},
+            {'columns': ['employment_month']},
+        ],
     )
 }}
 

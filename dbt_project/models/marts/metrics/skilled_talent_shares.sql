@@ -3,14 +3,33 @@
     Employed: a qualifying employment month (paid employee insurance at or above the minimum living standard).
     Skilled: holds a valid qualification or skill-level certificate issued by the month's end; high-skilled: at
     rank 4 (高级工) or above (docs/policy.md, skill levels). Regions roll up county -> city -> province.
+
+    Incremental by month: a night recomputes, whole, the months that batches after the watermark (source_batch_id)
+    can change: the months of their contributions (int_employment__contribution_months keeps a row for a month
+    whose qualifying was withdrawn), and every month from the first issue date (of any version) of a new, corrected
+    or revoked certificate on, since a certificate counts in every month after its issue. A month with contributions
+    but no qualifying one has a province row of zeros, so that a correction emptying a month replaces its figures
+    (delete+insert replaces only the months it writes rows for). After a seed change
+    (regions, targets), `dbt build --full-refresh` recomputes every month. A table built before source_batch_id
+    existed gets the column empty (append_new_columns), so its first incremental night recomputes every month.
 -#}
 -- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
-{{ config(meta={'county_filter': 'region_code'}) }}
+{{
+    config(
+        meta={'county_filter': 'region_code'},
+        materialized='incremental',
+        unique_key='employment_month',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
 
 with
 
-employment_months as (
-    select * from {{ ref('int_employment__qualifying_months') }}
+-- not materialized: read three times, each through an index (its first and last month, the batches after the
+-- watermark, tonight's months); a materialized CTE would copy every contributed month into the query first.
+contribution_months as not materialized (
+    select * from {{ ref('int_employment__contribution_months') }}
 ),
 
 certificates as (
@@ -25,8 +44,105 @@ targets as (
     select * from {{ ref('targets') }}
 ),
 
--- When each person first held a valid levelled certificate, and first held one at rank 4 or above: one row per
--- person, so the join below is linear in employment months (a per-month lookup of certificates is quadratic).
+-- Every month from the first contribution to the last: the months this mart has rows for.
+month_range as (
+    select
+        min(employment_month) as first_month,
+        max(employment_month) as last_month
+    from contribution_months
+),
+
+spine as (
+    select series.employment_month::date as employment_month
+    from
+        month_range,
+        generate_series(month_range.first_month, month_range.last_month, interval '1 month')
+            as series (employment_month)
+),
+
+{% if is_incremental() %}
+    watermark as (
+        select coalesce(max(source_batch_id), 0) as batch_id from {{ this }}
+    ),
+
+    -- The first month a certificate changed since the watermark counts in (every version's issue date).
+    changed_certificates as (
+        select date_trunc('month', min(first_issue_date))::date as first_month
+        from certificates
+        where batch_id > (select batch_id from watermark)
+    ),
+
+    -- Tonight's months: those of new contributions, those from a changed certificate's first month on, and any
+    -- month of the range the mart has no row for yet (the range widened past a gap).
+    months as (
+        select employment_month
+        from contribution_months
+        where last_seen_batch_id > (select batch_id from watermark)
+        union
+        select spine.employment_month
+        from spine
+        inner join changed_certificates
+            on spine.employment_month >= changed_certificates.first_month
+        union
+        select spine.employment_month
+        from spine
+        where not exists (
+                select from {{ this }} as built
+                where built.employment_month = spine.employment_month
+            )
+    ),
+{% else %}
+    months as (
+        select employment_month from spine
+    ),
+{% endif %}
+
+-- source_batch_id of each month: the newest batch among its contributions and the certificates that count in it
+-- (from their first month on). It changes only when a batch changes the month, which is when the month is
+-- recomputed, so a night's rows equal a full rebuild's; its maximum is the next night's watermark.
+month_contribution_batches as (
+    select
+        employment_month,
+        max(last_seen_batch_id) as batch_id
+    from contribution_months
+    where employment_month in (select employment_month from months)
+    group by employment_month
+),
+
+certificate_first_months as (
+    select
+        date_trunc('month', first_issue_date)::date as first_month,
+        max(batch_id) as batch_id
+    from certificates
+    group by date_trunc('month', first_issue_date)
+),
+
+month_sources as (
+    select
+        months.employment_month,
+        coalesce(
+            greatest(
+                month_contribution_batches.batch_id,
+                (
+                    select max(certificate_first_months.batch_id)
+                    from certificate_first_months
+                    where certificate_first_months.first_month <= months.employment_month
+                )
+            ),
+            0
+        ) as source_batch_id
+    from months
+    left join month_contribution_batches
+        on months.employment_month = month_contribution_batches.employment_month
+),
+
+employment_months as (
+    select * from {{ ref('int_employment__qualifying_months') }}
+    {% if is_incremental() %}
+        where employment_month in (select employment_month from months)
+    {% endif %}
+),
+
 skill_milestones as (
     select
         person_id,
@@ -71,30 +187,56 @@ by_region as (
     group by employment_month, region_level, region_code
 ),
 
+-- A month without a qualifying contribution keeps a province row of zeros: the nightly build replaces whole
+-- months, so a correction that empties a month must still give it a row to replace the old figures with.
+empty_months as (
+    select
+        months.employment_month,
+        'province' as region_level,
+        '140000' as region_code,
+        0 as employed_persons,
+        0 as skilled_persons,
+        0 as high_skilled_persons
+    from months
+    where not exists (
+            select from by_region
+            where by_region.employment_month = months.employment_month
+        )
+),
+
+every_month as (
+    select * from by_region
+    union all
+    select * from empty_months
+),
+
 final as (
     select
-        by_region.employment_month,
-        by_region.region_level,
-        by_region.region_code,
-        by_region.employed_persons,
-        by_region.skilled_persons,
-        round(by_region.skilled_persons::numeric / nullif(by_region.employed_persons, 0), 4) as skilled_share,
+        every_month.employment_month,
+        every_month.region_level,
+        every_month.region_code,
+        every_month.employed_persons,
+        every_month.skilled_persons,
+        round(every_month.skilled_persons::numeric / nullif(every_month.employed_persons, 0), 4) as skilled_share,
         skilled_target.target_value as skilled_share_target,
-        by_region.high_skilled_persons,
-        round(by_region.high_skilled_persons::numeric / nullif(by_region.skilled_persons, 0), 4)
+        every_month.high_skilled_persons,
+        round(every_month.high_skilled_persons::numeric / nullif(every_month.skilled_persons, 0), 4)
             as high_skilled_share,
-        high_skilled_target.target_value as high_skilled_share_target
-    from by_region
+        high_skilled_target.target_value as high_skilled_share_target,
+        month_sources.source_batch_id
+    from every_month
+    inner join month_sources
+        on every_month.employment_month = month_sources.employment_month
     left join targets as skilled_target
         on
-            by_region.region_code = skilled_target.region_code
+            every_month.region_code = skilled_target.region_code
             and skilled_target.indicator = 'skilled_share_of_employed'
-            and by_region.employment_month between skilled_target.period_start and skilled_target.period_end
+            and every_month.employment_month between skilled_target.period_start and skilled_target.period_end
     left join targets as high_skilled_target
         on
-            by_region.region_code = high_skilled_target.region_code
+            every_month.region_code = high_skilled_target.region_code
             and high_skilled_target.indicator = 'high_skilled_share_of_skilled'
-            and by_region.employment_month between high_skilled_target.period_start and high_skilled_target.period_end
+            and every_month.employment_month between high_skilled_target.period_start and high_skilled_target.period_end
 )
 
 select * from final

@@ -12,8 +12,18 @@ skill_level_spellings as (
     select * from {{ ref('skill_level_spellings') }}
 ),
 
+-- first_issue_date: the earliest issue date any delivered version gave the certificate, computed over the versions
+-- the latest_version ranking reads anyway: the first month a correction of it can change (a corrected issue date
+-- or holder changes the months from the old date on; metrics.skilled_talent_shares rebuilds from there).
+versions as (
+    select
+        *,
+        min(issue_date) over (partition by certificate_id) as first_issue_date
+    from certificates
+),
+
 latest_certificates as (
-    {{ latest_version('certificates', ['certificate_id']) }}
+    {{ latest_version('versions', ['certificate_id']) }}
 ),
 
 final as (
@@ -25,6 +35,7 @@ final as (
         latest_certificates.occupation_name,
         skill_level_spellings.skill_rank,
         latest_certificates.issue_date,
+        latest_certificates.first_issue_date,
         latest_certificates.issuer_code,
         latest_certificates.region_code,
         latest_certificates.status,
