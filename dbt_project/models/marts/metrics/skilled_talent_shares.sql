@@ -105,7 +105,7 @@ month_contribution_batches as (
         employment_month,
         max(last_seen_batch_id) as batch_id
     from contribution_months
-    where employment_month in (select employment_month from months)
+    where employment_month = any(array(select employment_month from months))
     group by employment_month
 ),
 
@@ -117,29 +117,36 @@ certificate_first_months as (
     group by date_trunc('month', first_issue_date)
 ),
 
+-- Each month and the newest certificate batch counted in it: a join of two short lists (months, and certificates'
+-- first months), not a subquery per row.
+month_certificate_batches as (
+    select
+        months.employment_month,
+        max(certificate_first_months.batch_id) as batch_id
+    from months
+    inner join certificate_first_months
+        on months.employment_month >= certificate_first_months.first_month
+    group by months.employment_month
+),
+
 month_sources as (
     select
         months.employment_month,
-        coalesce(
-            greatest(
-                month_contribution_batches.batch_id,
-                (
-                    select max(certificate_first_months.batch_id)
-                    from certificate_first_months
-                    where certificate_first_months.first_month <= months.employment_month
-                )
-            ),
-            0
-        ) as source_batch_id
+        coalesce(greatest(month_contribution_batches.batch_id, month_certificate_batches.batch_id), 0)
+            as source_batch_id
     from months
     left join month_contribution_batches
         on months.employment_month = month_contribution_batches.employment_month
+    left join month_certificate_batches
+        on months.employment_month = month_certificate_batches.employment_month
 ),
 
 employment_months as (
     select * from {{ ref('int_employment__qualifying_months') }}
     {% if is_incremental() %}
-        where employment_month in (select employment_month from months)
+        -- = any(array(...)): the few months as a list the planner looks up in the index on employment_month
+        -- (an IN subquery it estimates at thousands of months and answers with a scan of every month)
+        where employment_month = any(array(select employment_month from months))
     {% endif %}
 ),
 
@@ -176,9 +183,11 @@ by_region as (
         employment_month,
         region_level,
         region_code,
-        count(distinct person_id) as employed_persons,
-        count(distinct person_id) filter (where is_skilled) as skilled_persons,
-        count(distinct person_id) filter (where is_high_skilled) as high_skilled_persons
+        -- count(*), not count(distinct person_id): a person has one row a month (the key of
+        -- int_employment__contribution_months) and so one county and city; a hash aggregate, not a sort per group
+        count(*) as employed_persons,
+        count(*) filter (where is_skilled) as skilled_persons,
+        count(*) filter (where is_high_skilled) as high_skilled_persons
     from employed_people
     cross join
         lateral (
