@@ -86,19 +86,20 @@ def ensure_key_registered(conn: psycopg.Connection, key: PseudonymKey) -> None:
         )
 
 
-def record(conn: psycopg.Connection, key: PseudonymKey, id_numbers: list[str]) -> None:
-    """Store the pseudonym of each ID number not yet in the vault for this key version."""
+def record(conn: psycopg.Connection, key: PseudonymKey, id_numbers: list[str]) -> int:
+    """Store the pseudonym of each ID number not yet in the vault for this key version; returns how many were new."""
     if not id_numbers:
-        return
+        return 0
     conn.execute("create temporary table new_pseudonyms (id_number text, person_id text) on commit drop")
     with conn.cursor().copy("copy new_pseudonyms from stdin") as copy:
         for id_number in id_numbers:
             copy.write_row((id_number.strip().upper(), key.person_id(id_number)))
-    conn.execute(
+    inserted = conn.execute(
         "insert into vault.person_pseudonyms (id_number, key_version, person_id) "
         "select id_number, %s, person_id from new_pseudonyms on conflict do nothing",
         (key.version,),
     )
+    return inserted.rowcount
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,8 @@ def write_batch(feed: Feed, judgement: Judgement, max_bad_row_share: float, earl
                 f"batch {batch_id}: {stored} rows stored in quarantine, the ledger says {result.rows_quarantined}"
             )
         conn.commit()
+        if result.status == "loaded":
+            warehouse.analyze_if_outgrown(conn, f"raw.{feed.name}", result.rows_loaded)
     result.batch_id = batch_id
 
 

@@ -277,8 +277,9 @@ class Staging:
                     if verdict.warning:
                         rule = f"{column.name}:{verdict.warning}"
                         warnings[rule] = warnings.get(rule, 0) + rows
-                pseudonyms.record(conn, key, people)
+                new_people = pseudonyms.record(conn, key, people)
                 conn.commit()
+                warehouse.analyze_if_outgrown(conn, "vault.person_pseudonyms", new_people)
                 if not problems:
                     continue
                 conn.execute("create temporary table verdicts (value text, problem text) on commit drop")

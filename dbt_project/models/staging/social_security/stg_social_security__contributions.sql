@@ -2,13 +2,16 @@
     The largest feed (~10 million rows a month at province scale), so incremental: each run reads only batches
     loaded since the last one. A key seen again competes with its stored version, and the latest updated_at
     wins, so a late file carrying an older version cannot overwrite a newer one.
+    The unique index on the key (person and month first) serves the lookups of the touched persons and months by
+    the models downstream, and lets the key's uniqueness test read the catalog instead of every row.
 -#}
 {{
     config(
         materialized='incremental',
         unique_key=['person_id', 'employer_code', 'insurance_type', 'contribution_month'],
         incremental_strategy='delete+insert',
-        indexes=[{'columns': ['batch_id']}, {'columns': ['person_id', 'contribution_month']}],
+        indexes=[{'columns': ['batch_id']}],
+        post_hook="{{ unique_key_index(['person_id', 'contribution_month', 'insurance_type', 'employer_code']) }}",
     )
 }}
 
