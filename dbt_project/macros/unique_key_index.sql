@@ -10,19 +10,25 @@
 {% macro unique_key_index(columns) %}
     do $unique_key_index$
     begin
-        if not exists (
-            select from pg_index
-            where indrelid = '{{ this }}'::regclass
-                and indisunique and indisvalid and indnullsnotdistinct
-                and indpred is null and indexprs is null
-                and indnkeyatts = {{ columns | length }}
-                and array(
-                    select attname::text from pg_attribute
-                    where attrelid = indrelid and attnum = any(indkey::int2[]) order by attname
-                ) = array[{% for column in columns | sort %}'{{ column }}'{{ ', ' if not loop.last }}{% endfor %}]::text[]
-        ) then
+        if not {{ unique_index_exists(this, columns) }} then
             create unique index on {{ this }} ({{ columns | join(', ') }}) nulls not distinct;
         end if;
     end
     $unique_key_index$
+{% endmacro %}
+
+{#- Whether `relation` has a valid unique index, nulls not distinct, whose key columns are among `columns` (then no
+    two rows share `columns` either). An SQL boolean expression. -#}
+{% macro unique_index_exists(relation, columns) %}
+    exists (
+        select from pg_index
+        where
+            indrelid = to_regclass('{{ relation }}')
+            and indisunique and indisvalid and indnullsnotdistinct
+            and indpred is null and indexprs is null
+            and array(
+                select attname::text from pg_attribute
+                where attrelid = indrelid and attnum = any(indkey[0:indnkeyatts - 1]::int2 [])
+            ) <@ array[{% for column in columns %}'{{ column }}'{{ ', ' if not loop.last }}{% endfor %}]::text []
+    )
 {% endmacro %}
