@@ -42,7 +42,7 @@ insurance_types as (
             person_id,
             contribution_month
         from contributions
-        where batch_id > (select coalesce(max(last_seen_batch_id), 0) from {{ this }})
+        where batch_id > {{ incremental_watermark('last_seen_batch_id') }}
     ),
 {% endif %}
 

@@ -20,12 +20,8 @@
 with
 
 {% if is_incremental() %}
-    watermark as (
-        select coalesce(max(source_batch_id), 0) as batch_id from {{ this }}
-    ),
-
     touched_people as (
-        {{ persons_touched_after('(select batch_id from watermark)') }}
+        {{ persons_touched_after(incremental_watermark('source_batch_id')) }}
     ),
 {% endif %}
 

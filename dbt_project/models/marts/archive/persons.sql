@@ -21,12 +21,8 @@
 with
 
 {% if is_incremental() %}
-    watermark as (
-        select coalesce(max(last_batch_id), 0) as batch_id from {{ this }}
-    ),
-
     touched_people as (
-        {{ persons_touched_after('(select batch_id from watermark)') }}
+        {{ persons_touched_after(incremental_watermark('last_batch_id')) }}
         union
         select unified.person_id
         from {{ ref('int_people__unified') }} as unified

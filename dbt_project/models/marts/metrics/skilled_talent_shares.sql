@@ -61,15 +61,11 @@ spine as (
 ),
 
 {% if is_incremental() %}
-    watermark as (
-        select coalesce(max(source_batch_id), 0) as batch_id from {{ this }}
-    ),
-
     -- The first month a certificate changed since the watermark counts in (every version's issue date).
     changed_certificates as (
         select date_trunc('month', min(first_issue_date))::date as first_month
         from certificates
-        where batch_id > (select batch_id from watermark)
+        where batch_id > {{ incremental_watermark('source_batch_id') }}
     ),
 
     -- Tonight's months: those of new contributions, those from a changed certificate's first month on, and any
@@ -77,7 +73,7 @@ spine as (
     months as (
         select employment_month
         from contribution_months
-        where last_seen_batch_id > (select batch_id from watermark)
+        where last_seen_batch_id > {{ incremental_watermark('source_batch_id') }}
         union
         select spine.employment_month
         from spine

@@ -20,7 +20,7 @@ with
 contributions as (
     select * from {{ source('social_security', 'contributions') }}
     {% if is_incremental() %}
-        where batch_id > (select coalesce(max(batch_id), 0) from {{ this }})
+        where batch_id > {{ incremental_watermark('batch_id') }}
     {% endif %}
 ),
 

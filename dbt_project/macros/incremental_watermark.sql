@@ -1,0 +1,15 @@
+{#-
+    The highest `column` in the incremental model's own table (0 when empty), as a literal in the compiled SQL: the
+    watermark after which a night's batches are read. A literal, because PostgreSQL plans
+    `batch_id > (select max(batch_id) from this)` without knowing the value and estimates a third of the table: at
+    300,000 people the night's 18,000 contributions were planned as 1.9 million and joined to every stored version
+    by a hash of 5.8 million rows (2.6 s of the staging model's 3.8 s); with the literal the index on batch_id and
+    the key's index are used. Read when dbt runs the model, in the same invocation; 0 while dbt only parses.
+-#}
+{% macro incremental_watermark(column) %}
+    {%- if execute and is_incremental() -%}
+        {%- set found = run_query('select coalesce(max(' ~ column ~ '), 0) from ' ~ this) -%}
+        {{- return(found.columns[0].values()[0] | int) -}}
+    {%- endif -%}
+    {{- return(0) -}}
+{% endmacro %}
