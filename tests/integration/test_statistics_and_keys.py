@@ -35,6 +35,15 @@ def test_loads_and_builds_leave_statistics_and_the_contribution_key_is_enforced(
         loader.ingest(feed, START, landing_root=str(tmp_path), max_bad_row_share=1.0, fail_on_rejected=False)
     assert _has_statistics(db, "raw", "social_security")  # the first load outgrew its (absent) statistics
     assert _has_statistics(db, "vault", "person_pseudonyms")
+    # the natural keys' indexes that the incremental staging models re-read a night's keys by (not contributions)
+    keyed = {
+        table
+        for (table,) in db.execute(
+            "select indrelid::regclass::text from pg_index join pg_class on pg_class.oid = indexrelid "
+            "where relname like '%\\_key' and indrelid::regclass::text like 'raw.%'"
+        )
+    }
+    assert keyed == {"raw.training", "raw.employment", "raw.certificate"}
 
     dbt("build", "--quiet", "--select", "+int_people__unified", "--indirect-selection", "buildable")
     assert _has_statistics(db, "staging", "stg_social_security__contributions")

@@ -54,6 +54,12 @@ def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
                 table, sql.Identifier(column.name), sql.SQL(rules.raw_type(column.kind))
             )
         )
+    if feed.raw_key_index:
+        conn.execute(
+            sql.SQL("create index if not exists {} on {} ({})").format(
+                sql.Identifier(f"{feed.name}_key"), table, sql.SQL(", ").join(map(sql.Identifier, feed.natural_key))
+            )
+        )
 
 
 @dataclass

@@ -1,7 +1,21 @@
+{#-
+    Incremental by certificate_id: a night ranks every version of the keys its batches delivered (macro
+    changed_key_versions) and replaces those keys' rows; the indexes serve the models downstream, which look the
+    night's persons and batches up here instead of ranking every delivered version again.
+-#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='certificate_id',
+        incremental_strategy='delete+insert',
+        indexes=[{'columns': ['certificate_id'], 'unique': true}, {'columns': ['batch_id']}, {'columns': ['person_id']}],
+    )
+}}
+
 with
 
 certificates as (
-    select * from {{ source('certificate', 'certificates') }}
+    {{ changed_key_versions(source('certificate', 'certificates'), 'certificate_id') }}
 ),
 
 person_pseudonyms as (

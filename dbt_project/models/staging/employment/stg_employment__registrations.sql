@@ -1,7 +1,21 @@
+{#-
+    Incremental by registration_id: a night ranks every version of the keys its batches delivered (macro
+    changed_key_versions) and replaces those keys' rows; the indexes serve the models downstream, which look the
+    night's persons and batches up here instead of ranking every delivered version again.
+-#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='registration_id',
+        incremental_strategy='delete+insert',
+        indexes=[{'columns': ['registration_id'], 'unique': true}, {'columns': ['batch_id']}, {'columns': ['person_id']}],
+    )
+}}
+
 with
 
 registrations as (
-    select * from {{ source('employment', 'registrations') }}
+    {{ changed_key_versions(source('employment', 'registrations'), 'registration_id') }}
 ),
 
 person_pseudonyms as (
