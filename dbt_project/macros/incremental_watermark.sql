@@ -8,6 +8,11 @@
 -#}
 {% macro incremental_watermark(column) %}
     {%- if execute and is_incremental() -%}
+        {#- A table built before the column existed: 0, so the night rebuilds every row and fills it in (the model
+            adds the column with on_schema_change='append_new_columns'). -#}
+        {%- if column not in adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+            {{- return(0) -}}
+        {%- endif -%}
         {%- set found = run_query('select coalesce(max(' ~ column ~ '), 0) from ' ~ this) -%}
         {{- return(found.columns[0].values()[0] | int) -}}
     {%- endif -%}

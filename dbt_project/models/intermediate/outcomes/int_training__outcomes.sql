@@ -1,9 +1,33 @@
 -- For each enrollment: was the trainee employed within the window after the end date, on which evidence, and
 -- was a certificate of the same occupation obtained. The window length is a setting (pipeline_settings seed).
+-- Incremental by person: an enrollment's outcome depends only on its trainee's records, so a night recomputes the
+-- enrollments of the persons whose records a batch after the watermark named (int_people__unified.last_batch_id,
+-- carried here as last_batch_id), keyed on enrollment_id so that an enrollment corrected onto another person moves.
+-- A changed seed (the window, the minimum living standards) needs `dbt build --full-refresh`.
+{{
+    config(
+        materialized='incremental',
+        unique_key='enrollment_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['enrollment_id'], 'unique': true}],
+    )
+}}
+
 with
+
+people as (
+    select * from {{ ref('int_people__unified') }}
+    {% if is_incremental() %}
+        where last_batch_id > {{ incremental_watermark('last_batch_id') }}
+    {% endif %}
+),
 
 enrollments as (
     select * from {{ ref('stg_training__enrollments') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from people)
+    {% endif %}
 ),
 
 trainee_categories as (
@@ -120,8 +144,11 @@ final as (
             when registration_evidence.enrollment_id is not null then 'registration'
         end as employment_evidence,
         certificate_evidence.first_certificate_date,
-        certificate_evidence.enrollment_id is not null as is_certified
+        certificate_evidence.enrollment_id is not null as is_certified,
+        people.last_batch_id
     from windows
+    left join people
+        on windows.person_id = people.person_id
     left join contribution_evidence
         on windows.enrollment_id = contribution_evidence.enrollment_id
     left join registration_evidence

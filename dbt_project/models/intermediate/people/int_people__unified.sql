@@ -7,6 +7,7 @@
         materialized='incremental',
         unique_key='person_id',
         incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
         indexes=[{'columns': ['person_id'], 'unique': true}, {'columns': ['last_batch_id']}],
     )
 }}
