@@ -24,6 +24,8 @@
     )
 }}
 
+{%- set watermark = incremental_watermark('source_batch_id') %}
+
 with
 
 -- not materialized: read three times, each through an index (its first and last month, the batches after the
@@ -65,7 +67,7 @@ spine as (
     changed_certificates as (
         select date_trunc('month', min(first_issue_date))::date as first_month
         from certificates
-        where batch_id > {{ incremental_watermark('source_batch_id') }}
+        where batch_id > {{ watermark }}
     ),
 
     -- Tonight's months: those of new contributions, those from a changed certificate's first month on, and any
@@ -73,7 +75,7 @@ spine as (
     months as (
         select employment_month
         from contribution_months
-        where last_seen_batch_id > {{ incremental_watermark('source_batch_id') }}
+        where last_seen_batch_id > {{ watermark }}
         union
         select spine.employment_month
         from spine
