@@ -8,8 +8,11 @@
     that pair's contributions. Every touched pair keeps a row, qualifying or not, so a correction that makes a month
     stop qualifying (unpaid, or a base lowered below the standard) replaces the old verdict: delete+insert only
     deletes the keys it inserts again. last_seen_batch_id (every contribution of the pair) is the watermark;
-    last_batch_id is the newest qualifying contribution's batch, which the archive's spells carry. The index on
-    employment_month gives metrics.skilled_talent_shares the first and last month without a scan.
+    last_batch_id is the newest qualifying contribution's batch, which the archive's spells carry.
+
+    Indexes: the key is a unique index (post-hook unique_key_index), which serves the models that look a night's
+    persons up and spares the key's test a scan of every month; the index on employment_month gives
+    metrics.skilled_talent_shares the first and last month without a scan.
 -#}
 {{
     config(
@@ -17,10 +20,10 @@
         unique_key=['person_id', 'employment_month'],
         incremental_strategy='delete+insert',
         indexes=[
-            {'columns': ['person_id', 'employment_month']},
             {'columns': ['last_seen_batch_id']},
             {'columns': ['employment_month']},
         ],
+        post_hook="{{ unique_key_index(['person_id', 'employment_month']) }}",
     )
 }}
 

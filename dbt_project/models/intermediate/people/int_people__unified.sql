@@ -9,6 +9,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['person_id'], 'unique': true}, {'columns': ['last_batch_id']}],
+        post_hook="{{ analyze_watermark('last_batch_id') }}",
     )
 }}
 
