@@ -144,3 +144,29 @@ def test_a_night_leaves_its_batches_in_the_watermark_statistics_and_month_keys_a
         "(select count(*) from intermediate.int_training__quarterly_outcomes)"
     ).fetchone()
     assert counts[0] == counts[1] and counts[2] == counts[3] and counts[3] > 0
+
+
+def test_a_large_batch_leaves_its_brin_ranges_summarized(db, tmp_path, monkeypatch):
+    """After a load of SUMMARIZE_AFTER_ROWS rows or more, `batch_id > W` reads the new batch's pages, not every
+    page loaded since the last vacuum (here the threshold is lowered to a small history's size)."""
+    from skills_pipeline.feeds import FEEDS
+    from skills_pipeline.ingest import raw
+
+    night = START + dt.timedelta(days=1)
+    generate(GeneratorConfig(out=tmp_path, persons=1000, start=START, end=night, history_months=12))
+    monkeypatch.setattr(raw, "SUMMARIZE_AFTER_ROWS", 1000)
+    loader.ingest("social_security", START, landing_root=str(tmp_path), max_bad_row_share=1.0, fail_on_rejected=False)
+    (pages,) = db.execute("select relpages from pg_class where oid = 'raw.social_security'::regclass").fetchone()
+    assert pages > 2 * 128, "the history must fill BRIN ranges (128 pages each) for this test to mean anything"
+    assert raw.summarize_batch_index(db, FEEDS["social_security"]) == 0  # the load summarized them already
+    (history_batch,) = db.execute("select max(batch_id) from raw.social_security").fetchone()
+    db.execute("set enable_seqscan = off")
+    plan = "\n".join(
+        line
+        for (line,) in db.execute(
+            f"explain (analyze, format text) select count(*) from raw.social_security where batch_id > {history_batch}"
+        )
+    )
+    db.execute("reset enable_seqscan")
+    # at most the last, partial range (never summarized) is read: no lossy scan of the history
+    assert "lossy" not in plan or int(plan.split("lossy=")[1].split()[0]) <= 128, plan

@@ -17,6 +17,7 @@
 -- touched (source_batch_id above the table's highest), every event of each, and leaves everyone else's as they
 -- are. A change no batch carries (a seed such as the minimum living standards, a key rotation) needs
 -- `dbt build --full-refresh`.
+-- depends_on: {{ ref('int_people__unified') }}
 with
 
 {% if is_incremental() %}

@@ -14,22 +14,12 @@
 -- 劳动者终身职业技能培训电子档案: one row per person, with the whole timeline as a versioned JSON document.
 -- Incremental by person, after person_events: a night rebuilds the persons whose staged records a batch after the
 -- watermark carries (the persons person_events rebuilt; last_batch_id is the highest source batch of a person's
--- events) and adds the newly known; `dbt build --full-refresh` rebuilds everyone.
--- depends_on: {{ ref('stg_training__enrollments') }}
--- depends_on: {{ ref('stg_employment__registrations') }}
--- depends_on: {{ ref('stg_social_security__contributions') }}
+-- events), the newly known among them; `dbt build --full-refresh` rebuilds everyone.
 with
 
 {% if is_incremental() %}
     touched_people as (
         {{ persons_touched_after(incremental_watermark('last_batch_id')) }}
-        union
-        select unified.person_id
-        from {{ ref('int_people__unified') }} as unified
-        where not exists (
-                select from {{ this }} as archived
-                where archived.person_id = unified.person_id
-            )
     ),
 {% endif %}
 
