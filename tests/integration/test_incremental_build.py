@@ -13,6 +13,7 @@ import pytest
 from helpers import write_csv
 from skills_pipeline import dbt_build, feeds, schedule
 from skills_pipeline.ingest import loader
+from skills_pipeline.ingest.identifiers import resident_id_with_check_character
 from skills_pipeline.local import runner
 from skills_pipeline.local.generator import DefectRates, GeneratorConfig, generate
 
@@ -102,11 +103,42 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
             contribution_month=f"{month:%Y-%m}", paid="false", updated_at=f"{updated_at:%Y-%m-%d %H:%M:%S}"
         )
         corrections.append(correction)
+    # Corrected ID numbers move training records between persons: one of Y's enrollments is re-sent naming X (Y
+    # keeps other records, and must lose that one), and a new enrollment arrives under a mistyped ID number, a
+    # person nobody else names, corrected to X the night after (that person must leave the archive).
+    columns = [c.name for c in feeds.TRAINING.columns]
+    (moved_from, moved_to) = db.execute(
+        "select p.person_id from archive.persons as p where p.trainings = 1 and exists ("
+        "  select from archive.person_events as e where e.person_id = p.person_id and e.event_type <> 'training') "
+        "order by p.person_id limit 2"
+    ).fetchall()
+    enrollment = dict(zip(columns, db.execute(
+        f"select distinct on (t.enrollment_id) {', '.join('t.' + c for c in columns)} from raw.training as t "
+        "join vault.person_pseudonyms as v using (id_number) where v.person_id = %s "
+        "order by t.enrollment_id, t.updated_at desc limit 1", moved_from,
+    ).fetchone(), strict=True))  # fmt: skip
+    (target_id,) = db.execute(
+        "select id_number from vault.person_pseudonyms where person_id = %s limit 1", moved_to
+    ).fetchone()
+    mistyped_id = resident_id_with_check_character(f"{target_id[:6]}19700101997")
+    text = {name: (str(value) if value is not None else None) for name, value in enrollment.items()}
+    moved = {**text, "id_number": target_id, "updated_at": "2026-06-04 10:00:00"}
+    mistyped = {**text, "enrollment_id": f"{text['enrollment_id']}-typo", "id_number": mistyped_id,
+                "updated_at": "2026-06-04 10:00:00"}  # fmt: skip
     last = START + dt.timedelta(days=3)
     write_csv(landing, "certificate", [revocation], name="revocation.csv", day=last, chinese=False)
     write_csv(landing, "social_security", corrections, name="correction.csv", day=last, chinese=False)
-    _night(landing, last, feeds=("certificate", "social_security"))
+    write_csv(landing, "training", [moved, mistyped], name="correction.csv", day=last, chinese=False)
+    _night(landing, last, feeds=("certificate", "social_security", "training"))
     dbt("build", "--quiet")
+    (phantom,) = db.execute(
+        "select person_id from vault.person_pseudonyms where id_number = %s", (mistyped_id,)
+    ).fetchone()
+    assert db.execute("select count(*) from archive.persons where person_id = %s", (phantom,)).fetchone() == (1,)
+    assert db.execute(
+        "select count(*) from archive.person_events where event_id = %s and person_id = %s",
+        (f"training:{enrollment['enrollment_id']}", moved_to[0]),
+    ).fetchone() == (1,)
 
     # A night with nothing but a certificate whose issue date is corrected months later: its holder (employed in
     # between, with no other levelled certificate) stops counting as skilled in the months between the two dates,
@@ -128,8 +160,12 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
     write_csv(
         landing, "certificate", [correction], name="correction.csv", day=last + dt.timedelta(days=1), chinese=False
     )
-    _night(landing, last + dt.timedelta(days=1), feeds=("certificate",))
+    retyped = {**mistyped, "id_number": target_id, "updated_at": "2026-06-05 10:00:00"}
+    write_csv(landing, "training", [retyped], name="correction.csv", day=last + dt.timedelta(days=1), chinese=False)
+    _night(landing, last + dt.timedelta(days=1), feeds=("certificate", "training"))
     dbt("build", "--quiet")
+    for table in ("intermediate.int_people__unified", "archive.persons", "archive.person_events"):
+        assert db.execute(f"select count(*) from {table} where person_id = %s", (phantom,)).fetchone() == (0,), table
 
     persons = db.execute("select count(*) from archive.persons").fetchone()[0]
     rebuilt = _rows_inserted("persons")

@@ -1,12 +1,15 @@
 -- The person spine: everyone any agency knows, with what the ID number may reveal outside the vault.
 -- Incremental by person: a person's row depends on their ID number and on their being named by a staged record, so
--- a night writes only the persons its batches touched (last_batch_id: the newest batch of any of their staged
--- records, the watermark); a key rotation or a change to division_code_history needs `dbt build --full-refresh`.
+-- a night rewrites only the persons its batches touched (persons_touched_after), and removes those no record names
+-- any more (a corrected ID number moved their only record; strategy replace_touched_persons). last_batch_id is the
+-- newest batch of any of their staged records, the watermark; a key rotation or a change to division_code_history
+-- needs `dbt build --full-refresh`.
 {{
     config(
         materialized='incremental',
         unique_key='person_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='replace_touched_persons',
+        person_watermark='last_batch_id',
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['person_id'], 'unique': true}, {'columns': ['last_batch_id']}],
         post_hook="{{ analyze_watermark('last_batch_id') }}",
@@ -17,19 +20,21 @@
 
 with
 
-enrollments as (
+-- not materialized: a night reads each twice (by batch and by replaced person), and PostgreSQL would otherwise copy
+-- every staged record into the query's work space before the index lookups.
+enrollments as not materialized (
     select * from {{ ref('stg_training__enrollments') }}
 ),
 
-contributions as (
+contributions as not materialized (
     select * from {{ ref('stg_social_security__contributions') }}
 ),
 
-registrations as (
+registrations as not materialized (
     select * from {{ ref('stg_employment__registrations') }}
 ),
 
-certificates as (
+certificates as not materialized (
     select * from {{ ref('stg_certificate__certificates') }}
 ),
 
@@ -41,7 +46,20 @@ division_code_history as (
     select * from {{ ref('division_code_history') }}
 ),
 
--- Every staged record's person and batch (on a night, only the batches after the watermark).
+{% if is_incremental() %}
+    -- Persons a corrected record stopped naming tonight: their remaining records decide whether they stay.
+    replaced_people as (
+        {%- for staged in ['enrollments', 'registrations', 'certificates'] %}
+            select replaced_person_id as person_id
+            from {{ staged }}
+            where batch_id > {{ watermark }} and replaced_person_id is not null
+            {% if not loop.last %}union{% endif %}
+        {%- endfor %}
+    ),
+{% endif %}
+
+-- Every staged record's person and batch; on a night, those of the batches after the watermark, and every record of
+-- the replaced persons (a union of two index lookups: an `or` would scan every contribution).
 staged_records as (
     {%- for staged in ['enrollments', 'contributions', 'registrations', 'certificates'] %}
         select
@@ -55,6 +73,17 @@ staged_records as (
             {%- endif %}
         {% if not loop.last %}union all{% endif %}
     {%- endfor %}
+    {%- if is_incremental() %}
+        {%- for staged in ['enrollments', 'contributions', 'registrations', 'certificates'] %}
+            union all
+            select
+                {{ staged }}.person_id,
+                {{ staged }}.batch_id
+            from {{ staged }}
+            inner join replaced_people
+                on {{ staged }}.person_id = replaced_people.person_id
+        {%- endfor %}
+    {%- endif %}
 ),
 
 -- Everyone the loader has pseudonymised and an agency's loaded records name, with the newest such batch.

@@ -6,7 +6,8 @@
         indexes=[{'columns': ['person_id']}, {'columns': ['source_batch_id'], 'type': 'brin'}],
         materialized='incremental',
         unique_key='person_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='replace_touched_persons',
+        person_watermark='source_batch_id',
         on_schema_change='fail',
     )
 }}
@@ -15,9 +16,8 @@
 -- consume incrementally by updated_at.
 -- Incremental by person: a night rebuilds the events of the persons that a batch loaded since the last build
 -- touched (source_batch_id above the table's highest), every event of each, and leaves everyone else's as they
--- are. A change no batch carries (a seed such as the minimum living standards, a key rotation) needs
--- `dbt build --full-refresh`.
--- depends_on: {{ ref('int_people__unified') }}
+-- are; a person no record names any more loses their events (strategy replace_touched_persons). A change no batch
+-- carries (a seed such as the minimum living standards, a key rotation) needs `dbt build --full-refresh`.
 with
 
 {% if is_incremental() %}

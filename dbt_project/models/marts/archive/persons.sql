@@ -6,7 +6,8 @@
         indexes=[{'columns': ['person_id'], 'unique': true}],
         materialized='incremental',
         unique_key='person_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='replace_touched_persons',
+        person_watermark='last_batch_id',
         on_schema_change='fail',
     )
 }}
@@ -14,7 +15,11 @@
 -- 劳动者终身职业技能培训电子档案: one row per person, with the whole timeline as a versioned JSON document.
 -- Incremental by person, after person_events: a night rebuilds the persons whose staged records a batch after the
 -- watermark carries (the persons person_events rebuilt; last_batch_id is the highest source batch of a person's
--- events), the newly known among them; `dbt build --full-refresh` rebuilds everyone.
+-- events), the newly known among them, and removes those nothing names any more (strategy replace_touched_persons);
+-- `dbt build --full-refresh` rebuilds everyone.
+-- depends_on: {{ ref('stg_training__enrollments') }}
+-- depends_on: {{ ref('stg_employment__registrations') }}
+-- depends_on: {{ ref('stg_social_security__contributions') }}
 with
 
 {% if is_incremental() %}

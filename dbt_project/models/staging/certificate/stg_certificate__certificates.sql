@@ -8,6 +8,7 @@
         materialized='incremental',
         unique_key='certificate_id',
         incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
         indexes=[{'columns': ['certificate_id'], 'unique': true}, {'columns': ['batch_id']}, {'columns': ['person_id']}],
     )
 }}
@@ -40,6 +41,10 @@ latest_certificates as (
     {{ latest_version('versions', ['certificate_id']) }}
 ),
 
+stored_persons as (
+    {{ stored_persons('certificate_id', 'latest_certificates') }}
+),
+
 final as (
     select
         latest_certificates.certificate_id,
@@ -55,10 +60,14 @@ final as (
         latest_certificates.status,
         latest_certificates.status = 'valid' as is_valid,
         latest_certificates.updated_at,
-        latest_certificates.batch_id
+        latest_certificates.batch_id,
+        -- the person the stored row named, when this version names someone else (macro stored_persons)
+        nullif(stored_persons.person_id, person_pseudonyms.person_id) as replaced_person_id
     from latest_certificates
     left join person_pseudonyms
         on latest_certificates.id_number = person_pseudonyms.id_number
+    left join stored_persons
+        on latest_certificates.certificate_id = stored_persons.certificate_id
     left join skill_level_spellings
         on latest_certificates.skill_level = skill_level_spellings.spelling
 )

@@ -8,6 +8,7 @@
         materialized='incremental',
         unique_key='registration_id',
         incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
         indexes=[{'columns': ['registration_id'], 'unique': true}, {'columns': ['batch_id']}, {'columns': ['person_id']}],
     )
 }}
@@ -26,6 +27,10 @@ latest_registrations as (
     {{ latest_version('registrations', ['registration_id']) }}
 ),
 
+stored_persons as (
+    {{ stored_persons('registration_id', 'latest_registrations') }}
+),
+
 final as (
     select
         latest_registrations.registration_id,
@@ -36,10 +41,14 @@ final as (
         latest_registrations.event_date,
         latest_registrations.monthly_income,
         latest_registrations.updated_at,
-        latest_registrations.batch_id
+        latest_registrations.batch_id,
+        -- the person the stored row named, when this version names someone else (macro stored_persons)
+        nullif(stored_persons.person_id, person_pseudonyms.person_id) as replaced_person_id
     from latest_registrations
     left join person_pseudonyms
         on latest_registrations.id_number = person_pseudonyms.id_number
+    left join stored_persons
+        on latest_registrations.registration_id = stored_persons.registration_id
 )
 
 select * from final

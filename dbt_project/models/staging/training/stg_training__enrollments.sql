@@ -8,6 +8,7 @@
         materialized='incremental',
         unique_key='enrollment_id',
         incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
         indexes=[{'columns': ['enrollment_id'], 'unique': true}, {'columns': ['batch_id']}, {'columns': ['person_id']}],
     )
 }}
@@ -30,6 +31,10 @@ latest_enrollments as (
     {{ latest_version('enrollments', ['enrollment_id']) }}
 ),
 
+stored_persons as (
+    {{ stored_persons('enrollment_id', 'latest_enrollments') }}
+),
+
 final as (
     select
         latest_enrollments.enrollment_id,
@@ -48,10 +53,14 @@ final as (
         latest_enrollments.region_code,
         latest_enrollments.voucher_id,
         latest_enrollments.updated_at,
-        latest_enrollments.batch_id
+        latest_enrollments.batch_id,
+        -- the person the stored row named, when this version names someone else (macro stored_persons)
+        nullif(stored_persons.person_id, person_pseudonyms.person_id) as replaced_person_id
     from latest_enrollments
     left join person_pseudonyms
         on latest_enrollments.id_number = person_pseudonyms.id_number
+    left join stored_persons
+        on latest_enrollments.enrollment_id = stored_persons.enrollment_id
     left join skill_level_spellings
         on latest_enrollments.skill_level = skill_level_spellings.spelling
 )
