@@ -12,6 +12,7 @@ import pytest
 
 from helpers import write_csv
 from skills_pipeline import dbt_build, feeds, schedule
+from skills_pipeline.delivery import changes
 from skills_pipeline.ingest import loader
 from skills_pipeline.ingest.identifiers import resident_id_with_check_character
 from skills_pipeline.local import runner
@@ -57,6 +58,7 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
     )  # fmt: skip
     _night(landing, START)
     dbt("build", "--quiet")  # the first night builds everything
+    changes.record_changes(db)  # and publishes every archive (the change feed, the stored documents)
     for day in (START + dt.timedelta(days=1), START + dt.timedelta(days=2)):
         _night(landing, day)
         dbt("build", "--quiet")
@@ -135,10 +137,19 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
         "select person_id from vault.person_pseudonyms where id_number = %s", (mistyped_id,)
     ).fetchone()
     assert db.execute("select count(*) from archive.persons where person_id = %s", (phantom,)).fetchone() == (1,)
+    event_id = f"training:{enrollment['enrollment_id']}"
     assert db.execute(
-        "select count(*) from archive.person_events where event_id = %s and person_id = %s",
-        (f"training:{enrollment['enrollment_id']}", moved_to[0]),
+        "select count(*) from archive.person_events where event_id = %s and person_id = %s", (event_id, moved_to[0])
     ).fetchone() == (1,)
+    # The publication rebuilds both persons' documents: the training left one and joined the other.
+    changes.record_changes(db)
+    stored = dict(
+        db.execute(
+            "select person_id, document from delivery.archive_documents where person_id = any(%s)",
+            ([moved_from[0], moved_to[0]],),
+        ).fetchall()
+    )
+    assert event_id not in stored[moved_from[0]] and event_id in stored[moved_to[0]]
 
     # A night with nothing but a certificate whose issue date is corrected months later: its holder (employed in
     # between, with no other levelled certificate) stops counting as skilled in the months between the two dates,
