@@ -42,7 +42,7 @@ latest_certificates as (
 ),
 
 stored_persons as (
-    {{ stored_persons('certificate_id', 'latest_certificates') }}
+    {{ stored_persons('certificate_id') }}
 ),
 
 final as (

@@ -28,7 +28,7 @@ latest_registrations as (
 ),
 
 stored_persons as (
-    {{ stored_persons('registration_id', 'latest_registrations') }}
+    {{ stored_persons('registration_id') }}
 ),
 
 final as (

@@ -32,7 +32,7 @@ latest_enrollments as (
 ),
 
 stored_persons as (
-    {{ stored_persons('enrollment_id', 'latest_enrollments') }}
+    {{ stored_persons('enrollment_id') }}
 ),
 
 final as (
