@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from skills_pipeline.local import runner
+from skills_pipeline.local.embedded_watchdog import pg_ctl
 
 pytestmark = pytest.mark.integration
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "fault_injection.py"
@@ -46,6 +47,10 @@ def test_killed_and_restarted_ingestion_converges_to_the_clean_run(faults, tmp_p
         results, clean = faults.run_trials(pipeline, tmp_path / "pgdata", trials=2, restarts=1, seed=7, log=print)
     finally:
         server.cleanup()
+        # A server that pg_ctl restarted under the loader is no longer the one pgserver started, and its cleanup
+        # left it running after the suite: stop whatever still holds the data directory.
+        if (tmp_path / "pgdata" / "postmaster.pid").exists():
+            pg_ctl(tmp_path / "pgdata", "stop")
     assert [t.converged for t in results] == [True, True, True], [t.detail for t in results]
     assert sum("interrupted" in t.detail for t in results) >= 1, "no fault struck while the loader was working"
 
