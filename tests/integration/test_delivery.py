@@ -3,6 +3,7 @@ scope the database enforces (two counties' people, built by dbt as in production
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gzip
 import json
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from helpers import INSTITUTION, LIULIN, YAODU, county_person, two_county_deliveries, write_csv
 from skills_pipeline import cli, dbt_build
-from skills_pipeline.delivery import api, changes, documents, exports, signing, tokens
+from skills_pipeline.delivery import api, changes, documents, exports, lookups, signing, tokens
 from skills_pipeline.ingest import loader, pseudonyms
 
 pytestmark = pytest.mark.integration
@@ -253,6 +254,80 @@ def test_the_api_serves_the_published_document_as_stored(client, archived, capsy
     assert get(test_client, f"/v1/persons/{person}", issued["archive"]).json() == json.loads(
         conn.execute("select document from delivery.archive_documents where person_id = %s", (person,)).fetchone()[0]
     )
+
+
+def test_the_hot_path_answers_found_documents_and_leaves_the_rest_to_the_routes(client, archived):
+    """ArchiveAPI's hot path sends a found document for an archive or province token; a county token, an unknown
+    person or a lookup whose connection was cut goes to the route, which answers as before."""
+    test_client, issued = client
+    conn, _ = archived
+    app, answered = test_client.app, []
+    original = app.stored_document
+
+    async def spy(scope):
+        body = await original(scope)
+        answered.append(body is not None)
+        return body
+
+    app.stored_document = spy
+    try:
+        liulin, yaodu = pseudonym_of(LIULIN, 2), pseudonym_of(YAODU, 1)
+        (stored,) = conn.execute("select document from delivery.archive_documents where person_id = %s",
+                                 (liulin,)).fetchone()  # fmt: skip
+        for token in (issued["archive"], issued["province"]):
+            served = [get(test_client, f"/v1/persons/{liulin}", token) for _ in range(2)]  # the first caches the token
+            assert [r.status_code for r in served] == [200, 200] and served[-1].text == stored
+            assert answered[-1] is True and served[-1].headers["content-type"] == "application/json"
+        answered.clear()
+        assert get(test_client, f"/v1/persons/{yaodu}", issued["liulin"]).status_code == 404
+        assert get(test_client, f"/v1/persons/{liulin}", issued["liulin"]).status_code == 200
+        assert get(test_client, f"/v1/persons/{'0' * 32}", issued["archive"]).status_code == 404
+        assert get(test_client, f"/v1/persons/{liulin.upper()}", issued["archive"]).status_code == 422
+        assert answered == [False, False, False, False]  # all four answered by the route
+
+        # The warehouse cuts the lookups' connections (a restart, an operator): the next lookup is still answered.
+        cut = conn.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = %s",
+                           (lookups.APPLICATION_NAME,)).fetchone()[0]  # fmt: skip
+        assert cut >= 1
+        assert get(test_client, f"/v1/persons/{liulin}", issued["archive"]).text == stored
+        assert get(test_client, f"/v1/persons/{liulin}", issued["archive"]).text == stored
+        assert answered[-1] is True
+    finally:
+        app.stored_document = original
+
+
+def test_concurrent_lookups_share_statements_under_the_roles_security(archived, warehouse_url):
+    """delivery/lookups.py: concurrent lookups of one role go out together, each gets its own document (or None),
+    and the statements run as the role: analyst_county without a county sees no archive at all."""
+    conn, _ = archived
+    people = [pseudonym_of(LIULIN, 1), pseudonym_of(YAODU, 1), pseudonym_of(LIULIN, 2)]
+    stored = dict(conn.execute("select person_id, document from delivery.archive_documents where person_id = any(%s)",
+                               (people,)).fetchall())  # fmt: skip
+    assert len(stored) == 3
+    asked = people * 10 + ["0" * 32]
+
+    async def scenario():
+        reader = lookups.CoalescedLookups(warehouse_url, "archive_reader")
+        unscoped = lookups.CoalescedLookups(warehouse_url, "analyst_county", lanes=2)
+        try:
+            found = await asyncio.gather(*(reader.get(p) for p in asked))
+            hidden = await asyncio.gather(*(unscoped.get(p) for p in people))
+            return found, hidden, reader
+        finally:
+            await reader.close()
+            await unscoped.close()
+
+    found, hidden, reader = asyncio.run(scenario())
+    assert [d.decode() if d is not None else None for d in found] == [stored.get(p) for p in asked]
+    assert reader.lookups == 31 and reader.statements <= 2  # 31 lookups, one or two statements
+    assert hidden == [None, None, None]
+
+    async def unreachable():
+        down = lookups.CoalescedLookups("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", "archive_reader")
+        with pytest.raises(lookups.UNAVAILABLE):
+            await down.get(people[0])
+
+    asyncio.run(unreachable())
 
 
 def test_the_county_scope_is_the_databases_not_the_apis(archived, warehouse_url):
