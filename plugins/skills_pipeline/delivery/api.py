@@ -439,8 +439,9 @@ def openapi_document() -> str:
 def serve(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    # access_log off: the log would carry every pseudonym looked up; errors are still logged.
+    # access_log off: the log would carry every pseudonym looked up; errors are still logged. Nothing reads the
+    # client's address, so X-Forwarded-* headers are not parsed (proxy_headers), and no Server header names uvicorn.
     uvicorn.run(
         "skills_pipeline.delivery.api:create_app", factory=True, host=host, port=port, workers=workers,
-        access_log=False, log_level="warning",
+        access_log=False, log_level="warning", proxy_headers=False, server_header=False,
     )  # fmt: skip
