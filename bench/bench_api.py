@@ -198,9 +198,7 @@ def statements_run(url: str) -> int:
     """Statements the warehouse has committed in this database (each lookup statement is its own transaction)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("select pg_stat_force_next_flush()")
-        return conn.execute(
-            "select xact_commit from pg_stat_database where datname = current_database()"
-        ).fetchone()[0]
+        return conn.execute("select xact_commit from pg_stat_database where datname = current_database()").fetchone()[0]
 
 
 def run_api(url: str, persons: int, clients: int, seconds: int, workers: int, port: int) -> dict:
