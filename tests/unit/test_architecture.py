@@ -128,3 +128,21 @@ def test_the_local_dependencies_are_not_in_the_worker_requirements():
     pinned = {line.split("==")[0].strip() for line in worker.splitlines() if "==" in line}
     assert {"pgserver", "pytest", "hypothesis", "ruff", "sqlfluff"}.isdisjoint(pinned)
     assert {"apache-airflow", "great-expectations", "dbt-core", "psycopg"} <= pinned
+
+
+def test_the_packages_declared_dependencies_are_what_a_worker_installs():
+    """pyproject.toml's dependencies and requirements/worker.in (compiled to the pins a worker installs) name the
+    same packages: a library added to one and not the other is missing from a wheel install or from the image."""
+    import re
+    import tomllib
+
+    def names(lines) -> set[str]:
+        return {re.split(r"[\[=<>~! ;]", line.strip())[0].lower() for line in lines}
+
+    declared = names(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    worker_in = (ROOT / "requirements" / "worker.in").read_text().splitlines()
+    installed = names(line for line in worker_in if line.strip() and not line.lstrip().startswith(("#", "-")))
+    assert declared == installed, {
+        "only in pyproject.toml": declared - installed,
+        "only in worker.in": installed - declared,
+    }
