@@ -17,8 +17,8 @@ stack: venv ## the full Airflow stack as local processes (Celery + Redis), one g
 	@scripts/ensure_redis.sh
 	$(VENV)/skills-pipeline stack $(ARGS)
 
-api: venv ## the archive read API on SKILLS_API_HOST:SKILLS_API_PORT (default 127.0.0.1:8000); tokens: skills-pipeline api token
-	$(VENV)/skills-pipeline api
+api: venv ## the archive read API on SKILLS_API_HOST:SKILLS_API_PORT (default 127.0.0.1:8000; make run's warehouse unless one is configured); tokens: skills-pipeline api token
+	$(if $(SKILLS_WAREHOUSE_URL)$(SKILLS_API_WAREHOUSE_URL),,SKILLS_WAREHOUSE_URL=embedded) $(VENV)/skills-pipeline api
 
 test: venv lint ## lint, then the whole test suite against a real PostgreSQL (sets up Redis, compose validation and Chromium if missing)
 	@scripts/ensure_redis.sh
@@ -45,7 +45,7 @@ bench-nightly: venv ## nightly cost on an empty warehouse vs on 12 months of his
 bench-province: venv ## a history of PERSONS people (1 and 12 months), then one night, per stage: time and peak RSS
 	$(VENV)/python bench/bench_province.py --persons $${PERSONS:-20000} $(ARGS)
 
-bench-api: venv ## read-API lookups from 16 clients vs pgbench on the same queries, and snapshot export (PERSONS=1000000)
+bench-api: venv ## read-API lookups from 16 clients vs pgbench on the same lookup, and snapshot export (PERSONS=1000000)
 	@scripts/ensure_bench_tools.sh
 	$(VENV)/python bench/bench_api.py --persons $${PERSONS:-1000000} $(ARGS)
 

@@ -21,3 +21,24 @@ def test_the_warehouse_can_come_from_an_airflow_connection(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SKILLS_WAREHOUSE", "postgresql://loader:s3cret@warehouse.internal:5432/skills")
     url = warehouse.warehouse_url()
     assert url.startswith("postgresql://loader:s3cret@warehouse.internal:5432/skills")
+
+
+def test_the_api_refuses_to_start_without_a_warehouse(monkeypatch, capsys):
+    """Unconfigured, `skills-pipeline api` says what to set and never starts a server that would answer 500s."""
+    from skills_pipeline import cli
+    from skills_pipeline.delivery import api
+
+    for name in (
+        "SKILLS_WAREHOUSE_URL",
+        "SKILLS_API_WAREHOUSE_URL",
+        "AIRFLOW_CONN_SKILLS_WAREHOUSE",
+        "SKILLS_API_HOST",
+        "SKILLS_API_PORT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    served = []
+    monkeypatch.setattr(api, "serve", lambda *args, **kwargs: served.append(args))
+    assert cli.main(["api"]) == 2
+    assert "no warehouse configured" in capsys.readouterr().err and served == []
+    monkeypatch.setenv("SKILLS_API_WAREHOUSE_URL", "postgresql://api_svc@db/skills")
+    assert cli.main(["api"]) == 0 and served == [("127.0.0.1", 8000)]

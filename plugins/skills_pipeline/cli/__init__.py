@@ -315,8 +315,11 @@ def cmd_export_public_key(args) -> int:
 
 
 def cmd_api_serve(args) -> int:
+    from skills_pipeline import warehouse
     from skills_pipeline.delivery import api
 
+    # Refused here, before listening: unconfigured, a server would start and answer every request with a 500.
+    warehouse.api_url()
     host, port = settings.api_address()
     host, port = args.host or host, args.port or port
     print(f"archive API on http://{host}:{port} (OpenAPI at /docs and /openapi.json); Ctrl-C stops it", file=sys.stderr)
