@@ -360,8 +360,6 @@ def test_a_run_is_idempotent_frozen_once_approved_and_exported_for_finance(settl
         conn.execute("update payments.settlement_run_lines set amount_yuan = 1 where run_id = %s", (first.run_id,))
     with pytest.raises(psycopg.errors.RaiseException, match="frozen"):
         conn.execute("delete from payments.settlement_runs where run_id = %s", (first.run_id,))
-    with pytest.raises(settlement.SettlementError, match="overlaps the settled period 2023-09"):
-        settlement.create_run(conn, settlement.parse_period("2023"))
     assert settlement.create_run(conn, september).outcome == "up_to_date"  # nothing changed: no adjustment run
 
     exported = settlement_exports.export_run(conn, first.run_id, str(tmp_path))
@@ -749,3 +747,50 @@ def test_key_rotation_is_one_command_and_approved_runs_stay_resolvable(settled, 
     ).fetchone()[0]
     assert resolved == len(approved_people)  # each approved line's person maps to their new pseudonym
     assert settlement.verify(conn).problems == []  # approved runs untouched by the rotation
+
+
+def test_a_year_is_settled_after_its_months_drafts_never_block_and_nothing_is_paid_twice(settled):
+    """Finance settles whole years (the 31 March deadline, 003 §六) after the nightly drafts of months and after
+    approving some months: drafting the year supersedes the months' drafts (kept, marked), a month drafted later
+    leaves the year's draft standing, the year holds only what approved runs have not paid, and a draft that an
+    approval made stale cannot be approved."""
+    conn, _ = settled
+    august = settlement.create_run(conn, settlement.parse_period("2023-08"))
+    october = settlement.create_run(conn, settlement.parse_period("2023-10"))
+    drafts = [run.run_id for run in (august, october) if run.run_id is not None]
+    assert drafts, "the fixture settles something in August or October 2023"
+
+    year = settlement.create_run(conn, settlement.parse_period("2023"))
+    assert year.outcome == "created" and set(drafts) <= set(year.superseded)
+    assert "superseded draft run(s)" in year.describe()
+    statuses = dict(conn.execute(
+        "select run_id, status from payments.settlement_runs where run_id = any(%s)", (drafts,)
+    ).fetchall())  # fmt: skip
+    assert set(statuses.values()) == {"superseded"}  # kept, marked
+
+    current, approved = conn.execute(
+        "select (select coalesce(sum(amount_yuan), 0) from settlement.settlement_lines "
+        "where settlement_date between '2023-01-01' and '2023-12-31'), "
+        "(select coalesce(sum(l.amount_yuan), 0) from payments.settlement_run_lines as l "
+        "join payments.settlement_runs as r using (run_id) where r.status = 'approved' "
+        "and l.settlement_date between '2023-01-01' and '2023-12-31')"
+    ).fetchone()
+    assert approved > 0, "September 2023 was approved earlier in this module"
+    assert year.run_kind == "adjustment" and year.payable_yuan == current - approved  # nothing paid twice
+
+    may = settlement.create_run(conn, settlement.parse_period("2023-05"))
+    assert may.run_id is not None and year.run_id not in may.superseded
+    assert conn.execute(
+        "select status from payments.settlement_runs where run_id = %s", (year.run_id,)
+    ).fetchone() == ("draft",)  # the month's draft left the year's alone
+
+    settlement.approve_run(conn, year.run_id, "finance officer")
+    with pytest.raises(settlement.SettlementError, match="is stale"):
+        settlement.approve_run(conn, may.run_id, "finance officer")  # the year paid May's lines already
+    assert settlement.create_run(conn, settlement.parse_period("2023-05")).outcome == "up_to_date"
+    assert settlement.create_run(conn, settlement.parse_period("2023")).outcome == "up_to_date"
+    settled_total = conn.execute(
+        "select sum(l.amount_yuan) from payments.settlement_run_lines as l join payments.settlement_runs as r "
+        "using (run_id) where r.status = 'approved' and l.settlement_date between '2023-01-01' and '2023-12-31'"
+    ).fetchone()[0]
+    assert settled_total == current  # every approved line of 2023 adds up to today's computation

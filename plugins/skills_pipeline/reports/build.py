@@ -78,11 +78,14 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             "order by case region_level when 'province' then 0 when 'city' then 1 else 2 end, region_code, indicator",
             (period.year,),
         ).fetchall()
+        # Final or provisional as the mart says at its as-of date (every window closed before it), never by the
+        # report period's end: a period that has ended may still hold months whose windows are open.
         trend = cur.execute(
             "select completion_month, employed_trainees, employment_rate_denominator, employment_rate, "
-            "employment_rate_target, latest_window_end_date < %s as is_final from metrics.trainee_outcome_rates "
+            "employment_rate_target, latest_window_end_date, as_of_date, rate_status = 'final' as is_final "
+            "from metrics.trainee_outcome_rates "
             "where breakdown = 'province' and completion_month between %s and %s order by completion_month",
-            (period.end, trend_from, period.end),
+            (trend_from, period.end),
         ).fetchall()
         # From the snapshot of the latest data date up to the period's end: a past report shows what it showed.
         outcomes = cur.execute(

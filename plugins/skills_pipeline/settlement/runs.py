@@ -8,6 +8,13 @@ approved, later runs hold only the differences against everything approved for i
 whose amount changed gets an adjustment line with the difference and its reason, a line that left the period gets
 a reversal. Summing every approved line of a period therefore always gives the current computation.
 
+Periods need not nest: finance may settle a month, then the whole year. What was approved is read per line from
+every approved run whose lines fall in the period (by their settlement date), so a year settled after an approved
+month holds only what the month did not already pay. A draft never blocks anything: a new draft supersedes the
+overlapping drafts (kept, marked superseded) except one of a wider period that contains it, so the nightly draft of
+a month leaves the finance office's draft of the year standing; approving a draft that another approval has since
+made stale is refused.
+
 Runs are idempotent: computing a period again with unchanged inputs returns the existing draft rather than a new
 run, and an approved period with nothing changed creates no run at all. Approved runs are frozen by triggers in
 the database (002_settlement.sql), not by convention here.
@@ -91,14 +98,17 @@ class RunResult:
     outcome: str
     line_count: int
     payable_yuan: Decimal
+    # drafts of other periods this run replaced (kept in payments.settlement_runs with status superseded)
+    superseded: tuple[int, ...] = ()
 
     def describe(self) -> str:
+        replaced = f"; superseded draft run(s) {', '.join(map(str, self.superseded))}" if self.superseded else ""
         if self.run_id is None:
-            return f"settlement {self.period.label}: approved runs are up to date, no adjustment needed"
+            return f"settlement {self.period.label}: approved runs are up to date, no adjustment needed{replaced}"
         verb = "created" if self.outcome == "created" else "unchanged, still"
         return (
             f"settlement {self.period.label}: {verb} draft run {self.run_id} ({self.run_kind}), "
-            f"{self.line_count:,} lines, payable {self.payable_yuan:,.2f} yuan"
+            f"{self.line_count:,} lines, payable {self.payable_yuan:,.2f} yuan{replaced}"
         )
 
 
@@ -109,7 +119,8 @@ LINE_COLUMNS = (
 )
 
 # Proposed lines of a run, given temp tables current_lines (the period's lines now) and approved (per line_key:
-# the sum approved so far for this period and the last approved line's attributes).
+# the sum approved so far in any run for a settlement date within the period, and the last approved line's
+# attributes).
 _ORIGINAL_LINES = f"""
     select {LINE_COLUMNS}, 'original' as line_type, amount_yuan, 0::numeric(14, 2) as previously_approved_yuan,
         null::text as adjustment_reason
@@ -163,6 +174,8 @@ def _propose(conn: psycopg.Connection, period: Period) -> tuple[str, int, Decima
         f"select {LINE_COLUMNS}, amount_yuan from settlement.settlement_lines where settlement_date between %s and %s",
         (period.start, period.end),
     )
+    # Every line a run stores is dated within its period (a reversal keeps the withdrawn line's date), so the lines
+    # approved for a period are the approved lines dated within it, whichever run (month, year) approved them.
     _temp_table(
         conn,
         "approved",
@@ -173,16 +186,12 @@ def _propose(conn: psycopg.Connection, period: Period) -> tuple[str, int, Decima
         from payments.settlement_run_lines as line
         inner join payments.settlement_runs as run
             on line.run_id = run.run_id
-        where run.status = 'approved' and run.period_start = %s and run.period_end = %s
-        order by line.line_key, run.run_id desc
+        where run.status = 'approved' and line.settlement_date between %s and %s
+        order by line.line_key, run.approved_at desc, run.run_id desc
         """,
         (period.start, period.end),
     )
-    has_approved = conn.execute(
-        "select exists (select from payments.settlement_runs "
-        "where status = 'approved' and period_start = %s and period_end = %s)",
-        (period.start, period.end),
-    ).fetchone()[0]
+    has_approved = conn.execute("select exists (select from pg_temp.approved)").fetchone()[0]
     conn.execute("drop table if exists pg_temp.proposed")
     # The stored lines' own row type, so a proposed line and the same line stored digest alike.
     conn.execute("create temp table proposed (like payments.settlement_run_lines) on commit drop")
@@ -208,22 +217,22 @@ def stored_lines_digest(conn: psycopg.Connection, run_id: int) -> str:
 def create_run(conn: psycopg.Connection, period: Period) -> RunResult:
     """Compute a draft settlement run of `period` from settlement.settlement_lines, in one transaction."""
     with conn.transaction():
-        # Runs of any period are serialised: overlap checks and draft replacement must see each other.
+        # Runs of any period are serialised: draft replacement and approvals must see each other.
         conn.execute("select pg_advisory_xact_lock(hashtext('skills_pipeline.settlement'))")
-        _refuse_overlapping_period(conn, period)
         run_kind, line_count, payable, digest = _propose(conn, period)
+        superseded = _supersede_overlapping_drafts(conn, period)
         draft = conn.execute(
             "select run_id, run_kind, lines_sha256 from payments.settlement_runs "
             "where status = 'draft' and period_start = %s and period_end = %s",
             (period.start, period.end),
         ).fetchone()
         if draft and draft[1] == run_kind and draft[2] == digest:
-            return RunResult(period, draft[0], run_kind, "unchanged", line_count, payable)
+            return RunResult(period, draft[0], run_kind, "unchanged", line_count, payable, superseded)
         if draft:
             conn.execute("update payments.settlement_runs set status = 'superseded' where run_id = %s", (draft[0],))
             log.info("draft run %s of %s superseded", draft[0], period.label)
         if run_kind == "adjustment" and line_count == 0:
-            return RunResult(period, None, None, "up_to_date", 0, Decimal(0))
+            return RunResult(period, None, None, "up_to_date", 0, Decimal(0), superseded)
         run_id = conn.execute(
             """
             insert into payments.settlement_runs
@@ -252,29 +261,29 @@ def create_run(conn: psycopg.Connection, period: Period) -> RunResult:
             (run_id,),
         )
         log.info("run %s of %s: %s lines, %s yuan", run_id, period.label, line_count, payable)
-        return RunResult(period, run_id, run_kind, "created", line_count, payable)
+        return RunResult(period, run_id, run_kind, "created", line_count, payable, superseded)
 
 
-def _refuse_overlapping_period(conn: psycopg.Connection, period: Period) -> None:
-    """Periods are settled as units: a run may repeat an earlier period exactly, never cut across one."""
-    clash = conn.execute(
+def _supersede_overlapping_drafts(conn: psycopg.Connection, period: Period) -> tuple[int, ...]:
+    """Mark superseded (kept, never deleted) the drafts of other periods that `period` overlaps, except a draft of a
+    wider period that contains it: drafting 2023 replaces the drafts of its months, drafting a month leaves the
+    year's draft alone. Returns the run ids superseded."""
+    superseded = conn.execute(
         """
-        select period_start, period_end
-        from payments.settlement_runs
+        update payments.settlement_runs
+        set status = 'superseded'
         where
-            status <> 'superseded'
+            status = 'draft'
             and daterange(period_start, period_end, '[]') && daterange(%(start)s, %(end)s, '[]')
             and (period_start, period_end) <> (%(start)s, %(end)s)
-        limit 1
+            and not daterange(period_start, period_end, '[]') @> daterange(%(start)s, %(end)s, '[]')
+        returning run_id, period_start, period_end
         """,
         {"start": period.start, "end": period.end},
-    ).fetchone()
-    if clash:
-        other = Period(*clash)
-        raise SettlementError(
-            f"period {period.label} overlaps the settled period {other.label}; settle {other.label} again "
-            "(later changes become adjustment lines) or choose a period that does not cut across it"
-        )
+    ).fetchall()
+    for run_id, start, end in superseded:
+        log.info("draft run %s of %s superseded by a draft of %s", run_id, Period(start, end).label, period.label)
+    return tuple(run_id for run_id, _, _ in superseded)
 
 
 def approve_run(conn: psycopg.Connection, run_id: int, approved_by: str) -> None:

@@ -3,8 +3,11 @@
     from wage records): the exit quarter (the quarter the training ended) and the periods that follow it, whether a
     qualifying contribution or an employment registration falls in the 2nd and in the 4th calendar quarter after
     it, the average monthly contribution base in the 2nd (an earnings proxy), the first valid credential within a
-    year of the training, and the exclusions: not_completed (every measure); enterprise_employee_on_the_job
-    (employment measures, 001 §一). int_training__quarterly_outcomes turns it into statuses at the data's date.
+    year of the training, and the exclusions: not_exited (an enrollment still in training, every measure);
+    enterprise_employee_on_the_job (employment measures, 001 §一). Every exiter counts, whether they completed or
+    dropped out (as WIOA counts every exiter); completion_status is carried as a breakdown. The policy's own
+    completion-based rate (培训结束后就业率) is int_training__outcomes. int_training__quarterly_outcomes turns the
+    evidence into statuses at the data's date.
 
     Incremental by person, as int_training__outcomes: the evidence depends only on the trainee's records and on no
     date, so a night recomputes the enrollments of the persons a batch after the watermark named
@@ -67,6 +70,7 @@ exits as (
         enrollments.region_code,
         enrollments.start_date,
         enrollments.end_date,
+        enrollments.completion_status,
         date_trunc('quarter', enrollments.end_date)::date as exit_quarter,
         (date_trunc('quarter', enrollments.end_date) + interval '6 months')::date as second_quarter_start,
         (date_trunc('quarter', enrollments.end_date) + interval '9 months - 1 day')::date as second_quarter_end,
@@ -74,10 +78,10 @@ exits as (
         (date_trunc('quarter', enrollments.end_date) + interval '15 months - 1 day')::date as fourth_quarter_end,
         (enrollments.end_date + interval '1 year')::date as credential_window_end,
         case
-            when enrollments.completion_status <> 'completed' then 'not_completed'
+            when enrollments.completion_status = 'in_progress' then 'not_exited'
             when trainee_categories.is_excluded_from_employment_rate then 'enterprise_employee_on_the_job'
         end as employment_exclusion,
-        case when enrollments.completion_status <> 'completed' then 'not_completed' end as credential_exclusion
+        case when enrollments.completion_status = 'in_progress' then 'not_exited' end as credential_exclusion
     -- every enrollment, an open one (no end date) too: delete+insert replaces only the keys it writes, so an end date
     -- corrected away must replace the row; int_training__quarterly_outcomes reads the ended ones
     from enrollments
@@ -129,6 +133,7 @@ final as (
         exits.program_type,
         exits.region_code,
         exits.end_date,
+        exits.completion_status,
         exits.exit_quarter,
         exits.second_quarter_end,
         exits.fourth_quarter_end,

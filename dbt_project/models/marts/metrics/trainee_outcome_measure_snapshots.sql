@@ -2,7 +2,9 @@
     Every night's outcome measures, kept under the data date they were computed on: a report of a past period is
     regenerated from the snapshot of its date, exactly as it was issued, however the data have been corrected since.
     A rebuild of the same data date replaces that date's rows (idempotent); no other date's rows are touched, and a
-    --full-refresh leaves the history alone (full_refresh=false).
+    --full-refresh leaves the history alone (full_refresh=false). Each row keeps the status it had at its as-of date
+    (final or provisional), so a past report shows a figure as final exactly when it was. Columns added later are
+    appended (older snapshots hold null in them).
 -#}
 -- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
 {{
@@ -11,7 +13,7 @@
         unique_key=['as_of_date'],
         incremental_strategy='delete+insert',
         full_refresh=false,
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         meta={'county_filter': 'case when breakdown = \'county\' then breakdown_value end'},
     )
 }}
@@ -36,7 +38,10 @@ final as (
         exclusions,
         by_contribution,
         by_registration,
-        measure_value
+        measure_value,
+        pending_with_evidence,
+        measure_status,
+        latest_window_end_date
     from measures
     where as_of_date is not null
 )

@@ -1,9 +1,12 @@
 {#-
     Outcome measures by exit quarter (the quarter a training ended) and breakdown, after the US WIOA performance
     reports: employment in the 2nd and 4th quarter after exit, the median monthly contribution base in the 2nd
-    quarter (an earnings proxy), credential attainment within a year. Each row has its numerator, its
-    denominator (final cases only), the cases still pending, the exclusions with their reason codes, and the
-    evidence behind the employed (contribution, registration).
+    quarter (an earnings proxy), credential attainment within a year. Every exiter counts, completed or dropped out;
+    completion is a breakdown beside region and programme type. Each row has its numerator and denominator (final
+    cases only: windows closed at the as-of date), the cases still pending and how many of them have evidence so far
+    (a provisional figure, never mixed into the final one), the exclusions with their reason codes, the evidence
+    behind the employed (contribution, registration), its as-of date and its status: final once no case is pending
+    (docs/time.md).
 -#}
 -- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
 {{ config(meta={'county_filter': 'case when breakdown = \'county\' then breakdown_value end'}) }}
@@ -13,6 +16,7 @@
     'city': 'city_code',
     'county': 'county_code',
     'program_type': 'program_type',
+    'completion': 'completion_status',
 } -%}
 
 with
@@ -43,7 +47,10 @@ cases as (
         county_code,
         city_code,
         program_type,
+        completion_status,
         'employment_q2' as measure,
+        second_quarter_end as window_end_date,
+        second_quarter_evidence is not null as has_evidence,
         second_quarter_status as status,
         employment_exclusion as exclusion_reason,
         second_quarter_evidence as evidence,
@@ -56,7 +63,10 @@ cases as (
         county_code,
         city_code,
         program_type,
+        completion_status,
         'employment_q4' as measure,
+        fourth_quarter_end as window_end_date,
+        fourth_quarter_evidence is not null as has_evidence,
         fourth_quarter_status as status,
         employment_exclusion as exclusion_reason,
         fourth_quarter_evidence as evidence,
@@ -70,7 +80,10 @@ cases as (
         county_code,
         city_code,
         program_type,
+        completion_status,
         'median_earnings_q2' as measure,
+        second_quarter_end as window_end_date,
+        second_quarter_contribution_base is not null as has_evidence,
         case
             when second_quarter_status = 'employed' and second_quarter_contribution_base is not null
                 then 'employed'
@@ -88,7 +101,10 @@ cases as (
         county_code,
         city_code,
         program_type,
+        completion_status,
         'credential_attainment' as measure,
+        credential_window_end as window_end_date,
+        first_credential_date is not null and credential_exclusion is null as has_evidence,
         credential_status as status,
         credential_exclusion as exclusion_reason,
         null::text as evidence,
@@ -117,9 +133,15 @@ by_breakdown as (
         count(*) filter (where status in ('employed', 'attained')) as numerator,
         count(*) filter (where status in ('employed', 'attained', 'not_employed', 'not_attained')) as denominator,
         count(*) filter (where status = 'pending') as pending,
+        count(*) filter (where status = 'pending' and has_evidence) as pending_with_evidence,
         count(*) filter (where status = 'excluded') as excluded,
-        count(*) filter (where evidence in ('contribution', 'contribution_and_registration')) as by_contribution,
-        count(*) filter (where evidence in ('registration', 'contribution_and_registration')) as by_registration,
+        count(*) filter (
+            where status = 'employed' and evidence in ('contribution', 'contribution_and_registration')
+        ) as by_contribution,
+        count(*) filter (
+            where status = 'employed' and evidence in ('registration', 'contribution_and_registration')
+        ) as by_registration,
+        max(window_end_date) filter (where status <> 'excluded') as latest_window_end_date,
         percentile_cont(0.5) within group (order by amount) filter (where status = 'employed') as median_amount
     from cases_by_breakdown
     group by exit_quarter, measure, breakdown, breakdown_value
@@ -158,6 +180,7 @@ final as (
         by_breakdown.numerator,
         by_breakdown.denominator,
         by_breakdown.pending,
+        by_breakdown.pending_with_evidence,
         by_breakdown.excluded,
         coalesce(exclusions.exclusions, '{}'::jsonb) as exclusions,
         by_breakdown.by_contribution,
@@ -166,6 +189,8 @@ final as (
             when by_breakdown.measure = 'median_earnings_q2' then round(by_breakdown.median_amount::numeric, 2)
             else round(by_breakdown.numerator::numeric / nullif(by_breakdown.denominator, 0), 4)
         end as measure_value,
+        case when by_breakdown.pending = 0 then 'final' else 'provisional' end as measure_status,
+        by_breakdown.latest_window_end_date,
         by_breakdown.as_of_date
     from by_breakdown
     left join exclusions

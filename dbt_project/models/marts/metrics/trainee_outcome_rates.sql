@@ -1,7 +1,10 @@
 {#-
-    Trainee employment rate (denominator: completed trainees excluding enterprise employees on the job, 001 §一;
-    numerator: those employed within the window) and certification rate, per completion month and breakdown.
-    A rate is final once latest_window_end_date has passed.
+    The policy's completion-based trainee employment rate (培训结束后就业率, 001 §一: completed trainees excluding
+    enterprise employees on the job; employed within the employment window after the end date; the measure
+    settlement and its class threshold use) and the certification rate, per completion month and breakdown. It is a
+    measure of its own, apart from the WIOA-style exiter measures of trainee_outcome_measures.
+    Each row carries its as-of date (the latest loaded data date) and its status: final once every window of the
+    month has closed at the as-of date (latest_window_end_date before it), provisional until then (docs/time.md).
 -#}
 -- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
 {{ config(meta={'county_filter': 'case when breakdown = \'county\' then breakdown_value end'}) }}
@@ -30,6 +33,10 @@ regions as (
 targets as (
     select * from {{ ref('targets') }}
     where indicator = 'trainee_employment_rate'
+),
+
+data_as_of as (
+    select * from {{ ref('int_ingest__latest_data_date') }}
 ),
 
 with_geography as (
@@ -71,8 +78,13 @@ final as (
         rates.certified_trainees,
         rates.completed_trainees,
         round(rates.certified_trainees::numeric / nullif(rates.completed_trainees, 0), 4) as certification_rate,
-        rates.latest_window_end_date
+        rates.latest_window_end_date,
+        data_as_of.as_of_date,
+        case
+            when rates.latest_window_end_date < data_as_of.as_of_date then 'final' else 'provisional'
+        end as rate_status
     from rates
+    cross join data_as_of
     left join targets
         on
             targets.region_code = '140000'
