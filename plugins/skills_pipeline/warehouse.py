@@ -143,6 +143,7 @@ MIGRATIONS = (
     "007_archive_delivery.sql",
     "008_raw_append_only.sql",
     "009_archive_documents.sql",
+    "010_imported_targets.sql",
 )
 
 

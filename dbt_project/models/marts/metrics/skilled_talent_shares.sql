@@ -43,7 +43,7 @@ regions as (
 ),
 
 targets as (
-    select * from {{ ref('targets') }}
+    select * from {{ ref('int_targets__in_force') }}
 ),
 
 -- Every month from the first contribution to the last: the months this mart has rows for.

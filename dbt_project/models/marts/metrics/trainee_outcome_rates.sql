@@ -31,7 +31,7 @@ regions as (
 ),
 
 targets as (
-    select * from {{ ref('targets') }}
+    select * from {{ ref('int_targets__in_force') }}
     where indicator = 'trainee_employment_rate'
 ),
 
