@@ -47,6 +47,90 @@ def test_each_report_renders_in_chromium_with_its_charts_prints_to_pdf_and_shows
     _dbt_docs_render_offline_and_the_index_links_everything()
     _the_start_page_shows_the_latest_biweekly_report(built, tmp_path)
     _a_past_report_shows_the_outcomes_of_its_own_date(built, tmp_path)
+    _no_figure_is_final_before_its_window_closes(built, tmp_path)
+    _an_imported_target_brings_pace_figures_and_a_bad_file_imports_nothing(built, tmp_path)
+
+
+def _no_figure_is_final_before_its_window_closes(built, tmp_path) -> None:
+    """The annual report of a year whose completion months' windows are still open at the as-of date states no
+    final employment rate: the open months are shown as provisional with their count, never mixed in."""
+    report = build.write(built, "annual", "2026", tmp_path / "annual-time", pdf=False)
+    data = json.loads(report.data.read_text(encoding="utf-8"))
+    as_of = data["as_of_date"]
+    assert as_of == (START + dt.timedelta(days=1)).isoformat()
+    for month in data["employment_trend"]:
+        assert month["is_final"] == (month["latest_window_end_date"] < as_of), month
+    final_2026 = built.execute(
+        "select coalesce(sum(employed_trainees), 0), coalesce(sum(employment_rate_denominator), 0) "
+        "from metrics.trainee_outcome_rates where breakdown = 'province' and rate_status = 'final' "
+        "and extract(year from completion_month) = 2026"
+    ).fetchone()
+    open_2026 = built.execute(
+        "select coalesce(sum(employment_rate_denominator), 0) from metrics.trainee_outcome_rates "
+        "where breakdown = 'province' and rate_status = 'provisional' and extract(year from completion_month) = 2026"
+    ).fetchone()[0]
+    employment = next(r for r in data["rate_targets"] if r["indicator"].startswith("培训后就业率"))
+    assert (employment["numerator"], employment["denominator"], employment["pending"]) == (*final_2026, open_2026)
+    assert open_2026 > 0 and employment["status"] == "provisional"
+    # Every 2026 completion month's six-month window is open on 2026-06-02: no final rate at all.
+    assert final_2026 == (0, 0) and employment["actual"] is None
+    html = report.html.read_text(encoding="utf-8")
+    assert "暂无就业率终值" in html and "观察期未满（暂计，不作终值）" in html
+    # Outcome measures: a pending case is never in a numerator, whatever evidence it has.
+    leaked = built.execute(
+        "select count(*) from metrics.trainee_outcome_measures where measure_status = 'final' and pending > 0 "
+        "or (latest_window_end_date >= as_of_date and denominator > 0)"
+    ).fetchone()[0]
+    assert leaked == 0
+
+
+def _an_imported_target_brings_pace_figures_and_a_bad_file_imports_nothing(built, tmp_path) -> None:
+    from skills_pipeline import dbt_build
+    from skills_pipeline.reports import targets
+
+    county = built.execute(
+        "select region_code from metrics.target_progress where region_level = 'county' and target_year = 2026 "
+        "and indicator = 'subsidised_trainings' order by actual_value desc limit 1"
+    ).fetchone()[0]
+    bad = tmp_path / "targets-bad.csv"
+    bad.write_text(
+        "地区代码,指标,起始日期,截止日期,目标值,依据\n"
+        f"{county},subsidised_trainings,2026-01-01,2026-12-31,1600,县人社局2026年计划\n"
+        "141125,subsidised_trainings,2023-01-01,2023-12-31,1700,县人社局\n"
+        f"{county},caregiver_certified_share,2026-01-01,2026-12-31,90,县人社局\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(targets.TargetImportError) as refused:
+        targets.import_file(built, bad)
+    message = str(refused.value)
+    assert "targets-bad.csv line 3: the policy documents set subsidised_trainings for 141125" in message
+    assert "targets-bad.csv line 4: target_value 90: caregiver_certified_share is a share" in message
+    assert built.execute("select count(*) from ingest.imported_targets").fetchone()[0] == 0  # all or nothing
+
+    good = tmp_path / "targets.csv"
+    good.write_text(
+        "region_code,indicator,period_start,period_end,target_value,program_types,source\n"
+        f"{county},subsidised_trainings,2026-01-01,2026-12-31,1600,,县人社局2026年计划\n",
+        encoding="utf-8",
+    )
+    assert targets.import_file(built, good).rows == 1
+    assert targets.import_file(built, good).replaced == 1  # importing again changes nothing
+    dbt_build.run("build", "--quiet", "--select", "int_targets__in_force+")
+    row = built.execute(
+        "select actual_value, target_value, remaining_to_target, pace_needed_per_fortnight, pace_needed_per_month, "
+        "months_left, fortnights_left, target_origin, is_on_pace, progress_status from metrics.target_progress "
+        "where region_code = %s and target_year = 2026 and indicator = 'subsidised_trainings'",
+        (county,),
+    ).fetchone()
+    actual, target, remaining, per_fortnight, per_month, months, fortnights, origin, on_pace, status = row
+    assert (target, origin, status) == (1600, "import", "provisional")
+    # As of 2026-06-02: 212 days (16 fortnights, the last one short) and 7 calendar months (June counted) to go.
+    assert remaining == target - actual and months == 7 and fortnights == 16
+    assert float(per_fortnight) == pytest.approx(float(remaining) / 16, abs=0.05)
+    assert float(per_month) == pytest.approx(float(remaining) / 7, abs=0.05)
+    assert on_pace == (actual * 365 / 153 >= target)
+    html = build.write(built, "biweekly", "2026-05-20", tmp_path / "paced", pdf=False).html.read_text("utf-8")
+    assert f"{per_month:,.0f}" in html and "每月需完成" in html and "（导入）" in html
 
 
 def _a_past_report_shows_the_outcomes_of_its_own_date(built, tmp_path) -> None:
@@ -117,9 +201,10 @@ def _figures_are_the_marts(built, report: build.Report) -> None:
         for row in data["target_progress"]
         if row["region_level"] == "province" and row["target_year"] == 2026
     }
+    # 003 §二(一): the subsidised trainings are its four parts; the labour brand's trainings have a target apart.
     subsidised = built.execute(
-        "select count(*) from intermediate.int_training__outcomes "
-        "where extract(year from start_date) = 2026 and completion_status <> 'dropped'"
+        "select count(*) from intermediate.int_training__outcomes where extract(year from start_date) = 2026 "
+        "and completion_status <> 'dropped' and program_type <> 'labour_brand'"
     ).fetchone()[0]
     assert subsidised > 0 and province["subsidised_trainings"]["actual_value"] == subsidised
     assert f">{subsidised:,}<" in html  # the province row of the county table, formatted as printed statistics

@@ -780,9 +780,9 @@ def test_a_year_is_settled_after_its_months_drafts_never_block_and_nothing_is_pa
 
     may = settlement.create_run(conn, settlement.parse_period("2023-05"))
     assert may.run_id is not None and year.run_id not in may.superseded
-    assert conn.execute(
-        "select status from payments.settlement_runs where run_id = %s", (year.run_id,)
-    ).fetchone() == ("draft",)  # the month's draft left the year's alone
+    assert conn.execute("select status from payments.settlement_runs where run_id = %s", (year.run_id,)).fetchone() == (
+        "draft",
+    )  # the month's draft left the year's alone
 
     settlement.approve_run(conn, year.run_id, "finance officer")
     with pytest.raises(settlement.SettlementError, match="is stale"):

@@ -196,6 +196,48 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_targets_import(args) -> int:
+    from skills_pipeline import warehouse
+    from skills_pipeline.reports import targets
+
+    warehouse.migrate()
+    with warehouse.connect() as conn:
+        result = targets.import_file(conn, args.file, dry_run=args.dry_run)
+    if args.dry_run:
+        print(f"{args.file}: {result.rows} target(s) pass every check; nothing imported (--dry-run)")
+    else:
+        print(
+            f"{args.file}: {result.rows} target(s) imported ({result.replaced} replaced), sha256 {result.sha256}; "
+            "the reports show them after the next build_archive (or dbt build --select target_progress+)"
+        )
+    return 0
+
+
+def cmd_targets_list(args) -> int:
+    from skills_pipeline import warehouse
+
+    with warehouse.connect() as conn:
+        rows = conn.execute(
+            "select region_code, indicator, period_start, period_end, target_value, program_types, source, origin "
+            "from intermediate.int_targets__in_force where %s::integer is null "
+            "or %s between extract(year from period_start) and extract(year from period_end) "
+            "order by period_start, region_code, indicator",
+            (args.year, args.year),
+        ).fetchall()
+    if not rows:
+        print(
+            "no target set"
+            + (f" for {args.year}" if args.year else "")
+            + "; import one: skills-pipeline targets import FILE"
+        )
+        return 0
+    print(f"{'region':<8}{'indicator':<40}{'from':<12}{'to':<12}{'value':>10}  {'origin':<9}source")
+    for region, indicator, start, end, value, scope, source, origin in rows:
+        scope_text = f" [{scope}]" if scope else ""
+        print(f"{region:<8}{indicator:<40}{start!s:<12}{end!s:<12}{value:>10}  {origin:<9}{source}{scope_text}")
+    return 0
+
+
 def cmd_settlement_verify(args) -> int:
     from skills_pipeline import warehouse
     from skills_pipeline.settlement import runs
@@ -513,6 +555,23 @@ def build_parser() -> argparse.ArgumentParser:
     deadlines = settle_commands.add_parser("deadlines", help="what is still open against the 31 March deadline")
     deadlines.add_argument("--year", type=int, help="subsidy year (default: all)")
     deadlines.set_defaults(handler=cmd_settlement_deadlines)
+
+    targets_parser = commands.add_parser(
+        "targets", help="the targets reports compare against: list, and import a bureau's file"
+    )
+    targets_commands = targets_parser.add_subparsers(dest="targets_command", required=True)
+    targets_import = targets_commands.add_parser(
+        "import",
+        help="check a CSV of targets the documents do not set and store it (all rows or none; docs/targets.md)",
+    )
+    targets_import.add_argument(
+        "file", help="CSV: region_code,indicator,period_start,period_end,target_value,program_types,source"
+    )
+    targets_import.add_argument("--dry-run", action="store_true", help="check the file only")
+    targets_import.set_defaults(handler=cmd_targets_import)
+    targets_list = targets_commands.add_parser("list", help="every target in force: the documents' and the imported")
+    targets_list.add_argument("--year", type=int, help="only targets in force in this year")
+    targets_list.set_defaults(handler=cmd_targets_list)
 
     report = commands.add_parser(
         "report", help="a progress report (HTML with charts, and its PDF) read from the marts, for one period"

@@ -108,7 +108,8 @@ def _spell(event: dict) -> dict | None:
         "evidence": "registration",
         "employer_code": details.get("employer_code"),
         "start_date": _date(event["event_date"]),
-        "end_date": None,
+        # the date of the registration that ended it (unemployment, or the end of that job); null while it stands
+        "end_date": _date(event["end_date"]),
         "months": None,
         "registration_type": details.get("event_type"),
         "region_code": event["region_code"],

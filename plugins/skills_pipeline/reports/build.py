@@ -99,8 +99,10 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             "where event_date between %s and %s group by event_type order by event_type",
             (period.start, period.end),
         ).fetchall()
+        # Province and cities, and every county that has a share target of its own.
         shares = cur.execute(
-            "select * from metrics.skilled_talent_shares where region_level in ('province', 'city') "
+            "select * from metrics.skilled_talent_shares where (region_level in ('province', 'city') "
+            "or skilled_share_target is not null or high_skilled_share_target is not null) "
             "and employment_month = (select max(employment_month) from metrics.skilled_talent_shares "
             "where employment_month <= %s) order by region_level desc, region_code",
             (period.end,),
@@ -123,10 +125,15 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             """,
             (period.year, period.end),
         ).fetchall()
+        # The marts' as-of date (int_ingest__latest_data_date: the latest data date of a loaded file).
+        as_of = cur.execute(
+            "select max(data_date) as as_of_date from ingest.load_ledger where status = 'loaded'"
+        ).fetchone()
     programmes["certificate"] = "技能评价(证书)补贴"
     return _plain(
         {
             "kind": period.kind,
+            "as_of_date": as_of["as_of_date"] if as_of else None,
             "period": {"start": period.start, "end": period.end, "label": period.label},
             "regions": regions,
             "programmes": programmes,
@@ -142,26 +149,37 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
 
 
 def _rate_targets(trend: list[dict], shares: list[dict], period: Period) -> list[dict]:
-    """The province's rate targets in force: the employment rate of the year's final completion months (windows
-    closed), and the skilled and high-skilled shares of the latest month."""
+    """The rate targets in force: the province's employment rate over the year's completion months that are final at
+    the as-of date (every window closed; provisional months are left out, never mixed in), and the skilled and
+    high-skilled shares of the latest month for every region that has a target (a county's own, 003 §二(二))."""
     rows = []
     final = [r for r in trend if r["is_final"] and r["completion_month"].year == period.year]
+    open_months = [r for r in trend if not r["is_final"] and r["completion_month"].year == period.year]
     target = next((r["employment_rate_target"] for r in reversed(trend) if r["employment_rate_target"]), None)
-    denominator = sum(r["employment_rate_denominator"] for r in final)
+    as_of = max((r["as_of_date"] for r in trend if r["as_of_date"]), default=None)
     if target is not None:
+        denominator = sum(r["employment_rate_denominator"] for r in final)
         employed = sum(r["employed_trainees"] for r in final)
-        actual = employed / denominator if denominator else None
-        source = "metrics.trainee_outcome_rates · 001 §一"
-        rows.append({"indicator": "培训后就业率(本年已满观察期)", "actual": actual, "target": target, "source": source})
-    province = next((r for r in shares if r["region_level"] == "province"), None)
-    if province:
+        rows.append({
+            "region_code": "140000", "indicator": "培训后就业率(观察期已满的结业月份)",
+            "actual": employed / denominator if denominator else None, "target": target,
+            "numerator": employed, "denominator": denominator,
+            "pending": sum(r["employment_rate_denominator"] for r in open_months),
+            "final_months": len(final), "open_months": len(open_months),
+            "as_of_date": as_of, "status": "final" if final and not open_months else "provisional",
+            "source": "metrics.trainee_outcome_rates · 001 §一",
+        })  # fmt: skip
+    for share in shares:
         for label, actual, target in (
-            ("技能人才占就业人员比例", province["skilled_share"], province["skilled_share_target"]),
-            ("高技能人才占技能人才比例", province["high_skilled_share"], province["high_skilled_share_target"]),
+            ("技能人才占就业人员比例", share["skilled_share"], share["skilled_share_target"]),
+            ("高技能人才占技能人才比例", share["high_skilled_share"], share["high_skilled_share_target"]),
         ):
             if target is not None:
-                rows.append({"indicator": label, "actual": actual, "target": target,
-                             "source": "metrics.skilled_talent_shares · 002 §一"})  # fmt: skip
+                rows.append({
+                    "region_code": share["region_code"], "indicator": label, "actual": actual, "target": target,
+                    "as_of_date": share["employment_month"], "status": "provisional",
+                    "source": "metrics.skilled_talent_shares · 002 §一 / 003 §二(二)",
+                })  # fmt: skip
     for row in rows:
         actual, target = (None if v is None else float(v) for v in (row["actual"], row["target"]))
         row.update(actual=actual, target=target, share_of_target=actual / target if actual is not None else None)

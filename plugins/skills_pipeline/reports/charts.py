@@ -31,7 +31,7 @@ def draw(data: dict) -> dict[str, str | None]:
 def _target_progress(data: dict) -> str | None:
     rows = [
         {
-            "目标": f"山西省 · {row['indicator']}",
+            "目标": f"{region_name(data, row['region_code'])} · {row['indicator']}",
             "完成进度": min(row["share_of_target"] or 0, 1.0),
         }
         for row in data["rate_targets"]

@@ -40,14 +40,14 @@ from_imports as (
         'import' as origin
     from imported
     where not exists (
-        select
-        from documented
-        where
-            documented.region_code = imported.region_code
-            and documented.indicator = imported.indicator
-            and daterange(documented.period_start, documented.period_end, '[]')
-            && daterange(imported.period_start, imported.period_end, '[]')
-    )
+            select
+            from documented
+            where
+                documented.region_code = imported.region_code
+                and documented.indicator = imported.indicator
+                and daterange(documented.period_start, documented.period_end, '[]')
+                && daterange(imported.period_start, imported.period_end, '[]')
+        )
 ),
 
 final as (

@@ -87,6 +87,31 @@ contribution_updates as (
     group by person_id, employer_code
 ),
 
+-- A registered employment (就业、灵活就业、创业登记) ends at the person's first later registration that ends it: an
+-- unemployment registration, or the end of that job (终止就业 naming its employer, or naming none).
+registration_ends as (
+    select distinct on (started.registration_id)
+        started.registration_id,
+        ended.event_date as end_date,
+        ended.batch_id as last_batch_id,
+        ended.updated_at
+    from registrations as started
+    inner join registrations as ended
+        on
+            started.person_id = ended.person_id
+            and started.registration_id <> ended.registration_id
+            and started.event_date <= ended.event_date
+            and (
+                ended.event_type = 'unemployment'
+                or (
+                    ended.event_type = 'employment_end'
+                    and (ended.employer_code is null or ended.employer_code = started.employer_code)
+                )
+            )
+    where started.event_type in ('employment', 'flexible_employment', 'entrepreneurship')
+    order by started.registration_id asc, ended.event_date asc, ended.registration_id asc
+),
+
 employment_spells as (
     select
         numbered_months.person_id,
@@ -139,19 +164,21 @@ events as (
     union all
 
     select
-        'registration:' || registration_id as event_id,
-        person_id,
+        'registration:' || registrations.registration_id as event_id,
+        registrations.person_id,
         'registration' as event_type,
-        event_date,
-        null::date as end_date,
-        region_code,
+        registrations.event_date,
+        registration_ends.end_date,
+        registrations.region_code,
         jsonb_build_object(
-            'registration_id', registration_id, 'event_type', event_type, 'employer_code', employer_code,
-            'monthly_income', monthly_income
+            'registration_id', registrations.registration_id, 'event_type', registrations.event_type,
+            'employer_code', registrations.employer_code, 'monthly_income', registrations.monthly_income
         ) as details,
-        updated_at,
-        batch_id as source_batch_id
+        greatest(registrations.updated_at, registration_ends.updated_at) as updated_at,
+        greatest(registrations.batch_id, registration_ends.last_batch_id) as source_batch_id
     from registrations
+    left join registration_ends
+        on registrations.registration_id = registration_ends.registration_id
 
     union all
 
