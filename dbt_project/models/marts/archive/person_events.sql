@@ -105,7 +105,7 @@ registration_ends as (
                 ended.event_type = 'unemployment'
                 or (
                     ended.event_type = 'employment_end'
-                    and (ended.employer_code is null or ended.employer_code = started.employer_code)
+                    and (ended.employer_code is null or started.employer_code = ended.employer_code)
                 )
             )
     where started.event_type in ('employment', 'flexible_employment', 'entrepreneurship')
