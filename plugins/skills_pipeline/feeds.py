@@ -8,6 +8,7 @@ accepts, and how it is stored, is in skills_pipeline/ingest/rules.py.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -59,6 +60,34 @@ class RequiredUnless:
 
 RowRule = NotBefore | RequiredUnless
 
+# Plausibility (docs/feeds.md, plausibility): no date in the feeds is before this one.
+EARLIEST_PLAUSIBLE_DATE = dt.date(1950, 1, 1)
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """Plausibility rule: the date (or month) in `column` is not before EARLIEST_PLAUSIBLE_DATE and not later than
+    the delivery's data date plus `days_after_delivery` (a planned end date may lie ahead; an event may not)."""
+
+    column: str
+    days_after_delivery: int = 0
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """Plausibility rule: the amount in `column` is at most `yuan`; the environment variable
+    SKILLS_CEILING_<COLUMN> (e.g. SKILLS_CEILING_CONTRIBUTION_BASE=150000) sets another ceiling."""
+
+    column: str
+    yuan: int
+
+    @property
+    def setting(self) -> str:
+        return f"SKILLS_CEILING_{self.column.upper()}"
+
+
+Plausibility = DateWindow | Ceiling
+
 
 @dataclass(frozen=True)
 class Feed:
@@ -67,6 +96,9 @@ class Feed:
     columns: tuple[Column, ...]
     natural_key: tuple[str, ...]
     row_rules: tuple[RowRule, ...] = ()
+    # values no real record holds: quarantined with a named rule (<column>:before_1950, :after_delivery_date,
+    # :above_ceiling)
+    plausibility: tuple[Plausibility, ...] = ()
     # raw.<feed> gets a btree index on the natural key: its incremental staging model re-reads every version of the
     # keys a night's batches changed (macro changed_key_versions). Not for contributions, whose staging model keeps
     # the stored versions itself: an index on 10 M rows a month would slow their load.
@@ -178,6 +210,8 @@ TRAINING = Feed(
         Column("updated_at", "更新时间", Kind.TIMESTAMP),
     ),
     row_rules=(NotBefore("end_date", "start_date"),),
+    # A class in training has a planned end date, up to a year ahead of the delivery.
+    plausibility=(DateWindow("start_date"), DateWindow("end_date", days_after_delivery=366)),
 )
 
 SOCIAL_SECURITY = Feed(
@@ -197,6 +231,8 @@ SOCIAL_SECURITY = Feed(
         Column("paid", "是否到账", Kind.BOOLEAN),
         Column("updated_at", "更新时间", Kind.TIMESTAMP),
     ),
+    # A monthly base above 100,000 yuan is far over any province's cap (three times the average wage).
+    plausibility=(DateWindow("contribution_month"), Ceiling("contribution_base", 100_000)),
 )
 
 EMPLOYMENT = Feed(
@@ -214,6 +250,7 @@ EMPLOYMENT = Feed(
         Column("monthly_income", "月收入", Kind.MONEY, required=False),
         Column("updated_at", "更新时间", Kind.TIMESTAMP),
     ),
+    plausibility=(DateWindow("event_date"), Ceiling("monthly_income", 1_000_000)),
 )
 
 CERTIFICATE = Feed(
@@ -243,6 +280,7 @@ CERTIFICATE = Feed(
             why="专项职业能力证书 has no level (docs/policy.md, skill levels); every other certificate names one",
         ),
     ),
+    plausibility=(DateWindow("issue_date"),),
 )
 
 FEEDS: dict[str, Feed] = {f.name: f for f in (TRAINING, SOCIAL_SECURITY, EMPLOYMENT, CERTIFICATE)}

@@ -44,6 +44,11 @@ SOCIAL_SECURITY_DEFECTS = [
     ({"paid": "maybe"}, "paid:boolean"),
     ({"updated_at": "2026-02-30 10:00:00"}, "updated_at:impossible_timestamp"),
     ({"updated_at": "yesterday"}, "updated_at:timestamp_format"),
+    # plausibility (docs/feeds.md): no month before 1950 or after the delivery's, no base above the ceiling
+    ({"contribution_month": "194912"}, "contribution_month:before_1950"),
+    ({"contribution_month": "202607"}, "contribution_month:after_delivery_date"),
+    ({"contribution_base": "100000.01"}, "contribution_base:above_ceiling"),
+    ({"contribution_base": "999999999999.99"}, "contribution_base:above_ceiling"),
 ]
 
 
@@ -67,6 +72,10 @@ TRAINING_DEFECTS = [
     ({"occupation_code": "41001"}, "occupation_code:occupation_format"),
     ({"completion_status": ""}, "completion_status:required"),
     ({"institution_code": ""}, "institution_code:required"),
+    # plausibility: a training started after its delivery's date (2026-06-01), or planned to end over a year later
+    ({"start_date": "2026-06-02", "end_date": "2026-06-20"}, "start_date:after_delivery_date"),
+    ({"end_date": "2099-05-18"}, "end_date:after_delivery_date"),
+    ({"start_date": "1949-12-31"}, "start_date:before_1950"),
 ]
 
 
@@ -76,6 +85,20 @@ def test_each_training_rule_quarantines_its_row(db, tmp_path, change, rule):
     write_csv(tmp_path, "training", rows)
     ingest("training", tmp_path)
     assert quarantined(db) == {2: [rule]}
+
+
+def test_a_planned_end_within_a_year_of_the_delivery_loads_and_the_ceiling_is_configurable(db, tmp_path, monkeypatch):
+    write_csv(tmp_path, "training", [training_row(end_date="2027-06-01")])  # DAY + 365 days: a planned end
+    (result,) = ingest("training", tmp_path).files
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 0)
+    monkeypatch.setenv("SKILLS_CEILING_CONTRIBUTION_BASE", "3000")
+    at_ceiling = social_security_row(contribution_base="3000.00")
+    above = social_security_row(insurance_type="310", contribution_base="3000.01")
+    write_csv(tmp_path, "social_security", [at_ceiling, above])
+    (result,) = ingest("social_security", tmp_path).files
+    assert quarantined(db, result.batch_id) == {2: ["contribution_base:above_ceiling"]}
+    fix = db.execute("select details from raw.quarantined_rows where batch_id = %s", (result.batch_id,)).fetchone()[0]
+    assert "SKILLS_CEILING_CONTRIBUTION_BASE" in str(fix)
 
 
 def test_accepted_spellings_load_as_canonical_values(db, tmp_path):

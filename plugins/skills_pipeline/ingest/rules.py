@@ -20,8 +20,11 @@ verdicts arrive in the helper column `<column>__problem`.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
@@ -193,6 +196,81 @@ def required_unless(column: str, other: str, exempt_values: list[str]) -> gxe.Ex
     )
 
 
+def date_window(column: Column, rule: feeds.DateWindow, data_date: dt.date | None) -> list[gxe.Expectation]:
+    """On the distinct values: a well-formed date or month before 1950, or after the delivery's data date (plus the
+    rule's allowance). Undated deliveries are checked against 1950 only."""
+    pattern, value = (
+        (MONTH_PATTERN, f"to_date(replace({column.name}, '-', ''), 'YYYYMM')")
+        if column.kind is Kind.MONTH
+        else (DATE_PATTERN, f"replace({column.name}, '/', '-')::date")
+    )
+    valid = f"{column.name} ~ '{_literal(pattern)}'" + (
+        f" and ingest.is_valid_date({column.name})" if column.kind is Kind.DATE else ""
+    )
+    earliest = feeds.EARLIEST_PLAUSIBLE_DATE
+    checks = [
+        gxe.UnexpectedRowsExpectation(
+            # CASE: the cast raises on a malformed value, and AND operands may be evaluated in any order
+            unexpected_rows_query=(
+                f"select {column.name} from {{batch}} where case when {valid} then {value} < '{earliest}' "
+                "else false end"
+            ),
+            description=f"{column.name} is not before {earliest}",
+            meta=_meta(
+                f"{column.name}:before_{earliest.year}",
+                f"correct {column.name}: no record in the feeds predates {earliest}",
+                column=column.name,
+            ),
+        )  # fmt: skip
+    ]
+    if data_date is not None:
+        latest = data_date + dt.timedelta(days=rule.days_after_delivery)
+        allowance = f" (a planned date up to {latest})" if rule.days_after_delivery else ""
+        checks.append(
+            gxe.UnexpectedRowsExpectation(
+                unexpected_rows_query=(
+                    f"select {column.name} from {{batch}} where case when {valid} then {value} > '{latest}' "
+                    "else false end"
+                ),
+                description=f"{column.name} is not after the delivery's data date {data_date}{allowance}",
+                meta=_meta(
+                    f"{column.name}:after_delivery_date",
+                    f"correct {column.name}: it lies after the delivery's data date {data_date}{allowance}",
+                    column=column.name,
+                ),
+            )  # fmt: skip
+        )
+    return checks
+
+
+def ceiling(column: Column, rule: feeds.Ceiling) -> gxe.Expectation:
+    """On the distinct values: a well-formed amount above the column's ceiling (configurable, feeds.Ceiling)."""
+    limit = Decimal(os.environ.get(rule.setting) or rule.yuan)
+    return gxe.UnexpectedRowsExpectation(
+        unexpected_rows_query=(
+            f"select {column.name} from {{batch}} where case when {column.name} ~ '{_literal(MONEY_PATTERN)}' "
+            f"then {column.name}::numeric > {limit} else false end"
+        ),
+        description=f"{column.name} is at most {limit:,} yuan",
+        meta=_meta(f"{column.name}:above_ceiling", f"correct {column.name}: above {limit:,} yuan, no real amount is "
+                   f"(the ceiling is {rule.setting})", column=column.name),
+    )  # fmt: skip
+
+
+def for_plausibility(feed: feeds.Feed, data_date: dt.date | None) -> list[gxe.Expectation]:
+    """The feed's plausibility rules (feeds.DateWindow, feeds.Ceiling), on the file's distinct values."""
+    expectations: list[gxe.Expectation] = []
+    for rule in feed.plausibility:
+        column = feed.column(rule.column)
+        if isinstance(rule, feeds.DateWindow):
+            expectations += date_window(column, rule, data_date)
+        elif isinstance(rule, feeds.Ceiling):
+            expectations.append(ceiling(column, rule))
+        else:
+            raise TypeError(f"feed {feed.name}: no check for plausibility rule {rule!r}")
+    return expectations
+
+
 # -- per kind: what it accepts, its raw column type, and the cast from staging text ------------------------------
 
 
@@ -306,6 +384,9 @@ def row_suite(feed: feeds.Feed) -> gx.ExpectationSuite:
     )
 
 
-def value_suite(feed: feeds.Feed) -> gx.ExpectationSuite:
-    """The feed's value checks, on the table of its distinct values."""
-    return gx.ExpectationSuite(name=f"{feed.name}_values", expectations=for_values(feed))
+def value_suite(feed: feeds.Feed, data_date: dt.date | None = None) -> gx.ExpectationSuite:
+    """The feed's value checks, on the table of its distinct values: each column's kind, then plausibility against
+    the delivery's data date."""
+    return gx.ExpectationSuite(
+        name=f"{feed.name}_values", expectations=[*for_values(feed), *for_plausibility(feed, data_date)]
+    )

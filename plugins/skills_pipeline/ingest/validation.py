@@ -76,7 +76,7 @@ class ValidationSession:
         contract = feeds.get_feed(feed)
         self.suites = {
             "rows": self.context.suites.add(rules.row_suite(contract)),
-            "values": self.context.suites.add(rules.value_suite(contract)),
+            "values": self.context.suites.add(rules.value_suite(contract, data_date)),
         }
         self._unpublished: list = []  # validation results stored but not yet rendered
 
