@@ -144,6 +144,7 @@ MIGRATIONS = (
     "008_raw_append_only.sql",
     "009_archive_documents.sql",
     "010_imported_targets.sql",
+    "011_payment_exports.sql",
 )
 
 

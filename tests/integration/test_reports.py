@@ -49,6 +49,21 @@ def test_each_report_renders_in_chromium_with_its_charts_prints_to_pdf_and_shows
     _a_past_report_shows_the_outcomes_of_its_own_date(built, tmp_path)
     _no_figure_is_final_before_its_window_closes(built, tmp_path)
     _an_imported_target_brings_pace_figures_and_a_bad_file_imports_nothing(built, tmp_path)
+    _approved_and_exported_money_reach_the_report(built, tmp_path)
+
+
+def _approved_and_exported_money_reach_the_report(built, tmp_path) -> None:
+    from skills_pipeline.settlement import exports
+
+    year = settlement.create_run(built, settlement.parse_period("2026"))  # supersedes the nightly month's draft
+    settlement.approve_run(built, year.run_id, "finance officer")
+    exports.export_run(built, year.run_id, str(tmp_path / "exports"))
+    report = build.write(built, "annual", "2026", tmp_path / "annual-money", pdf=False)
+    data = json.loads(report.data.read_text(encoding="utf-8"))
+    total = data["money_totals"]["total"]
+    assert total["drafted_yuan"] == 0  # the only draft was superseded, then the year approved
+    assert total["approved_yuan"] == total["exported_yuan"] == pytest.approx(float(year.payable_yuan))
+    _money_reconciles_with_the_settlement_tables(built, data, report.html.read_text("utf-8"), "2026-12-31")
 
 
 def _no_figure_is_final_before_its_window_closes(built, tmp_path) -> None:
@@ -215,12 +230,7 @@ def _figures_are_the_marts(built, report: build.Report) -> None:
     ).fetchall()
     assert [(r["completion_month"], r["employment_rate"]) for r in data["employment_trend"]] == trend
 
-    approved_or_draft = built.execute(
-        "select sum(amount_yuan)::float from payments.settlement_run_lines join payments.settlement_runs "
-        "using (run_id) where status in ('approved', 'draft') and subsidy_year = 2026 "
-        "and settlement_date <= '2026-06-07'"
-    ).fetchone()[0]
-    assert sum(r["amount_yuan"] for r in data["subsidy_funds"]) == pytest.approx(approved_or_draft)
+    _money_reconciles_with_the_settlement_tables(built, data, html, "2026-06-07")
 
     snapshot = built.execute(
         "select measure, numerator, denominator from metrics.trainee_outcome_measure_snapshots "
@@ -235,6 +245,39 @@ def _figures_are_the_marts(built, report: build.Report) -> None:
                   "payments.settlement_run_lines", "archive.person_events",
                   "metrics.trainee_outcome_measure_snapshots"):  # fmt: skip
         assert f"来源：{table}" in html or table in html  # each section names its mart
+
+
+def _money_reconciles_with_the_settlement_tables(built, data, html, end: str) -> None:
+    """Every money figure of a report is one of the four states of docs/time.md, read from the settlement tables."""
+    money = data["money_totals"]
+    payable, drafted, approved, exported = built.execute(
+        """
+        select
+            (select coalesce(sum(amount_yuan), 0)::float from settlement.settlement_lines
+             where subsidy_year = 2026 and settlement_date <= %(end)s),
+            (select coalesce(sum(amount_yuan), 0)::float from (
+                select distinct on (l.line_key) l.amount_yuan from payments.settlement_run_lines as l
+                join payments.settlement_runs as r using (run_id)
+                where r.status = 'draft' and l.subsidy_year = 2026 and l.settlement_date <= %(end)s
+                order by l.line_key, l.run_id desc) as newest_drafts),
+            (select coalesce(sum(l.amount_yuan), 0)::float from payments.settlement_run_lines as l
+             join payments.settlement_runs as r using (run_id)
+             where r.status = 'approved' and l.subsidy_year = 2026 and l.settlement_date <= %(end)s),
+            (select coalesce(sum(l.amount_yuan), 0)::float from payments.settlement_run_lines as l
+             join payments.settlement_runs as r using (run_id)
+             where r.status = 'approved' and l.subsidy_year = 2026 and l.settlement_date <= %(end)s
+             and exists (select from payments.payment_exports as e where e.run_id = r.run_id))
+        """,
+        {"end": end},
+    ).fetchone()
+    assert payable > 0
+    assert money["total"] == pytest.approx(
+        {"payable_yuan": payable, "drafted_yuan": drafted, "approved_yuan": approved, "exported_yuan": exported}
+    )
+    for breakdown in ("by_programme", "by_county"):
+        for state, value in money["total"].items():
+            assert sum(row[state] for row in money[breakdown]) == pytest.approx(value), (breakdown, state)
+    assert f"{payable:,.2f} 元" in html and f"{drafted:,.2f} 元" in html
 
 
 def test_a_period_in_the_wrong_form_is_refused_with_the_form_to_use():

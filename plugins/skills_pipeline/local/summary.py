@@ -80,21 +80,31 @@ def print_archive_summary() -> None:
             "select count(*), count(*) filter (where trainings > 0), count(*) filter (where is_high_skilled) "
             "from archive.persons"
         ).fetchone()
+        # Final months only (docs/time.md): a month whose windows are open at the as-of date is counted apart.
         rates = conn.execute(
-            "select breakdown_value, sum(employed_trainees), sum(employment_rate_denominator), "
-            "max(employment_rate_target) from metrics.trainee_outcome_rates where breakdown = 'program_type' "
-            "group by breakdown_value order by breakdown_value"
+            "select breakdown_value, "
+            "coalesce(sum(employed_trainees) filter (where rate_status = 'final'), 0), "
+            "coalesce(sum(employment_rate_denominator) filter (where rate_status = 'final'), 0), "
+            "coalesce(sum(employment_rate_denominator) filter (where rate_status = 'provisional'), 0), "
+            "max(employment_rate_target), max(as_of_date) from metrics.trainee_outcome_rates "
+            "where breakdown = 'program_type' group by breakdown_value order by breakdown_value"
         ).fetchall()
     print(f"  persons archived: {persons:,} ({trained:,} with training, {high_skilled:,} high-skilled)")
-    print("  trainee employment rate by programme type, all completion months (target: province, 001 §一):")
-    for program, employed, denominator, target in rates:
+    as_of = max((row[5] for row in rates if row[5]), default=None)
+    print(
+        f"  trainee employment rate by programme type, completion months final as of {as_of} "
+        "(windows closed; target: province, 001 §一):"
+    )
+    for program, employed, denominator, pending, target, _ in rates:
         rate = f"{employed / denominator:6.1%}" if denominator else "   n/a"
         flag = (
             ""
             if not denominator or target is None
             else ("  meets target" if employed / denominator >= target else "  below target")
         )
-        print(f"    {program:<22}{rate}  ({employed:,}/{denominator:,}; target {target:.0%}){flag}")
+        target_text = f"target {target:.0%}" if target is not None else "no target set"
+        waiting = f"; {pending:,} in months still open" if pending else ""
+        print(f"    {program:<22}{rate}  ({employed:,}/{denominator:,}{waiting}; {target_text}){flag}")
 
 
 def print_settlement_summary() -> None:

@@ -20,6 +20,56 @@ from skills_pipeline.reports import charts, page
 KINDS = {"biweekly": "双周调度", "monthly": "月报", "quarterly": "季报", "annual": "年报"}
 
 
+# Money of the report's subsidy year, settlement dates up to the period's end, by programme and county, in the four
+# states of docs/time.md: payable (computed tonight in settlement.settlement_lines), drafted (the newest open draft
+# holding each line: overlapping drafts of a month and a year are not counted twice), approved (every approved run's
+# lines, adjustments and reversals included) and exported (the approved lines of runs whose payment file was written).
+MONEY_QUERY = """
+with programmes as (
+    select enrollment_id, program_type from settlement.settlement_enrollments
+),
+computed as (
+    select line_kind, source_id, region_code, amount_yuan, 'payable' as state
+    from settlement.settlement_lines
+    where subsidy_year = %(year)s and settlement_date <= %(end)s
+),
+drafted as (
+    select distinct on (line.line_key) line.line_kind, line.source_id, line.region_code, line.amount_yuan,
+        'drafted' as state
+    from payments.settlement_run_lines as line
+    inner join payments.settlement_runs as run using (run_id)
+    where run.status = 'draft' and line.subsidy_year = %(year)s and line.settlement_date <= %(end)s
+    order by line.line_key, line.run_id desc
+),
+approved as (
+    select line.line_kind, line.source_id, line.region_code, line.amount_yuan,
+        case when exists (select from payments.payment_exports as e where e.run_id = run.run_id)
+            then 'exported' else 'approved' end as state
+    from payments.settlement_run_lines as line
+    inner join payments.settlement_runs as run using (run_id)
+    where run.status = 'approved' and line.subsidy_year = %(year)s and line.settlement_date <= %(end)s
+),
+lines as (
+    select * from computed
+    union all select * from drafted
+    union all select * from approved
+)
+select
+    case when lines.line_kind = 'certificate' then 'certificate'
+        else coalesce(programmes.program_type, lines.line_kind) end as programme,
+    coalesce(lines.region_code, '') as region_code,
+    coalesce(sum(lines.amount_yuan) filter (where state = 'payable'), 0) as payable_yuan,
+    coalesce(sum(lines.amount_yuan) filter (where state = 'drafted'), 0) as drafted_yuan,
+    coalesce(sum(lines.amount_yuan) filter (where state in ('approved', 'exported')), 0) as approved_yuan,
+    coalesce(sum(lines.amount_yuan) filter (where state = 'exported'), 0) as exported_yuan
+from lines
+left join programmes
+    on lines.line_kind <> 'certificate' and lines.source_id = programmes.enrollment_id
+group by 1, 2
+order by 1, 2
+"""
+
+
 class ReportError(ValueError):
     """A report that cannot be made as asked (a bad period, no browser for the PDF); the message says what to do."""
 
@@ -107,24 +157,7 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             "where employment_month <= %s) order by region_level desc, region_code",
             (period.end,),
         ).fetchall()
-        funds = cur.execute(
-            """
-            select
-                case when line.line_kind = 'certificate' then 'certificate' else coalesce(enrollment.program_type,
-                    line.line_kind) end as programme,
-                run.status,
-                sum(line.amount_yuan) as amount_yuan,
-                count(*) filter (where line.is_eligible) as lines
-            from payments.settlement_run_lines as line
-            inner join payments.settlement_runs as run using (run_id)
-            left join settlement.settlement_enrollments as enrollment
-                on line.line_kind <> 'certificate' and line.source_id = enrollment.enrollment_id
-            where run.status in ('approved', 'draft') and line.subsidy_year = %s and line.settlement_date <= %s
-            group by 1, 2
-            order by 1, 2
-            """,
-            (period.year, period.end),
-        ).fetchall()
+        funds = cur.execute(MONEY_QUERY, {"year": period.year, "end": period.end}).fetchall()
         # The marts' as-of date (int_ingest__latest_data_date: the latest data date of a loaded file).
         as_of = cur.execute(
             "select max(data_date) as as_of_date from ingest.load_ledger where status = 'loaded'"
@@ -141,6 +174,7 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             "employment_trend": trend,
             "skilled_shares": shares,
             "subsidy_funds": funds,
+            "money_totals": _money_totals(funds),
             "activity": activity,
             "outcome_measures": outcomes,
             "rate_targets": _rate_targets(trend, shares, period),
@@ -184,6 +218,24 @@ def _rate_targets(trend: list[dict], shares: list[dict], period: Period) -> list
         actual, target = (None if v is None else float(v) for v in (row["actual"], row["target"]))
         row.update(actual=actual, target=target, share_of_target=actual / target if actual is not None else None)
     return rows
+
+
+MONEY_STATES = ("payable_yuan", "drafted_yuan", "approved_yuan", "exported_yuan")
+
+
+def _money_totals(funds: list[dict]) -> dict:
+    """The money rows summed by programme, by county and in all (each state apart)."""
+
+    def by(key: str) -> list[dict]:
+        groups: dict[str, dict] = {}
+        for row in funds:
+            group = groups.setdefault(row[key], {key: row[key], **dict.fromkeys(MONEY_STATES, Decimal(0))})
+            for state in MONEY_STATES:
+                group[state] += row[state]
+        return [groups[name] for name in sorted(groups)]
+
+    total = {state: sum((row[state] for row in funds), Decimal(0)) for state in MONEY_STATES}
+    return {"by_programme": by("programme"), "by_county": by("region_code"), "total": total}
 
 
 def _plain(value):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from skills_pipeline.reports.labels import INDICATORS, STATUSES, region_name
+from skills_pipeline.reports.labels import INDICATORS, region_name
 
 FONT = "Noto Sans CJK SC, Noto Sans SC, WenQuanYi Micro Hei, sans-serif"
 WIDTH = 560
@@ -119,26 +119,42 @@ def _skilled_shares(data: dict) -> str | None:
     return _svg(chart)
 
 
+MONEY_LABELS = {
+    "payable_yuan": "应付(测算)",
+    "drafted_yuan": "草稿待审批",
+    "approved_yuan": "已审批",
+    "exported_yuan": "已导出支付",
+}
+
+
 def _subsidy_funds(data: dict) -> str | None:
     rows = [
         {
             "培训类型": data["programmes"].get(r["programme"], r["programme"]),
-            "状态": STATUSES.get(r["status"], r["status"]),
-            "金额(元)": r["amount_yuan"],
+            "状态": label,
+            "金额(元)": r[state],
         }
-        for r in data["subsidy_funds"]
-        if r["amount_yuan"]
+        for r in data["money_totals"]["by_programme"]
+        for state, label in MONEY_LABELS.items()
+        if r[state]
     ]
     if not rows:
         return None
+    order = list(MONEY_LABELS.values())
     chart = (
         alt.Chart(pd.DataFrame(rows))
         .mark_bar()
         .encode(
-            y=alt.Y("培训类型:N", title=None, sort="-x"),
-            x=alt.X("sum(金额(元)):Q", title="补贴金额(元)", axis=alt.Axis(format=",.0f")),
-            color=alt.Color("状态:N", scale=alt.Scale(range=["#27ae60", "#f39c12"]), title=None),
+            y=alt.Y("培训类型:N", title=None),
+            yOffset=alt.YOffset("状态:N", sort=order),
+            x=alt.X("金额(元):Q", title="补贴金额(元)", axis=alt.Axis(format=",.0f")),
+            color=alt.Color(
+                "状态:N",
+                sort=order,
+                scale=alt.Scale(domain=order, range=["#95a5a6", "#f39c12", "#27ae60", "#2c3e50"]),
+                title=None,
+            ),
         )
-        .properties(width=WIDTH, height=alt.Step(24))
+        .properties(width=WIDTH, height=alt.Step(10))
     )
     return _svg(chart)

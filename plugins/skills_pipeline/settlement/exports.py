@@ -355,5 +355,11 @@ def export_run(conn: psycopg.Connection, run_id: int, out_root: str) -> Exported
     if run["status"] == "approved":
         csv_path = f"{folder}/payments-run-{run_id}.csv"
         with fsspec.open(csv_path, "w", encoding="utf-8", newline="") as handle:
-            write_payment_csv(conn, run_id, handle)
+            paid_payees = write_payment_csv(conn, run_id, handle)
+        # Recorded once the file is written: the reports' exported money is what reached the payment system.
+        conn.execute(
+            "insert into payments.payment_exports (run_id, payment_file, payees, amount_yuan) "
+            "select %s, %s, %s, coalesce(sum(amount_yuan), 0) from payments.settlement_run_lines where run_id = %s",
+            (run_id, csv_path, paid_payees, run_id),
+        )
     return ExportedRun(run_id, workbook_path, csv_path, payees, total)
