@@ -50,6 +50,64 @@ def test_each_report_renders_in_chromium_with_its_charts_prints_to_pdf_and_shows
     _no_figure_is_final_before_its_window_closes(built, tmp_path)
     _an_imported_target_brings_pace_figures_and_a_bad_file_imports_nothing(built, tmp_path)
     _approved_and_exported_money_reach_the_report(built, tmp_path)
+    _the_brief_is_one_page_and_states_the_marts_figures(built, tmp_path)
+    _a_report_made_by_hand_is_listed_on_the_start_page(tmp_path)
+    _counties_show_their_final_rate_with_a_small_cohort_caution(built, tmp_path)
+
+
+def _a_report_made_by_hand_is_listed_on_the_start_page(tmp_path) -> None:
+    from skills_pipeline import cli, settings
+
+    out = tmp_path / "by-hand" / "quarter-for-the-director"
+    assert cli.main(["report", "quarterly", "--period", "2026-Q2", "--out", str(out), "--no-pdf"]) == 0
+    index = (settings.state_dir() / "index.html").read_text(encoding="utf-8")
+    assert (out / "report.html").resolve().as_uri() in index
+
+
+def _counties_show_their_final_rate_with_a_small_cohort_caution(built, tmp_path) -> None:
+    report = build.write(built, "annual", "2025", tmp_path / "annual-2025", pdf=False)
+    data = json.loads(report.data.read_text(encoding="utf-8"))
+    expected = built.execute(
+        "select breakdown_value, sum(employed_trainees) filter (where rate_status = 'final'), "
+        "sum(employment_rate_denominator) filter (where rate_status = 'final') from metrics.trainee_outcome_rates "
+        "where breakdown = 'county' and extract(year from completion_month) = 2025 group by 1 order by 1"
+    ).fetchall()
+    shown = [(r["region_code"], r["employed"], r["denominator"]) for r in data["county_employment"]]
+    assert shown == [(code, employed or 0, denominator or 0) for code, employed, denominator in expected]
+    html = report.html.read_text(encoding="utf-8")
+    small = [r for r in data["county_employment"] if 0 < r["denominator"] < 30]
+    assert ("样本不足30人，仅供参考" in html) == bool(small)
+
+
+def _the_brief_is_one_page_and_states_the_marts_figures(built, tmp_path) -> None:
+    report = build.write(built, "brief", "2026-06", tmp_path / "brief")
+    info = subprocess.run(["pdfinfo", str(report.pdf)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"Pages:\s+1\n", info) and "594.96 x 841.92" in info  # one A4 portrait page
+    data = json.loads(report.data.read_text(encoding="utf-8"))
+    brief = data["brief"]
+    assert brief["through_day"] == 2  # data as of 2026-06-02: June 1-2 against May 1-2 and June 1-2 of 2025
+    for name, first in (("current", "2026-06-01"), ("previous", "2026-05-01"), ("last_year", "2025-06-01")):
+        trainings = built.execute(
+            "select count(*) from archive.person_events where event_type = 'training' "
+            "and event_date between %s::date and %s::date + 1",
+            (first, first),
+        ).fetchone()[0]
+        assert brief["activity"][name]["trainings"] == trainings, name
+    latest = built.execute(
+        "select completion_month::text, employment_rate::float from metrics.trainee_outcome_rates "
+        "where breakdown = 'province' and rate_status = 'final' and completion_month <= '2026-06-01' "
+        "order by completion_month desc limit 1"
+    ).fetchone()
+    rate = brief["employment_rate"]["current"]
+    assert (rate["completion_month"], rate["employment_rate"]) == latest
+    text = " ".join(data["sentences"])
+    assert f"{latest[1]:.1%}" in text and f"开班培训{brief['activity']['current']['trainings']:,}人次" in text
+    top = built.execute(
+        "select warning_rule, count(*) from settlement.risk_warnings group by 1 order by 2 desc, 1 limit 3"
+    ).fetchall()
+    assert [(r["warning_rule"], r["warnings"]) for r in brief["risks"]] == top
+    total = data["money_totals"]["total"]
+    assert f"{total['payable_yuan']:,.2f}元" in text  # the money sentence is the reconciled figure
 
 
 def _approved_and_exported_money_reach_the_report(built, tmp_path) -> None:

@@ -185,12 +185,14 @@ def cmd_settlement_export(args) -> int:
 
 def cmd_report(args) -> int:
     from skills_pipeline import warehouse
-    from skills_pipeline.reports import build
+    from skills_pipeline.reports import build, publish
 
     out = args.out or settings.report_dir() / f"{args.kind}-{args.period}"
     with warehouse.connect() as conn:
         report = build.write(conn, args.kind, args.period, out, pdf=not args.no_pdf)
+    publish.record(report.html)
     print(f"report: {report.html}")
+    print(f"listed on the start page: {publish.write_index()}")
     print(f"pdf: {report.pdf or 'not written (--no-pdf)'}")
     print(f"figures: {report.data} ({report.seconds:.1f}s)")
     return 0
@@ -576,10 +578,14 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="a progress report (HTML with charts, and its PDF) read from the marts, for one period"
     )
-    report.add_argument("kind", choices=["biweekly", "monthly", "quarterly", "annual"], help="which report")
+    report.add_argument(
+        "kind", choices=["biweekly", "monthly", "quarterly", "annual", "brief"],
+        help="which report (brief: the one-page brief of a month for a bureau leader)",
+    )  # fmt: skip
     report.add_argument(
         "--period", required=True,
-        help="biweekly: the fortnight's first day (2026-06-01); monthly: 2026-06; quarterly: 2026-Q2; annual: 2026",
+        help="biweekly: the fortnight's first day (2026-06-01); monthly and brief: 2026-06; quarterly: 2026-Q2; "
+        "annual: 2026",
     )  # fmt: skip
     report.add_argument("--out", help=f"folder (default: env {settings.REPORT_DIR_ENV} or .local/reports/KIND-PERIOD)")
     report.add_argument("--no-pdf", action="store_true", help="write the HTML only (no Chromium needed)")

@@ -15,9 +15,9 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
-from skills_pipeline.reports import charts, page
+from skills_pipeline.reports import brief, charts, page
 
-KINDS = {"biweekly": "双周调度", "monthly": "月报", "quarterly": "季报", "annual": "年报"}
+KINDS = {"biweekly": "双周调度", "monthly": "月报", "quarterly": "季报", "annual": "年报", "brief": "一页简报"}
 
 
 # Money of the report's subsidy year, settlement dates up to the period's end, by programme and county, in the four
@@ -95,7 +95,7 @@ def parse_period(kind: str, text: str) -> Period:
             start = dt.date.fromisoformat(text)
             end = start + dt.timedelta(days=13)
             return Period(kind, start, end, f"{start:%Y年%m月%d日}至{end:%Y年%m月%d日}")
-        if kind == "monthly":
+        if kind in ("monthly", "brief"):
             year, month = map(int, re.fullmatch(r"(\d{4})-(\d{2})", text).groups())
             start = dt.date(year, month, 1)
             return Period(kind, start, _month_end(start), f"{year}年{month}月")
@@ -106,8 +106,11 @@ def parse_period(kind: str, text: str) -> Period:
         year = int(re.fullmatch(r"\d{4}", text).group(0))
         return Period(kind, dt.date(year, 1, 1), dt.date(year, 12, 31), f"{year}年")
     except (AttributeError, ValueError):
-        formats = {"biweekly": "YYYY-MM-DD", "monthly": "YYYY-MM", "quarterly": "YYYY-Qn", "annual": "YYYY"}
-        raise ReportError(f"{kind} period {text!r} is not {formats[kind]} (e.g. --period 2026-06)") from None
+        formats = {"biweekly": "YYYY-MM-DD", "monthly": "YYYY-MM", "quarterly": "YYYY-Qn", "annual": "YYYY",
+                   "brief": "YYYY-MM"}  # fmt: skip
+        examples = {"biweekly": "2026-06-01", "monthly": "2026-06", "quarterly": "2026-Q2", "annual": "2026",
+                    "brief": "2026-06"}  # fmt: skip
+        raise ReportError(f"{kind} period {text!r} is not {formats[kind]} (e.g. --period {examples[kind]})") from None
 
 
 def _month_end(first: dt.date) -> dt.date:
@@ -149,6 +152,17 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             "where event_date between %s and %s group by event_type order by event_type",
             (period.start, period.end),
         ).fetchall()
+        # The year's employment rate per county over its final months, with the trainees of months still open.
+        county_rates = cur.execute(
+            "select breakdown_value as region_code, "
+            "coalesce(sum(employed_trainees) filter (where rate_status = 'final'), 0) as employed, "
+            "coalesce(sum(employment_rate_denominator) filter (where rate_status = 'final'), 0) as denominator, "
+            "coalesce(sum(employment_rate_denominator) filter (where rate_status = 'provisional'), 0) as pending, "
+            "max(employment_rate_target) as target from metrics.trainee_outcome_rates "
+            "where breakdown = 'county' and extract(year from completion_month) = %s and completion_month <= %s "
+            "group by breakdown_value order by breakdown_value",
+            (period.year, period.end),
+        ).fetchall()
         # Province and cities, and every county that has a share target of its own.
         shares = cur.execute(
             "select * from metrics.skilled_talent_shares where (region_level in ('province', 'city') "
@@ -174,6 +188,10 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             "employment_trend": trend,
             "skilled_shares": shares,
             "subsidy_funds": funds,
+            "county_employment": [
+                {**row, "rate": row["employed"] / row["denominator"] if row["denominator"] else None}
+                for row in county_rates
+            ],
             "money_totals": _money_totals(funds),
             "activity": activity,
             "outcome_measures": outcomes,
@@ -266,11 +284,15 @@ def write(conn: psycopg.Connection, kind: str, period_text: str, out: str | Path
     started = time.perf_counter()
     period = parse_period(kind, period_text)
     data = figures(conn, period)
+    if kind == "brief":
+        raw = brief.figures(conn, period.start, period.end, data["money_totals"]["total"], data["as_of_date"])
+        data = {**data, "brief": _plain(raw), "sentences": brief.sentences(raw)}
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     html_path, data_path = folder / "report.html", folder / "data.json"
     data_path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-    html_path.write_text(page.render(data, KINDS[kind], charts.draw(data)), encoding="utf-8")
+    rendered = page.render_brief(data) if kind == "brief" else page.render(data, KINDS[kind], charts.draw(data))
+    html_path.write_text(rendered, encoding="utf-8")
     pdf_path = print_pdf(html_path, folder / "report.pdf") if pdf else None
     return Report(html_path, pdf_path, data_path, time.perf_counter() - started)
 

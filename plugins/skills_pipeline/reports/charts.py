@@ -51,7 +51,13 @@ def _target_progress(data: dict) -> str | None:
     bars = base.mark_bar(color="#c0392b").encode(
         x=alt.X("完成进度:Q", title="完成进度(占年度目标)", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]))
     )
-    return _svg(alt.layer(full, bars).properties(width=WIDTH, height=alt.Step(22)))
+    # The target itself, as a line at 100%.
+    target = (
+        alt.Chart(pd.DataFrame([{"目标线": 1.0}]))
+        .mark_rule(color="#2c3e50", strokeDash=[6, 4], strokeWidth=2)
+        .encode(x=alt.X("目标线:Q", scale=alt.Scale(domain=[0, 1])))
+    )
+    return _svg(alt.layer(full, bars, target).properties(width=WIDTH, height=alt.Step(22)))
 
 
 FINAL, PROVISIONAL, TARGET = "培训后就业率", "培训后就业率(观察期未满,暂计)", "目标"
@@ -99,24 +105,28 @@ def _skilled_shares(data: dict) -> str | None:
     rows = []
     for r in data["skilled_shares"]:
         name = region_name(data, r["region_code"])
-        if r["skilled_share"] is not None:
-            rows.append({"地区": name, "指标": "技能人才占就业人员比例", "比例": r["skilled_share"]})
-        if r["high_skilled_share"] is not None:
-            rows.append({"地区": name, "指标": "高技能人才占技能人才比例", "比例": r["high_skilled_share"]})
+        for label, share, target in (
+            ("技能人才占就业人员比例", r["skilled_share"], r["skilled_share_target"]),
+            ("高技能人才占技能人才比例", r["high_skilled_share"], r["high_skilled_share_target"]),
+        ):
+            if share is not None:
+                rows.append({"地区": name, "指标": label, "比例": share, "目标": target})
     if not rows:
         return None
-    chart = (
-        alt.Chart(pd.DataFrame(rows))
-        .mark_bar()
-        .encode(
-            x=alt.X("地区:N", sort=None, title=None, axis=alt.Axis(labelAngle=0)),
-            xOffset="指标:N",
-            y=alt.Y("比例:Q", title=None, axis=alt.Axis(format="%")),
-            color=alt.Color("指标:N", scale=alt.Scale(range=["#c0392b", "#2c3e50"]), title=None),
-        )
-        .properties(width=WIDTH, height=220)
+    base = alt.Chart(pd.DataFrame(rows)).encode(
+        x=alt.X("地区:N", sort=None, title=None, axis=alt.Axis(labelAngle=0)), xOffset="指标:N"
     )
-    return _svg(chart)
+    bars = base.mark_bar().encode(
+        y=alt.Y("比例:Q", title=None, axis=alt.Axis(format="%")),
+        color=alt.Color("指标:N", scale=alt.Scale(range=["#c0392b", "#2c3e50"]), title=None),
+    )
+    # Each share's target, where one is set, as a dark tick across its bar.
+    targets = (
+        base.transform_filter("datum['目标'] != null")
+        .mark_tick(color="#111", thickness=2, size=14)
+        .encode(y=alt.Y("目标:Q"))
+    )
+    return _svg(alt.layer(bars, targets).properties(width=WIDTH, height=220))
 
 
 MONEY_LABELS = {

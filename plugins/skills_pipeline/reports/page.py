@@ -7,13 +7,24 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup
 
-from skills_pipeline.reports import labels
+from skills_pipeline.reports import brief, labels
+
+
+def _template(name: str) -> jinja2.Template:
+    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+        resources.files("skills_pipeline.reports").joinpath(name).read_text(encoding="utf-8")
+    )
+
+
+def render_brief(data: dict) -> str:
+    """The one-page brief (reports/brief.py): headline figures, three risks, sentences from the figures."""
+    return _template("brief.html.j2").render(
+        data=data, count=labels.count, share=labels.share, yuan=labels.yuan, small_cohort=brief.SMALL_COHORT
+    )
 
 
 def render(data: dict, title: str, charts: dict[str, str | None]) -> str:
-    template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
-        resources.files("skills_pipeline.reports").joinpath("report.html.j2").read_text(encoding="utf-8")
-    )
+    template = _template("report.html.j2")
     progress = data["target_progress"]
     return template.render(
         title=title,
@@ -31,6 +42,7 @@ def render(data: dict, title: str, charts: dict[str, str | None]) -> str:
         levels=labels.LEVELS,
         statuses=labels.STATUSES,
         progress_statuses=labels.PROGRESS_STATUSES,
+        small_cohort=brief.SMALL_COHORT,
         on_pace=labels.on_pace,
         region=lambda code: labels.region_name(data, code),
         count=labels.count,

@@ -49,12 +49,30 @@ def _feed_label(name: str) -> str:
     return feed.label if feed else name
 
 
+def _made_by_hand() -> Path:
+    return settings.state_dir() / "reports-made.txt"
+
+
+def record(report_html: Path) -> None:
+    """Remember a report written outside the report folder (skills-pipeline report --out), for the index."""
+    made = _made_by_hand()
+    made.parent.mkdir(parents=True, exist_ok=True)
+    known = set(made.read_text(encoding="utf-8").splitlines()) if made.exists() else set()
+    path = str(report_html.resolve())
+    if path not in known:
+        with made.open("a", encoding="utf-8") as handle:
+            handle.write(path + "\n")
+
+
 def write_index() -> Path:
-    """<state dir>/index.html: every report (newest first), the Data Docs site of each feed, the dbt docs, and
-    the latest bi-weekly report on the page itself."""
+    """<state dir>/index.html: every report (newest first; those written by hand elsewhere too), the Data Docs
+    site of each feed, the dbt docs, and the latest bi-weekly report on the page itself."""
     state = settings.state_dir()
     index = state / "index.html"
-    reports = sorted(settings.report_dir().glob("*/report.html"), key=lambda p: p.parent.name, reverse=True)
+    found = set(settings.report_dir().glob("*/report.html"))
+    if _made_by_hand().exists():
+        found |= {Path(line) for line in _made_by_hand().read_text(encoding="utf-8").splitlines() if line}
+    reports = sorted((p for p in found if p.exists()), key=lambda p: p.parent.name, reverse=True)
     docs = sorted(settings.data_docs_dir().glob("*/index.html"))
     dbt_docs = settings.dbt_docs_dir() / "static_index.html"
 
