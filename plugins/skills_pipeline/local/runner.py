@@ -170,6 +170,18 @@ def generate_demo(landing_root: Path, persons: int) -> None:
     console.say(f"  wrote {len(manifest['files'])} files, {rows:,} rows")
 
 
+def import_demo_targets(landing_root: Path) -> None:
+    """The demo's year has no target in the policy documents: import the generator's, as a bureau would
+    (skills-pipeline targets import, docs/targets.md), so the reports show pace against them."""
+    from skills_pipeline.local.generator import sidecar_of
+    from skills_pipeline.reports import targets
+
+    for path in sorted(sidecar_of(landing_root).glob("targets-*.csv")):
+        with warehouse.connect() as conn:
+            result = targets.import_file(conn, path)
+        console.say(f"  imported {result.rows} demo target(s) from {path.name} (as `skills-pipeline targets import`)")
+
+
 def files_not_examined(landing_root: str, dates: list[dt.date]) -> dict[dt.date, list[str]]:
     """Per data date, the delivered files the ledger has no sighting of. Checked independently of the DAG runs,
     so that a run that did nothing (a date outside the DAGs' range, a task that skipped) is never a success."""
@@ -246,6 +258,8 @@ def run_main_job(
     unexamined = files_not_examined(root, dates)
     for day, paths in unexamined.items():
         states[day] = f"failed: {len(paths)} delivered file(s) were not examined"
+    if demo:
+        import_demo_targets(Path(root))
     console.say(f"running build_archive (dbt through Cosmos) after {dates[-1]} ...")
     archive_state = run_dag_for_dates("build_archive", [dates[-1]])[dates[-1]]
     # The month before the last data date: the demo's data is from 2026, whatever today's date is.

@@ -85,14 +85,24 @@ def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(cleaned)
 
 
-def check(conn: psycopg.Connection, path: Path) -> tuple[list[dict], list[str], str]:
+def _seed(name: str) -> list[dict[str, str]]:
+    """A dbt seed's rows, read from the project (the warehouse may not hold the seeds before its first build)."""
+    from skills_pipeline import dbt_build
+
+    with (dbt_build.project_dir() / "seeds" / f"{name}.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def check(path: Path) -> tuple[list[dict], list[str], str]:
     """The file's rows as they would be stored, and every problem found (empty when it may be imported)."""
     rows, digest = _read(path)
-    regions = {r[0] for r in conn.execute("select region_code from reference.regions")}
-    programmes = {r[0] for r in conn.execute("select program_type from reference.program_types")}
-    documented = conn.execute(
-        "select region_code, indicator, period_start, period_end, source from reference.targets"
-    ).fetchall()
+    regions = {r["region_code"] for r in _seed("regions")}
+    programmes = {r["program_type"] for r in _seed("program_types")}
+    documented = [
+        (r["region_code"], r["indicator"], dt.date.fromisoformat(r["period_start"]),
+         dt.date.fromisoformat(r["period_end"]), r["source"])
+        for r in _seed("targets")
+    ]  # fmt: skip
     known = set(INDICATORS) | set(RATE_INDICATORS)
     problems: list[str] = []
     accepted: list[dict] = []
@@ -106,7 +116,7 @@ def check(conn: psycopg.Connection, path: Path) -> tuple[list[dict], list[str], 
         if not re.fullmatch(r"14\d{4}", region):
             errors.append(f"region_code {region!r}: not a Shanxi division code (6 digits starting 14)")
         elif region not in regions:
-            errors.append(f"region_code {region}: not in reference.regions; use a current division code")
+            errors.append(f"region_code {region}: not in the regions seed; use a current division code")
         indicator = row.get("indicator", "")
         if indicator not in known:
             errors.append(f"indicator {indicator!r}: unknown; choose one of {', '.join(sorted(known))}")
@@ -164,7 +174,7 @@ def import_file(conn: psycopg.Connection, path: str | Path, dry_run: bool = Fals
     if not path.is_file():
         raise TargetImportError(f"{path}: no such file")
     with conn.transaction():
-        rows, problems, digest = check(conn, path)
+        rows, problems, digest = check(path)
         if problems:
             raise TargetImportError(
                 f"{path}: nothing imported, {len(problems)} problem(s):\n  " + "\n  ".join(problems)

@@ -13,6 +13,7 @@ employment afterwards, some with an income below the local minimum living standa
 from __future__ import annotations
 
 import calendar
+import csv
 import datetime as dt
 import json
 import random
@@ -434,5 +435,38 @@ def generate(config: GeneratorConfig, progress=None) -> dict:
         "files": sorted(files, key=lambda f: (f["data_date"], f["feed"], f["path"])),
     }
     config.sidecar.mkdir(parents=True, exist_ok=True)
+    manifest["targets"] = str(write_demo_targets(config))
     (config.sidecar / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
     return manifest
+
+
+# Yearly demo targets per generated person, for the province; a weighted county gets its share of them.
+DEMO_TARGETS_PER_PERSON = {"subsidised_trainings": 0.45, "new_skilled_persons": 0.2}
+
+
+def write_demo_targets(config: GeneratorConfig) -> Path:
+    """<sidecar>/targets-<year>.csv: the targets a bureau would import for the demo's year (the policy documents set
+    none for it), for the province and the counties the population is weighted towards, in the format of
+    `skills-pipeline targets import` (docs/targets.md). Labelled as demo figures, not policy."""
+    year = config.end.year
+    weights = {code: reference.COUNTY_WEIGHTS.get(code, 1) for code in reference.COUNTIES}
+    total = sum(weights.values())
+    # Every programme type but the labour brand counts towards the subsidised trainings (as 003 §二(一) reads).
+    scope = "order_project|enterprise_employee|upgrading|apprentice|entrepreneurship|employment_skill|high_skill"
+    rows = []
+    for indicator, per_person in DEMO_TARGETS_PER_PERSON.items():
+        province = round(config.persons * per_person)
+        programmes = scope if indicator == "subsidised_trainings" else ""
+        rows.append(["140000", indicator, province, programmes])
+        rows += [
+            [code, indicator, round(province * weights[code] / total), programmes] for code in reference.COUNTY_WEIGHTS
+        ]
+    path = config.sidecar / f"targets-{year}.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["region_code", "indicator", "period_start", "period_end", "target_value", "program_types",
+                         "source"])  # fmt: skip
+        for region, indicator, value, programmes in rows:
+            writer.writerow([region, indicator, f"{year}-01-01", f"{year}-12-31", value, programmes,
+                             "演示数据：生成器设定的年度目标（非政策文件）"])  # fmt: skip
+    return path
