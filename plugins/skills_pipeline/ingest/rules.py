@@ -196,48 +196,49 @@ def required_unless(column: str, other: str, exempt_values: list[str]) -> gxe.Ex
     )
 
 
+def _values_where(column: str, valid: str, implausible: str, check: str, description: str, fix: str):
+    """A value-suite rule: the well-formed values of `column` (`valid`) for which `implausible` holds. CASE, because
+    the casts in `implausible` raise on a malformed value and AND operands may be evaluated in any order."""
+    return gxe.UnexpectedRowsExpectation(
+        unexpected_rows_query=(
+            f"select {column} from {{batch}} where case when {valid} then {implausible} else false end"
+        ),
+        description=description,
+        meta=_meta(f"{column}:{check}", fix, column=column),
+    )
+
+
 def date_window(column: Column, rule: feeds.DateWindow, data_date: dt.date | None) -> list[gxe.Expectation]:
     """On the distinct values: a well-formed date or month before 1950, or after the delivery's data date (plus the
     rule's allowance). Undated deliveries are checked against 1950 only."""
-    pattern, value = (
-        (MONTH_PATTERN, f"to_date(replace({column.name}, '-', ''), 'YYYYMM')")
-        if column.kind is Kind.MONTH
-        else (DATE_PATTERN, f"replace({column.name}, '/', '-')::date")
-    )
-    valid = f"{column.name} ~ '{_literal(pattern)}'" + (
-        f" and ingest.is_valid_date({column.name})" if column.kind is Kind.DATE else ""
-    )
+    name = column.name
+    if column.kind is Kind.MONTH:
+        valid, value = f"{name} ~ '{_literal(MONTH_PATTERN)}'", f"to_date(replace({name}, '-', ''), 'YYYYMM')"
+    else:
+        valid = f"{name} ~ '{_literal(DATE_PATTERN)}' and ingest.is_valid_date({name})"
+        value = f"replace({name}, '/', '-')::date"
     earliest = feeds.EARLIEST_PLAUSIBLE_DATE
     checks = [
-        gxe.UnexpectedRowsExpectation(
-            # CASE: the cast raises on a malformed value, and AND operands may be evaluated in any order
-            unexpected_rows_query=(
-                f"select {column.name} from {{batch}} where case when {valid} then {value} < '{earliest}' "
-                "else false end"
-            ),
-            description=f"{column.name} is not before {earliest}",
-            meta=_meta(
-                f"{column.name}:before_{earliest.year}",
-                f"correct {column.name}: no record in the feeds predates {earliest}",
-                column=column.name,
-            ),
+        _values_where(
+            name,
+            valid,
+            f"{value} < '{earliest}'",
+            f"before_{earliest.year}",
+            f"{name} is not before {earliest}",
+            f"correct {name}: no record in the feeds predates {earliest}",
         )  # fmt: skip
     ]
     if data_date is not None:
         latest = data_date + dt.timedelta(days=rule.days_after_delivery)
         allowance = f" (a planned date up to {latest})" if rule.days_after_delivery else ""
         checks.append(
-            gxe.UnexpectedRowsExpectation(
-                unexpected_rows_query=(
-                    f"select {column.name} from {{batch}} where case when {valid} then {value} > '{latest}' "
-                    "else false end"
-                ),
-                description=f"{column.name} is not after the delivery's data date {data_date}{allowance}",
-                meta=_meta(
-                    f"{column.name}:after_delivery_date",
-                    f"correct {column.name}: it lies after the delivery's data date {data_date}{allowance}",
-                    column=column.name,
-                ),
+            _values_where(
+                name,
+                valid,
+                f"{value} > '{latest}'",
+                "after_delivery_date",
+                f"{name} is not after the delivery's data date {data_date}{allowance}",
+                f"correct {name}: it lies after the delivery's data date {data_date}{allowance}",
             )  # fmt: skip
         )
     return checks
@@ -246,14 +247,10 @@ def date_window(column: Column, rule: feeds.DateWindow, data_date: dt.date | Non
 def ceiling(column: Column, rule: feeds.Ceiling) -> gxe.Expectation:
     """On the distinct values: a well-formed amount above the column's ceiling (configurable, feeds.Ceiling)."""
     limit = Decimal(os.environ.get(rule.setting) or rule.yuan)
-    return gxe.UnexpectedRowsExpectation(
-        unexpected_rows_query=(
-            f"select {column.name} from {{batch}} where case when {column.name} ~ '{_literal(MONEY_PATTERN)}' "
-            f"then {column.name}::numeric > {limit} else false end"
-        ),
-        description=f"{column.name} is at most {limit:,} yuan",
-        meta=_meta(f"{column.name}:above_ceiling", f"correct {column.name}: above {limit:,} yuan, no real amount is "
-                   f"(the ceiling is {rule.setting})", column=column.name),
+    return _values_where(
+        column.name, f"{column.name} ~ '{_literal(MONEY_PATTERN)}'", f"{column.name}::numeric > {limit}",
+        "above_ceiling", f"{column.name} is at most {limit:,} yuan",
+        f"correct {column.name}: above {limit:,} yuan, no real amount is (the ceiling is {rule.setting})",
     )  # fmt: skip
 
 
