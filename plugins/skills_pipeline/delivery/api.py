@@ -317,7 +317,8 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
         return Response(json.dumps({"rows": rows}, ensure_ascii=False, default=_plain), media_type=JSON)
 
     @app.get("/v1/metrics/employment-rates", tags=["metrics"],
-             summary="trainee employment and certification rates by completion month and region (001 §一)")  # fmt: skip
+             summary="trainee employment and certification rates by completion month and region (001 §一), each "
+                     "with its as-of date and status: final once every window closed (docs/time.md)")  # fmt: skip
     def employment_rates(
         grant: Token, region: Region = None, from_month: Month = None, to_month: Month = None, limit: Limit = 1_000
     ) -> Response:
@@ -327,8 +328,8 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
                 conn,
                 "select completion_month, breakdown as region_level, breakdown_value as region_code, "
                 "employed_trainees, employment_rate_denominator, employment_rate, employment_rate_target, "
-                "certified_trainees, completed_trainees, certification_rate, latest_window_end_date "
-                "from metrics.trainee_outcome_rates where breakdown in ('province', 'city', 'county') "
+                "certified_trainees, completed_trainees, certification_rate, latest_window_end_date, as_of_date, "
+                "rate_status from metrics.trainee_outcome_rates where breakdown in ('province', 'city', 'county') "
                 "and (%s::text is null or breakdown_value = %s) and completion_month between %s and %s "
                 "order by completion_month, breakdown_value limit %s",
                 (region, region, first, last, limit),
