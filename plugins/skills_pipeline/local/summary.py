@@ -64,7 +64,8 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
     print("  archive:     select * from archive.persons; select * from archive.person_events where updated_at > ...")
     print("  metrics:     select * from metrics.trainee_outcome_rates; select * from metrics.skilled_talent_shares")
     print("  settlement:  skills-pipeline settlement run|approve|export|deadlines; settlement.risk_warnings")
-    print("  reports:     skills-pipeline report biweekly|monthly|quarterly|annual --period ... (HTML, PDF, figures)")
+    print("  reports:     skills-pipeline report biweekly|monthly|quarterly|annual|brief --period ... (HTML, PDF)")
+    print("  targets:     skills-pipeline targets list --year YYYY; targets import FILE (docs/targets.md)")
     url = warehouse.redacted(warehouse.warehouse_url())
     print(f'  warehouse:   psql "{url}"   (schemas ingest, raw, archive, metrics, settlement, payments)')
 
