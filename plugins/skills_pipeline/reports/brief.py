@@ -117,9 +117,9 @@ def _points(now, then) -> str:
     return "持平" if abs(delta) < 0.05 else f"{'上升' if delta > 0 else '下降'}{abs(delta):.1f}个百分点"
 
 
-def _change(now: int, then: int, then_label: str) -> str:
+def _change(now: int, then: int) -> str:
     if not then:
-        return "无可比数据" if not now else f"{then_label}为零"
+        return "无可比数据"
     delta = (now - then) / then
     return "持平" if abs(delta) < 0.0005 else f"{'增长' if delta > 0 else '下降'}{abs(delta):.1%}"
 
@@ -133,8 +133,8 @@ def sentences(brief: dict) -> list[str]:
     span = f"1日至{brief['through_day']}日" if brief["through_day"] else ""
     said.append(
         f"{month.year}年{month.month}月{span}（数据截至{as_of}）开班培训{current['trainings']:,}人次，较上月同期"
-        f"{_change(current['trainings'], previous['trainings'], '上月同期')}，较去年同期"
-        f"{_change(current['trainings'], last_year['trainings'], '去年同期')}；"
+        f"{_change(current['trainings'], previous['trainings'])}，较去年同期"
+        f"{_change(current['trainings'], last_year['trainings'])}；"
         f"{current['certified_persons']:,}人取得证书。"
     )
     trainings = brief["progress"].get("subsidised_trainings")
