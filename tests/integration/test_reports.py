@@ -345,3 +345,10 @@ def test_a_period_in_the_wrong_form_is_refused_with_the_form_to_use():
         build.parse_period("monthly", "2026-13")
     with pytest.raises(build.ReportError, match="quarterly period '2026-Q5' is not YYYY-Qn"):
         build.parse_period("quarterly", "2026-Q5")
+    with pytest.raises(
+        build.ReportError, match=r"biweekly period 'June' is not YYYY-MM-DD \(e.g. --period 2026-06-01\)"
+    ):
+        build.parse_period("biweekly", "June")
+    with pytest.raises(build.ReportError, match="annual period '1999' ends before 2019-01-01"):
+        build.parse_period("annual", "1999")
+    assert build.parse_period("brief", "2026-06").end == dt.date(2026, 6, 30)

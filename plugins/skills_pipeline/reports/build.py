@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
+from skills_pipeline import schedule
 from skills_pipeline.reports import brief, charts, page
 
 KINDS = {"biweekly": "双周调度", "monthly": "月报", "quarterly": "季报", "annual": "年报", "brief": "一页简报"}
@@ -87,9 +88,20 @@ class Period:
 
 
 def parse_period(kind: str, text: str) -> Period:
-    """biweekly: the fortnight starting on a date (2026-06-01); monthly: 2026-06; quarterly: 2026-Q2; annual: 2026."""
+    """biweekly: the fortnight starting on a date (2026-06-01); monthly and brief: 2026-06; quarterly: 2026-Q2;
+    annual: 2026. A period that ends before the first data date (2019-01-01) is refused, as a run's dates are."""
     if kind not in KINDS:
         raise ReportError(f"unknown report {kind!r}; choose one of {', '.join(KINDS)}")
+    period = _parse_period(kind, text)
+    if period.end < schedule.FIRST_DATA_DATE:
+        raise ReportError(
+            f"{kind} period {text!r} ends before {schedule.FIRST_DATA_DATE}, the first data date (the policy's first "
+            "year): there is nothing to report; choose a period from 2019 on"
+        )
+    return period
+
+
+def _parse_period(kind: str, text: str) -> Period:
     try:
         if kind == "biweekly":
             start = dt.date.fromisoformat(text)
