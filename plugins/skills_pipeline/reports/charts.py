@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from skills_pipeline.reports.labels import INDICATORS, region_name
+from skills_pipeline.reports.labels import INDICATORS, MONEY_LABELS, region_name
 
 FONT = "Noto Sans CJK SC, Noto Sans SC, WenQuanYi Micro Hei, sans-serif"
 WIDTH = 560
@@ -127,14 +127,6 @@ def _skilled_shares(data: dict) -> str | None:
         .encode(y=alt.Y("目标:Q"))
     )
     return _svg(alt.layer(bars, targets).properties(width=WIDTH, height=220))
-
-
-MONEY_LABELS = {
-    "payable_yuan": "应付(测算)",
-    "drafted_yuan": "草稿待审批",
-    "approved_yuan": "已审批",
-    "exported_yuan": "已导出支付",
-}
 
 
 def _subsidy_funds(data: dict) -> str | None:

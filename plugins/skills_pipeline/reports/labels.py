@@ -22,9 +22,15 @@ RATE_INDICATORS = {
     "skilled_share_of_employed": "技能人才占就业人员比例",
     "high_skilled_share_of_skilled": "高技能人才占技能人才比例",
 }
+# The four states of money (docs/time.md), as the reports name them.
+MONEY_LABELS = {
+    "payable_yuan": "应付(测算)",
+    "drafted_yuan": "草稿待审批",
+    "approved_yuan": "已审批",
+    "exported_yuan": "已导出支付",
+}
 PROGRESS_STATUSES = {"final": "终值", "provisional": "暂计(观察期或年度未结束)"}
 LEVELS = {"province": "省", "city": "市", "county": "县(市、区)"}
-STATUSES = {"approved": "已审批", "draft": "草稿(待审批)"}
 
 
 def region_name(data: dict, code: str | None) -> str:
