@@ -106,9 +106,32 @@ def api_url() -> str:
     return os.environ.get(settings.API_WAREHOUSE_URL_ENV) or warehouse_url()
 
 
+class WarehouseUnreachable(psycopg.OperationalError):
+    """The warehouse was never reached (no such host, nothing listening, refused): nothing was done. A subclass of
+    OperationalError, so code that treats a lost connection as retryable treats this alike."""
+
+
+def where(url: str) -> str:
+    """HOST:PORT of a libpq URL or conninfo (a socket folder stands for the host)."""
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    return f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
+
+
+def open_connection(url: str, **kwargs) -> psycopg.Connection:
+    """psycopg.connect, whose failure to reach the server says where it tried and what to check."""
+    try:
+        return psycopg.connect(url, **kwargs)
+    except psycopg.OperationalError as error:
+        reason = " ".join(str(error).split())
+        raise WarehouseUnreachable(
+            f"cannot connect to the warehouse at {where(url)} ({reason}); check {settings.WAREHOUSE_URL_ENV} (or "
+            "the service's own login setting) and that PostgreSQL is running there"
+        ) from error
+
+
 @contextmanager
 def connect(autocommit: bool = False, as_transformer: bool = False) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(transformer_url() if as_transformer else warehouse_url(), autocommit=autocommit) as conn:
+    with open_connection(transformer_url() if as_transformer else warehouse_url(), autocommit=autocommit) as conn:
         yield conn
 
 

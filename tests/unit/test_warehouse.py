@@ -42,3 +42,33 @@ def test_the_api_refuses_to_start_without_a_warehouse(monkeypatch, capsys):
     assert "no warehouse configured" in capsys.readouterr().err and served == []
     monkeypatch.setenv("SKILLS_API_WAREHOUSE_URL", "postgresql://api_svc@db/skills")
     assert cli.main(["api"]) == 0 and served == [("127.0.0.1", 8000)]
+
+
+def test_a_warehouse_never_reached_is_one_line_naming_where_and_exit_2(monkeypatch, capsys):
+    from skills_pipeline import cli
+
+    monkeypatch.setenv("SKILLS_WAREHOUSE_URL", "postgresql://reader@127.0.0.1:1/warehouse")  # nothing listens on 1
+    assert cli.main(["ledger", "--date", "2026-06-01"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot connect to the warehouse at 127.0.0.1:1 (")
+    assert "Traceback" not in err and "SKILLS_WAREHOUSE_URL" in err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`skills-pipeline … | head`: a closed pipe is not an error and prints no traceback."""
+    import subprocess
+    import sys
+
+    script = (
+        "from skills_pipeline import cli\n"
+        "def handler(args):\n"
+        "    for n in range(100000): print('line', n)\n"
+        "    return 0\n"
+        "cli.cmd_ledger = handler\n"
+        "raise SystemExit(cli.main(['ledger', '--date', '2026-06-01']))\n"
+    )
+    reader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.readline()
+    reader.stdout.close()  # what `head -1` does after its line
+    stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=60) == 0 and "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr

@@ -697,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import psycopg
 
-    from skills_pipeline import console
+    from skills_pipeline import console, warehouse
     from skills_pipeline.ingest.pseudonyms import PseudonymKeyError
 
     args = build_parser().parse_args(argv)
@@ -713,6 +713,15 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(__name__).info("stopped: %s", error, exc_info=True)
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except warehouse.WarehouseUnreachable as error:
+        logging.getLogger(__name__).info("stopped: %s", error, exc_info=True)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as any command-line tool does, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except psycopg.OperationalError as error:
         logging.getLogger(__name__).exception("warehouse connection lost")
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
