@@ -217,8 +217,13 @@ def cmd_targets_import(args) -> int:
 
 def cmd_targets_list(args) -> int:
     from skills_pipeline import warehouse
+    from skills_pipeline.reports import targets
 
     with warehouse.connect() as conn:
+        if conn.execute("select to_regclass('intermediate.int_targets__in_force')").fetchone()[0] is None:
+            raise targets.TargetError(
+                "the targets in force are read from the warehouse's build: run build_archive (or make run) first"
+            )
         rows = conn.execute(
             "select region_code, indicator, period_start, period_end, target_value, program_types, source, origin "
             "from intermediate.int_targets__in_force where %s::integer is null "

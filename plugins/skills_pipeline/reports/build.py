@@ -241,7 +241,7 @@ def _rate_targets(trend: list[dict], shares: list[dict], period: Period) -> list
             if target is not None:
                 rows.append({
                     "region_code": share["region_code"], "indicator": label, "actual": actual, "target": target,
-                    "as_of_date": share["employment_month"], "status": "provisional",
+                    "employment_month": share["employment_month"], "status": "provisional",
                     "source": "metrics.skilled_talent_shares · 002 §一 / 003 §二(二)",
                 })  # fmt: skip
     for row in rows:

@@ -37,7 +37,11 @@ REQUIRED = ("region_code", "indicator", "period_start", "period_end", "target_va
 SHARE_INDICATORS = {"caregiver_certified_share", *RATE_INDICATORS}
 
 
-class TargetImportError(ValueError):
+class TargetError(ValueError):
+    """A targets request that cannot be honoured; the message says what to do."""
+
+
+class TargetImportError(TargetError):
     """A targets file that cannot be imported; the message lists every problem with its line and fix."""
 
 

@@ -191,7 +191,13 @@ def _propose(conn: psycopg.Connection, period: Period) -> tuple[str, int, Decima
         """,
         (period.start, period.end),
     )
-    has_approved = conn.execute("select exists (select from pg_temp.approved)").fetchone()[0]
+    # Adjustments once anything of the period is approved: a line dated within it, or a run of a period overlapping
+    # it (an approved run of this very period with no line at all included).
+    has_approved = conn.execute(
+        "select exists (select from pg_temp.approved) or exists (select from payments.settlement_runs "
+        "where status = 'approved' and daterange(period_start, period_end, '[]') && daterange(%s, %s, '[]'))",
+        (period.start, period.end),
+    ).fetchone()[0]
     conn.execute("drop table if exists pg_temp.proposed")
     # The stored lines' own row type, so a proposed line and the same line stored digest alike.
     conn.execute("create temp table proposed (like payments.settlement_run_lines) on commit drop")
