@@ -72,3 +72,19 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
     reader.stdout.close()  # what `head -1` does after its line
     stderr = reader.stderr.read().decode()
     assert reader.wait(timeout=60) == 0 and "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+def test_with_make_runs_warehouse_the_cli_uses_make_runs_local_keys(monkeypatch, tmp_path, capsys):
+    """`export public-key` right after `make run`: the local signing key make run made is the one used."""
+    from skills_pipeline import cli
+    from skills_pipeline.delivery import signing
+
+    monkeypatch.setenv("SKILLS_STATE_DIR", str(tmp_path))
+    for name in (signing.KEY_ENV, signing.KEY_FILE_ENV, "SKILLS_ARCHIVE_EXPORT_ROOT"):
+        monkeypatch.delenv(name, raising=False)
+    pem = signing.new_private_key_pem()
+    (tmp_path / "export-signing.pem").write_bytes(pem)
+    cli.use_local_keys()
+    assert cli.main(["export", "public-key"]) == 0
+    expected = signing.public_key_pem(signing.private_key_from_pem(pem)).decode()
+    assert capsys.readouterr().out == expected

@@ -699,6 +699,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def use_local_keys() -> None:
+    """With make run's local warehouse, its local keys too (the pseudonym key and the export signing key it made
+    under the state folder) where none is configured: the commands its summary suggests then work as printed."""
+    from skills_pipeline.local.runner import ensure_local_archive_exports, ensure_local_pseudonym_key
+
+    ensure_local_pseudonym_key()
+    ensure_local_archive_exports()
+
+
 def main(argv: list[str] | None = None) -> int:
     import psycopg
 
@@ -713,6 +722,7 @@ def main(argv: list[str] | None = None) -> int:
             from skills_pipeline.local.embedded import start_embedded
 
             start_embedded()
+            use_local_keys()
         return args.handler(args)
     except (settings.ConfigurationError, PseudonymKeyError, SettlementError, PermissionError, ValueError) as error:
         logging.getLogger(__name__).info("stopped: %s", error, exc_info=True)
