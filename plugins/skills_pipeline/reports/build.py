@@ -16,9 +16,17 @@ import psycopg
 from psycopg.rows import dict_row
 
 from skills_pipeline import schedule
-from skills_pipeline.reports import brief, charts, page
+from skills_pipeline.reports import brief, charts, labels, page
 
 KINDS = {"biweekly": "双周调度", "monthly": "月报", "quarterly": "季报", "annual": "年报", "brief": "一页简报"}
+# Each kind's period: its form and an example.
+PERIOD_FORMS = {
+    "biweekly": ("YYYY-MM-DD", "2026-06-01"),
+    "monthly": ("YYYY-MM", "2026-06"),
+    "quarterly": ("YYYY-Qn", "2026-Q2"),
+    "annual": ("YYYY", "2026"),
+    "brief": ("YYYY-MM", "2026-06"),
+}
 
 
 # Money of the report's subsidy year, settlement dates up to the period's end, by programme and county, in the four
@@ -118,11 +126,13 @@ def _parse_period(kind: str, text: str) -> Period:
         year = int(re.fullmatch(r"\d{4}", text).group(0))
         return Period(kind, dt.date(year, 1, 1), dt.date(year, 12, 31), f"{year}年")
     except (AttributeError, ValueError):
-        formats = {"biweekly": "YYYY-MM-DD", "monthly": "YYYY-MM", "quarterly": "YYYY-Qn", "annual": "YYYY",
-                   "brief": "YYYY-MM"}  # fmt: skip
-        examples = {"biweekly": "2026-06-01", "monthly": "2026-06", "quarterly": "2026-Q2", "annual": "2026",
-                    "brief": "2026-06"}  # fmt: skip
-        raise ReportError(f"{kind} period {text!r} is not {formats[kind]} (e.g. --period {examples[kind]})") from None
+        form, example = PERIOD_FORMS[kind]
+        raise ReportError(f"{kind} period {text!r} is not {form} (e.g. --period {example})") from None
+
+
+def latest_data_date(conn: psycopg.Connection) -> dt.date | None:
+    """The marts' as-of date (int_ingest__latest_data_date, docs/time.md): the latest data date of a loaded file."""
+    return conn.execute("select max(data_date) from ingest.load_ledger where status = 'loaded'").fetchone()[0]
 
 
 def _month_end(first: dt.date) -> dt.date:
@@ -184,15 +194,11 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             (period.end,),
         ).fetchall()
         funds = cur.execute(MONEY_QUERY, {"year": period.year, "end": period.end}).fetchall()
-        # The marts' as-of date (int_ingest__latest_data_date: the latest data date of a loaded file).
-        as_of = cur.execute(
-            "select max(data_date) as as_of_date from ingest.load_ledger where status = 'loaded'"
-        ).fetchone()
     programmes["certificate"] = "技能评价(证书)补贴"
     return _plain(
         {
             "kind": period.kind,
-            "as_of_date": as_of["as_of_date"] if as_of else None,
+            "as_of_date": latest_data_date(conn),
             "period": {"start": period.start, "end": period.end, "label": period.label},
             "regions": regions,
             "programmes": programmes,
@@ -250,7 +256,7 @@ def _rate_targets(trend: list[dict], shares: list[dict], period: Period) -> list
     return rows
 
 
-MONEY_STATES = ("payable_yuan", "drafted_yuan", "approved_yuan", "exported_yuan")
+MONEY_STATES = tuple(labels.MONEY_LABELS)  # payable, drafted, approved, exported: MONEY_QUERY's columns
 
 
 def _money_totals(funds: list[dict]) -> dict:

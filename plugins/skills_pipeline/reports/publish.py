@@ -21,13 +21,9 @@ class Published:
     pdf_skipped: str | None  # why no PDF was printed (no Chromium on this worker), or None
 
 
-def latest_data_date(conn: psycopg.Connection) -> dt.date | None:
-    return conn.execute("select max(data_date) from ingest.load_ledger where status = 'loaded'").fetchone()[0]
-
-
 def publish(conn: psycopg.Connection, as_of: dt.date | None = None) -> Published:
     """Write the fortnight's report (ending on the latest loaded data date) and refresh the index page."""
-    as_of = as_of or latest_data_date(conn)
+    as_of = as_of or build.latest_data_date(conn)
     if as_of is None:
         raise build.ReportError("nothing has been loaded yet: there is no data date to report on")
     start = as_of - dt.timedelta(days=13)
