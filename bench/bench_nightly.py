@@ -20,7 +20,9 @@ from pathlib import Path
 
 import psycopg
 
-FEEDS = ("training", "social_security", "employment", "certificate")
+from skills_pipeline import feeds
+
+FEEDS = tuple(feeds.FEEDS)  # every feed of the registry
 SCHEMAS = "raw, ingest, scratch, vault, delivery, staging, intermediate, archive, metrics, reference"
 
 

@@ -29,7 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-FEEDS = ("training", "social_security", "employment", "certificate")
+from skills_pipeline import feeds
+
+FEEDS = tuple(feeds.FEEDS)  # every feed of the registry
 SCHEMAS = (
     "raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, metrics, settlement, reference"
 )

@@ -1,7 +1,8 @@
 """
 ### Build the lifelong skill archive and the metrics
 
-Runs when all four raw feeds have been updated (their Assets, published by `ingest_feeds`). Astronomer Cosmos
+Runs when every raw feed of the registry (`skills_pipeline.feeds.FEEDS`) has been updated (their Assets, published by
+`ingest_feeds`). Astronomer Cosmos
 renders the dbt project in `dbt_project/` as one task per seed and model, each model's tests right after it,
 from the manifest `dbt parse` wrote during set-up (parsing the DAG never runs dbt). When the build passes, the
 `archive` and `metrics` Assets are updated for downstream consumers, and the dbt docs of the build are written
@@ -13,7 +14,9 @@ and `metrics` carries keyed pseudonyms.
 
 from __future__ import annotations
 
+import operator
 import sys
+from functools import reduce
 from pathlib import Path
 
 from airflow.sdk import Asset, dag, task
@@ -36,7 +39,7 @@ if not MANIFEST.exists():
 
 @dag(
     doc_md=__doc__,
-    schedule=RAW_ASSETS[0] & RAW_ASSETS[1] & RAW_ASSETS[2] & RAW_ASSETS[3],
+    schedule=reduce(operator.and_, RAW_ASSETS),  # all of them, whichever feeds the registry holds
     start_date=dag_start_date(),
     catchup=False,
     max_active_runs=1,

@@ -1,7 +1,8 @@
 """
-### Nightly ingestion of the four agency feeds
+### Nightly ingestion of the agency feeds
 
-For each feed (training, social security, employment, certificates) and the run's data date — the Beijing date
+For each feed of the registry (`skills_pipeline.feeds.FEEDS`: training, social security, employment,
+certificates, e-vouchers, the catalogues, competition results) and the run's data date — the Beijing date
 on which its data interval starts, or the `data_date` parameter of a triggered run — every file delivered under
 `<landing root>/<feed>/<YYYY-MM-DD>/` is validated with the feed's Great Expectations suite and loaded into `raw`
 by COPY. Bad rows go to `raw.quarantined_rows` with their rules; the ledger `ingest.load_ledger` reconciles every
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
 
+from skills_pipeline.feeds import get_feed
 from skills_pipeline.operations import HEAVY_POOL, TIMEOUTS, default_args, failure_callbacks, ingestion_deadline
 from skills_pipeline.schedule import (
     LOCAL_TIME_ZONE,
@@ -80,8 +82,8 @@ def ingest_feeds():
 
         @task_group(group_id=feed)
         def feed_group(feed: str = feed):
-            # The social-security feed is the heavy one (about 10 M rows a month): it takes a slot of the pool.
-            @task(pool=HEAVY_POOL if feed == "social_security" else "default_pool")
+            # A heavy feed (social security: about 10 M rows a month) takes a slot of the pool.
+            @task(pool=HEAVY_POOL if get_feed(feed).heavy else "default_pool")
             def load(feed: str, data_interval_start=None, params=None) -> dict:
                 from airflow.sdk.exceptions import AirflowFailException
 

@@ -103,6 +103,17 @@ class Feed:
     # keys a night's batches changed (macro changed_key_versions). Not for contributions, whose staging model keeps
     # the stored versions itself: an index on 10 M rows a month would slow their load.
     raw_key_index: bool = True
+    # A heavy feed's load takes a slot of the heavy pool (operations.HEAVY_POOL) in the ingestion DAG.
+    heavy: bool = False
+    # The dbt staging model that holds the feed's latest records, or None for a feed only loaded into raw. A staging
+    # model naming persons (person_id, replaced_person_id, batch_id) is listed in int_people__record_batches, the one
+    # definition of which persons a night touched (tests/unit/test_feed_registry.py checks the two agree).
+    staging_model: str | None = None
+
+    @property
+    def names_persons(self) -> bool:
+        """Whether the feed's rows name a person by ID number (and so are pseudonymised into the vault)."""
+        return any(c.kind is Kind.RESIDENT_ID for c in self.columns)
 
     @property
     def column_names(self) -> list[str]:
@@ -210,6 +221,7 @@ TRAINING = Feed(
         Column("updated_at", "更新时间", Kind.TIMESTAMP),
     ),
     row_rules=(NotBefore("end_date", "start_date"),),
+    staging_model="stg_training__enrollments",
     # A class in training has a planned end date, up to a year ahead of the delivery.
     plausibility=(DateWindow("start_date"), DateWindow("end_date", days_after_delivery=366)),
 )
@@ -219,6 +231,8 @@ SOCIAL_SECURITY = Feed(
     label="社保缴费记录",
     natural_key=("id_number", "employer_code", "insurance_type", "contribution_month"),
     raw_key_index=False,
+    heavy=True,  # about 10 M rows a month
+    staging_model="stg_social_security__contributions",
     columns=(
         Column("id_number", "身份证号", Kind.RESIDENT_ID),
         Column("name", "姓名", Kind.TEXT),
@@ -251,6 +265,7 @@ EMPLOYMENT = Feed(
         Column("updated_at", "更新时间", Kind.TIMESTAMP),
     ),
     plausibility=(DateWindow("event_date"), Ceiling("monthly_income", 1_000_000)),
+    staging_model="stg_employment__registrations",
 )
 
 CERTIFICATE = Feed(
@@ -281,9 +296,151 @@ CERTIFICATE = Feed(
         ),
     ),
     plausibility=(DateWindow("issue_date"),),
+    staging_model="stg_certificate__certificates",
 )
 
-FEEDS: dict[str, Feed] = {f.name: f for f in (TRAINING, SOCIAL_SECURITY, EMPLOYMENT, CERTIFICATE)}
+VOUCHER_EVENTS = {
+    "applied": "申领",
+    "issued": "发券",
+    "started": "培训（评价）开始",
+    "redeemed": "兑现",
+    "written_off": "核销",
+    "expired": "过期",
+    "cancelled": "作废",
+}
+
+# 003 §五 and 002 §(四)4: the e-voucher's closed loop, one row per event of a voucher. A voucher written off twice
+# is two rows, so the key is the event's own number, not the voucher and the kind of event.
+VOUCHER = Feed(
+    name="voucher",
+    label="职业技能培训评价电子券",
+    natural_key=("voucher_event_id",),
+    columns=(
+        Column("voucher_event_id", "券事件编号", Kind.TEXT),
+        Column("voucher_id", "电子券编号", Kind.TEXT),
+        Column("id_number", "身份证号", Kind.RESIDENT_ID),
+        Column("name", "姓名", Kind.TEXT),
+        Column("event_type", "事件类型", Kind.ENUM, choices=VOUCHER_EVENTS),
+        Column("event_date", "事件日期", Kind.DATE),
+        Column("program_type", "培训类型", Kind.ENUM, choices=PROGRAM_TYPES),
+        Column("trainee_category", "人员类别", Kind.ENUM, choices=TRAINEE_CATEGORIES),
+        Column("occupation_code", "职业编码", Kind.OCCUPATION),
+        # Empty until the worker chooses where to train (an application names none).
+        Column("institution_code", "培训机构代码", Kind.USCC, required=False),
+        Column("amount_cap", "券面额上限", Kind.MONEY),
+        Column("valid_until", "有效期至", Kind.DATE),
+        Column("region_code", "发券地", Kind.REGION),
+        Column("updated_at", "更新时间", Kind.TIMESTAMP),
+    ),
+    row_rules=(
+        RequiredUnless(
+            "institution_code",
+            "event_type",
+            ("applied", "issued", "expired", "cancelled"),
+            why="a voucher is used with an institution: training, redemption and write-off name it",
+        ),
+    ),
+    # An issued voucher is valid for up to a few years ahead of its delivery.
+    plausibility=(
+        DateWindow("event_date"),
+        DateWindow("valid_until", days_after_delivery=3 * 366),
+        Ceiling("amount_cap", 50_000),
+    ),  # fmt: skip
+    staging_model="stg_voucher__events",
+)
+
+CATALOGUE_ENTRIES = {
+    "training_institution": "培训机构目录",
+    "evaluation_institution": "评价机构目录",
+    "training_project": "培训项目目录",
+}
+SUBSIDY_CLASSES = {"A": "A类", "B": "B类", "C": "C类"}
+
+# 001 §三(七) and 003 §七(三): each year's published lists. A training institution has one row per licensed
+# occupation; an evaluation institution one per occupation it is filed (备案) for; a project one per occupation and
+# programme type.
+CATALOGUE = Feed(
+    name="catalogue",
+    label="培训项目与机构目录清单",
+    natural_key=("entry_id",),
+    columns=(
+        Column("entry_id", "目录条目编号", Kind.TEXT),
+        Column("catalogue_year", "目录年度", Kind.POSITIVE_INT),
+        Column("entry_kind", "目录类别", Kind.ENUM, choices=CATALOGUE_ENTRIES),
+        Column("institution_code", "机构代码", Kind.USCC, required=False),
+        Column("institution_name", "机构名称", Kind.TEXT, required=False),
+        Column("region_code", "所在地区划", Kind.REGION),
+        Column("occupation_code", "职业编码", Kind.OCCUPATION),
+        Column("occupation_name", "职业名称", Kind.TEXT),
+        Column("program_type", "培训类型", Kind.ENUM, choices=PROGRAM_TYPES, required=False),
+        Column("subsidy_class", "补贴类别", Kind.ENUM, choices=SUBSIDY_CLASSES, required=False),
+        Column("filing_number", "备案编号", Kind.TEXT, required=False),
+        Column("valid_from", "有效期起", Kind.DATE),
+        Column("valid_to", "有效期止", Kind.DATE),
+        Column("updated_at", "更新时间", Kind.TIMESTAMP),
+    ),
+    row_rules=(
+        NotBefore("valid_to", "valid_from"),
+        RequiredUnless(
+            "institution_code",
+            "entry_kind",
+            ("training_project",),
+            why="the institution lists name the institution; the project catalogue lists occupations",
+        ),
+        RequiredUnless(
+            "institution_name",
+            "entry_kind",
+            ("training_project",),
+            why="a published institution list gives each institution's name",
+        ),
+    ),
+    plausibility=(
+        DateWindow("valid_from", days_after_delivery=366),
+        DateWindow("valid_to", days_after_delivery=3 * 366),
+    ),
+    staging_model="stg_catalogue__entries",
+)
+
+COMPETITION_TIERS = {
+    "national": "国家级",
+    "provincial": "省级",
+    "city": "市级",
+    "county": "县级",
+    "industry": "行业",
+    "enterprise": "企业",
+}
+
+# 002 §(十一): competition results; a winner may be promoted in skill level and honoured (三晋技术能手).
+COMPETITION = Feed(
+    name="competition",
+    label="职业技能竞赛获奖",
+    natural_key=("award_id",),
+    columns=(
+        Column("award_id", "获奖记录编号", Kind.TEXT),
+        Column("competition_name", "竞赛名称", Kind.TEXT),
+        Column("tier", "竞赛级别", Kind.ENUM, choices=COMPETITION_TIERS),
+        Column("occupation_code", "职业编码", Kind.OCCUPATION),
+        Column("id_number", "身份证号", Kind.RESIDENT_ID),
+        Column("name", "姓名", Kind.TEXT),
+        Column("award", "名次或奖项", Kind.TEXT),
+        Column("place", "名次", Kind.POSITIVE_INT, required=False),
+        Column("honour", "荣誉称号", Kind.TEXT, required=False),
+        # The level the winner is promoted to (晋升等级), when the competition's rules grant one.
+        Column("promoted_level", "晋升技能等级", Kind.SKILL_LEVEL, required=False),
+        Column("award_date", "获奖日期", Kind.DATE),
+        Column("region_code", "竞赛地区划", Kind.REGION),
+        Column("updated_at", "更新时间", Kind.TIMESTAMP),
+    ),
+    plausibility=(DateWindow("award_date"),),
+    staging_model="stg_competition__awards",
+)
+
+# The registry: everything that depends on which feeds exist (the ingestion DAG's task groups and Assets, the
+# archive build's schedule, the landing folders, the GX suites, the raw tables, the generator, the CLI's choices)
+# iterates over it. docs/feeds.md, "Adding a feed", lists what else a feed with staged records needs.
+FEEDS: dict[str, Feed] = {
+    f.name: f for f in (TRAINING, SOCIAL_SECURITY, EMPLOYMENT, CERTIFICATE, VOUCHER, CATALOGUE, COMPETITION)
+}
 
 
 def get_feed(name: str) -> Feed:

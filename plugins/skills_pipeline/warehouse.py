@@ -168,6 +168,7 @@ MIGRATIONS = (
     "009_archive_documents.sql",
     "010_imported_targets.sql",
     "011_payment_exports.sql",
+    "012_voucher_write_offs.sql",
 )
 
 

@@ -36,9 +36,9 @@ def test_every_dag_declares_tags_owner_retries_and_catchup(dagbag):
 def test_ingestion_publishes_one_asset_per_feed(dagbag):
     dag = dagbag.dags["ingest_feeds"]
     outlets = {outlet.uri for task in dag.tasks for outlet in task.outlets}
-    assert outlets == {
-        f"warehouse://raw/{feed}" for feed in ("training", "social_security", "employment", "certificate")
-    }
+    from skills_pipeline import feeds
+
+    assert outlets == {f"warehouse://raw/{feed}" for feed in feeds.FEEDS}
 
 
 def test_dag_files_import_nothing_heavy_at_module_level():

@@ -18,7 +18,7 @@ import pytest
 from psycopg import errors
 
 from helpers import LIULIN, two_county_deliveries
-from skills_pipeline import dbt_build, warehouse
+from skills_pipeline import dbt_build, feeds, warehouse
 from skills_pipeline.ingest import loader, pseudonyms
 from skills_pipeline.settlement import runs as settlement
 
@@ -62,7 +62,7 @@ def secured(warehouse_url, tmp_path_factory):
             "metrics, settlement, reference cascade"
         )
         two_county_deliveries(root)
-        for feed in ("training", "social_security", "employment", "certificate"):
+        for feed in feeds.FEEDS:
             loader.ingest(feed, DAY, landing_root=str(root), fail_on_rejected=False)
         warehouse.apply_roles()  # after the load: grants cover the tables that now exist (idempotent)
         for login, group in LOGINS.items():

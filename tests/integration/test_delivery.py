@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from helpers import INSTITUTION, LIULIN, YAODU, county_person, two_county_deliveries, write_csv
-from skills_pipeline import cli, dbt_build
+from skills_pipeline import cli, dbt_build, feeds
 from skills_pipeline.delivery import api, changes, documents, exports, lookups, signing, tokens
 from skills_pipeline.ingest import loader, pseudonyms
 
@@ -36,7 +36,7 @@ def archived(warehouse_url, tmp_path_factory):
 
     warehouse.apply_roles()  # the delivery tables' grants and policies need the migrations first
     two_county_deliveries(root)
-    for feed in ("training", "social_security", "employment", "certificate"):
+    for feed in feeds.FEEDS:
         loader.ingest(feed, DAY, landing_root=str(root))
     dbt_build.export_profile_env(warehouse_url)
     dbt_build.run("build", "--quiet")

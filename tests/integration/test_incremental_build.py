@@ -25,7 +25,7 @@ MART_SCHEMAS = ("archive", "metrics", "settlement")
 HISTORY_TABLES = {"metrics.trainee_outcome_measure_snapshots"}  # kept across rebuilds by design
 
 
-def _night(landing, day: dt.date, feeds=("training", "social_security", "employment", "certificate")) -> None:
+def _night(landing, day: dt.date, feeds=tuple(feeds.FEEDS)) -> None:
     for feed in feeds:
         loader.ingest(feed, day, landing_root=str(landing), max_bad_row_share=1.0, fail_on_rejected=False)
 

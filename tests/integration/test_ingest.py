@@ -11,6 +11,7 @@ import pytest
 from psycopg import sql
 
 from helpers import DAY, OTHER_ID, PERSON_ID, social_security_row, training_row, write_csv
+from skills_pipeline import feeds
 from skills_pipeline.ingest import loader
 from skills_pipeline.local.generator import DefectRates, GeneratorConfig, generate
 
@@ -423,7 +424,7 @@ def test_a_generated_week_reconciles_with_what_was_injected(db, tmp_path):
                              history_months=4, defects=DefectRates().scaled(2))  # fmt: skip
     manifest = generate(config)
     for day in (config.start + dt.timedelta(days=n) for n in range(7)):
-        for feed in ("training", "social_security", "employment", "certificate"):
+        for feed in feeds.FEEDS:
             ingest(feed, tmp_path, day=day, max_bad_row_share=1.0, fail_on_rejected=False)
 
     ledger = {
@@ -455,15 +456,12 @@ def test_a_generated_week_reconciles_with_what_was_injected(db, tmp_path):
             ).fetchone() == (True, batch)
     assert sum(len(v) for v in expected_quarantine.values()) > 100
 
-    raw_total = sum(
-        db.execute(f"select count(*) from raw.{feed}").fetchone()[0]
-        for feed in ("training", "social_security", "employment", "certificate")
-    )
+    raw_total = sum(db.execute(f"select count(*) from raw.{feed}").fetchone()[0] for feed in tuple(feeds.FEEDS))
     assert raw_total == sum(v[3] for v in ledger.values())
 
     before = db.execute("select count(*) from ingest.load_ledger").fetchone()[0]
     for day in (config.start + dt.timedelta(days=n) for n in range(7)):
-        for feed in ("training", "social_security", "employment", "certificate"):
+        for feed in feeds.FEEDS:
             report = ingest(feed, tmp_path, day=day, fail_on_rejected=False)
             assert all(f.status == "repeat" for f in report.files)
     assert db.execute("select count(*) from ingest.load_ledger").fetchone()[0] == before

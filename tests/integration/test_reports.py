@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import headless_chromium
+from skills_pipeline import feeds
 from skills_pipeline.ingest import loader
 from skills_pipeline.local.generator import GeneratorConfig, generate
 from skills_pipeline.reports import build
@@ -29,7 +30,7 @@ def built(db, dbt, tmp_path):
         GeneratorConfig(out=landing, persons=800, start=START, end=START + dt.timedelta(days=1), history_months=12)
     )
     for day in (START, START + dt.timedelta(days=1)):  # two nights: two outcome snapshots
-        for feed in ("training", "social_security", "employment", "certificate"):
+        for feed in feeds.FEEDS:
             loader.ingest(feed, day, landing_root=str(landing), max_bad_row_share=1.0, fail_on_rejected=False)
         dbt("build", "--quiet")
     settlement.create_run(db, settlement.parse_period("2026-05"))

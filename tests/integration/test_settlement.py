@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from helpers import EMPLOYER, INSTITUTION, training_row, write_csv
-from skills_pipeline import dbt_build
+from skills_pipeline import dbt_build, feeds
 from skills_pipeline.ingest import loader, pseudonyms
 from skills_pipeline.ingest.identifiers import resident_id_with_check_character
 from skills_pipeline.settlement import exports as settlement_exports
@@ -128,7 +128,7 @@ def deliveries(root) -> None:
 
 
 def ingest(root, day: dt.date) -> None:
-    for feed in ("training", "social_security", "employment", "certificate"):
+    for feed in feeds.FEEDS:
         loader.ingest(feed, day, landing_root=str(root), fail_on_rejected=True)
 
 

@@ -10,7 +10,7 @@ import json
 import psycopg
 import pytest
 
-from skills_pipeline import dbt_build, warehouse
+from skills_pipeline import dbt_build, feeds, warehouse
 from skills_pipeline.ingest import loader
 from skills_pipeline.local.generator import GeneratorConfig, generate
 
@@ -31,7 +31,7 @@ def _has_statistics(db, schema: str, table: str) -> bool:
 
 def test_loads_and_builds_leave_statistics_and_the_contribution_key_is_enforced(db, dbt, tmp_path):
     generate(GeneratorConfig(out=tmp_path, persons=300, start=START, end=START, history_months=2))
-    for feed in ("training", "social_security", "employment", "certificate"):
+    for feed in feeds.FEEDS:
         loader.ingest(feed, START, landing_root=str(tmp_path), max_bad_row_share=1.0, fail_on_rejected=False)
     assert _has_statistics(db, "raw", "social_security")  # the first load outgrew its (absent) statistics
     assert _has_statistics(db, "vault", "person_pseudonyms")
@@ -113,7 +113,7 @@ def test_a_night_leaves_its_batches_in_the_watermark_statistics_and_month_keys_a
     generate(GeneratorConfig(out=tmp_path, persons=300, start=START, end=night, history_months=2))
     selection = ("--quiet", "--select", "+int_training__quarterly_outcomes", "--indirect-selection", "buildable")
     for day in (START, night):
-        for feed in ("training", "social_security", "employment", "certificate"):
+        for feed in feeds.FEEDS:
             loader.ingest(feed, day, landing_root=str(tmp_path), max_bad_row_share=1.0, fail_on_rejected=False)
         dbt("build", *selection)
     # The night's batches are in int_people__unified's statistics of last_batch_id (the analyze_watermark

@@ -72,16 +72,10 @@ APPROVED_RUNS = (
     "select coalesce(array_agg(run_id order by run_id), '{}') from payments.settlement_runs where status = 'approved'"
 )
 # The persons whose document may have changed since a publication (its batch watermark and approved runs): those
-# staged records of a later batch name or stopped naming (the rule archive.persons rebuilds by,
-# macros/persons_touched_after.sql), lines of a run approved since, and archived persons with no stored document yet.
+# staged records of a later batch name or stopped naming (intermediate.int_people__record_batches, the rule
+# archive.persons rebuilds by), lines of a run approved since, and archived persons with no stored document yet.
 TOUCHED_QUERY = """
-select person_id from staging.stg_training__enrollments where batch_id > %(watermark)s
-union select person_id from staging.stg_certificate__certificates where batch_id > %(watermark)s
-union select person_id from staging.stg_employment__registrations where batch_id > %(watermark)s
-union select person_id from staging.stg_social_security__contributions where batch_id > %(watermark)s
-union select replaced_person_id from staging.stg_training__enrollments where batch_id > %(watermark)s
-union select replaced_person_id from staging.stg_certificate__certificates where batch_id > %(watermark)s
-union select replaced_person_id from staging.stg_employment__registrations where batch_id > %(watermark)s
+select person_id from intermediate.int_people__record_batches where batch_id > %(watermark)s
 union select l.person_id from payments.settlement_run_lines as l
     join payments.settlement_runs as r using (run_id)
     where r.status = 'approved' and r.run_id <> all(%(runs)s) and l.person_id is not null

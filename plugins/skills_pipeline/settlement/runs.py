@@ -335,6 +335,27 @@ def approve_run(conn: psycopg.Connection, run_id: int, approved_by: str) -> None
             """,
             {"by": approved_by, "digest": recorded, "previous": previous_id, "chain": previous_chain, "run": run_id},
         )
+        write_off_vouchers(conn, run_id)
+
+
+# 003 §五, 核销: the vouchers of the run's payable training lines, one row each (payments.voucher_write_offs).
+WRITE_OFF_VOUCHERS = """
+insert into payments.voucher_write_offs (voucher_id, run_id, line_key, enrollment_id, amount_yuan)
+select e.voucher_id, l.run_id, l.line_key, l.source_id, l.amount_yuan
+from payments.settlement_run_lines as l
+join settlement.settlement_enrollments as e on e.enrollment_id = l.source_id
+where l.run_id = %s and l.line_kind = 'training' and l.line_type = 'original' and l.is_eligible
+    and l.amount_yuan > 0 and e.voucher_id is not null
+on conflict (voucher_id) do nothing
+returning voucher_id
+"""
+
+
+def write_off_vouchers(conn: psycopg.Connection, run_id: int) -> int:
+    """Approving a run writes off the e-voucher of each payable training line it holds (the loop's last step,
+    003 §五). One voucher pays once: settlement refuses a training whose voucher is written off already
+    (settlement_enrollments, voucher_paid), so a voucher met here a second time is left with its first run."""
+    return len(conn.execute(WRITE_OFF_VOUCHERS, (run_id,)).fetchall())
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,7 @@ grant select (
 revoke select on raw.quarantined_rows from analyst_province, analyst_county;
 grant select (batch_id, source_row_number, failed_rules) on raw.quarantined_rows to analyst_province, analyst_county;
 grant select on payments.settlement_runs, payments.settlement_run_lines to analyst_province, analyst_county;
+grant select on payments.voucher_write_offs to analyst_province, analyst_county;
 
 -- A person's archive document lists the subsidies approved for them: downstream readers see the approved lines.
 grant usage on schema payments to archive_reader;

@@ -20,22 +20,10 @@
 
 with
 
--- not materialized: a night reads each twice (by batch and by replaced person), and PostgreSQL would otherwise copy
+-- not materialized: a night reads it twice (by batch and by replaced person), and PostgreSQL would otherwise copy
 -- every staged record into the query's work space before the index lookups.
-enrollments as not materialized (
-    select * from {{ ref('stg_training__enrollments') }}
-),
-
-contributions as not materialized (
-    select * from {{ ref('stg_social_security__contributions') }}
-),
-
-registrations as not materialized (
-    select * from {{ ref('stg_employment__registrations') }}
-),
-
-certificates as not materialized (
-    select * from {{ ref('stg_certificate__certificates') }}
+record_batches as not materialized (
+    select * from {{ ref('int_people__record_batches') }}
 ),
 
 person_pseudonyms as (
@@ -49,40 +37,33 @@ division_code_history as (
 {% if is_incremental() %}
     -- Persons a corrected record stopped naming tonight: their remaining records decide whether they stay.
     replaced_people as (
-        {%- for staged in ['enrollments', 'registrations', 'certificates'] %}
-            select replaced_person_id as person_id
-            from {{ staged }}
-            where batch_id > {{ watermark }} and replaced_person_id is not null
-            {% if not loop.last %}union{% endif %}
-        {%- endfor %}
+        select distinct person_id
+        from record_batches
+        where batch_id > {{ watermark }} and not is_named
     ),
 {% endif %}
 
 -- Every staged record's person and batch; on a night, those of the batches after the watermark, and every record of
 -- the replaced persons (a union of two index lookups: an `or` would scan every contribution).
 staged_records as (
-    {%- for staged in ['enrollments', 'contributions', 'registrations', 'certificates'] %}
-        select
-            person_id,
-            batch_id
-        from {{ staged }}
-        where
-            person_id is not null
-            {%- if is_incremental() %}
-                and batch_id > {{ watermark }}
-            {%- endif %}
-        {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
+    select
+        person_id,
+        batch_id
+    from record_batches
+    where
+        is_named
+        {%- if is_incremental() %}
+            and batch_id > {{ watermark }}
+        {%- endif %}
     {%- if is_incremental() %}
-        {%- for staged in ['enrollments', 'contributions', 'registrations', 'certificates'] %}
-            union all
-            select
-                {{ staged }}.person_id,
-                {{ staged }}.batch_id
-            from {{ staged }}
-            inner join replaced_people
-                on {{ staged }}.person_id = replaced_people.person_id
-        {%- endfor %}
+        union all
+        select
+            record_batches.person_id,
+            record_batches.batch_id
+        from record_batches
+        inner join replaced_people
+            on record_batches.person_id = replaced_people.person_id
+        where record_batches.is_named
     {%- endif %}
 ),
 

@@ -18,6 +18,7 @@
 -- touched (source_batch_id above the table's highest), every event of each, and leaves everyone else's as they
 -- are; a person no record names any more loses their events (strategy replace_touched_persons). A change no batch
 -- carries (a seed such as the minimum living standards, a key rotation) needs `dbt build --full-refresh`.
+-- depends_on: {{ ref('int_people__record_batches') }}
 with
 
 {% if is_incremental() %}
@@ -35,6 +36,13 @@ enrollments as (
 
 certificates as (
     select * from {{ ref('stg_certificate__certificates') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from touched_people)
+    {% endif %}
+),
+
+awards as (
+    select * from {{ ref('stg_competition__awards') }}
     {% if is_incremental() %}
         where person_id in (select person_id from touched_people)
     {% endif %}
@@ -160,6 +168,24 @@ events as (
         updated_at,
         batch_id as source_batch_id
     from certificates
+
+    union all
+
+    select
+        'competition:' || award_id as event_id,
+        person_id,
+        'competition' as event_type,
+        award_date as event_date,
+        null::date as end_date,
+        region_code,
+        jsonb_build_object(
+            'award_id', award_id, 'competition_name', competition_name, 'tier', tier,
+            'occupation_code', occupation_code, 'award', award, 'place', place, 'honour', honour,
+            'promoted_skill_rank', promoted_skill_rank
+        ) as details,
+        updated_at,
+        batch_id as source_batch_id
+    from awards
 
     union all
 

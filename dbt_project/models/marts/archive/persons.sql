@@ -17,9 +17,7 @@
 -- watermark carries (the persons person_events rebuilt; last_batch_id is the highest source batch of a person's
 -- events), the newly known among them, and removes those nothing names any more (strategy replace_touched_persons);
 -- `dbt build --full-refresh` rebuilds everyone.
--- depends_on: {{ ref('stg_training__enrollments') }}
--- depends_on: {{ ref('stg_employment__registrations') }}
--- depends_on: {{ ref('stg_social_security__contributions') }}
+-- depends_on: {{ ref('int_people__record_batches') }}
 with
 
 {% if is_incremental() %}

@@ -29,6 +29,19 @@ insurance_types as (
     select * from {{ ref('insurance_types') }}
 ),
 
+voucher_loop as (
+    select * from {{ ref('voucher_loop') }}
+),
+
+catalogue as (
+    select * from {{ ref('stg_catalogue__entries') }}
+),
+
+issued_certificates as (
+    select * from {{ ref('stg_certificate__certificates') }}
+    where is_valid
+),
+
 thresholds as (
     select
         {{ pipeline_setting('max_subsidised_trainings_per_year', 'integer') }} as yearly_trainings,
@@ -252,6 +265,125 @@ duplicate_certificates as (
     having count(*) > 1
 ),
 
+-- The e-voucher loop (003 §五; 002 §(四)4): each anomaly voucher_loop flags, with the voucher's events as evidence.
+voucher_anomalies as (
+    select
+        anomaly.warning_rule,
+        '003 §五' as source_clause,
+        voucher_loop.person_id,
+        null::text as class_id,
+        coalesce(voucher_loop.institution_code, voucher_loop.training_institution_code) as institution_code,
+        format('voucher %s: %s', voucher_loop.voucher_id, anomaly.detail) as detail,
+        'voucher_loop' as evidence_table,
+        array_remove(array[voucher_loop.voucher_id, voucher_loop.enrollment_id], null) as evidence_ids
+    from voucher_loop
+    cross join
+        lateral (
+            values
+            (
+                'voucher_redeemed_without_training', voucher_loop.is_redeemed_without_training,
+                format('redeemed on %s, but no real-name training record carries it', voucher_loop.redeemed_date)
+            ),
+            (
+                'voucher_institution_mismatch', voucher_loop.is_institution_mismatch,
+                format(
+                    'used with institution %s, but training %s was given by %s', voucher_loop.institution_code,
+                    voucher_loop.enrollment_id, voucher_loop.training_institution_code
+                )
+            ),
+            (
+                'voucher_occupation_mismatch', voucher_loop.is_occupation_mismatch,
+                format(
+                    'issued for occupation %s, but training %s was in %s', voucher_loop.occupation_code,
+                    voucher_loop.enrollment_id, voucher_loop.training_occupation_code
+                )
+            ),
+            (
+                'voucher_redeemed_after_expiry', voucher_loop.is_redeemed_after_expiry,
+                format('redeemed on %s, after it expired on %s', voucher_loop.redeemed_date, voucher_loop.valid_until)
+            ),
+            (
+                'voucher_written_off_twice', voucher_loop.is_written_off_twice,
+                format('written off %s times', voucher_loop.write_off_events)
+            ),
+            (
+                'voucher_written_off_without_redemption', voucher_loop.is_written_off_without_redemption,
+                'written off, but never redeemed'
+            ),
+            (
+                'voucher_not_admitted', voucher_loop.is_not_admitted,
+                format(
+                    'issued for %s training to a holder of category %s, which no subsidy rule in force in %s admits',
+                    voucher_loop.program_type, voucher_loop.trainee_category, voucher_loop.region_code
+                )
+            ),
+            (
+                'voucher_left_unused', voucher_loop.is_left_unused,
+                format('issued on %s, unused when it expired on %s', voucher_loop.issued_date, voucher_loop.valid_until)
+            )
+        ) as anomaly (warning_rule, is_found, detail)
+    where anomaly.is_found
+),
+
+-- One person holding two vouchers whose validity overlaps, neither cancelled.
+overlapping_vouchers as (
+    select
+        'voucher_overlapping' as warning_rule,
+        '003 §五' as source_clause,
+        earlier.person_id,
+        null::text as class_id,
+        null::text as institution_code,
+        format(
+            'vouchers %s (%s to %s) and %s (%s to %s) are valid at the same time', earlier.voucher_id,
+            earlier.issued_date, earlier.valid_until, later.voucher_id, later.issued_date, later.valid_until
+        ) as detail,
+        'voucher_loop' as evidence_table,
+        array[earlier.voucher_id, later.voucher_id] as evidence_ids
+    from voucher_loop as earlier
+    inner join voucher_loop as later
+        on
+            earlier.person_id = later.person_id
+            and earlier.voucher_id < later.voucher_id
+            and daterange(earlier.issued_date, earlier.valid_until, '[]')
+            && daterange(later.issued_date, later.valid_until, '[]')
+    where
+        earlier.issued_date is not null and later.issued_date is not null
+        and earlier.cancelled_date is null and later.cancelled_date is null
+),
+
+-- A certificate issued by an evaluation institution the year's catalogue does not list as filed (003 §七(三):
+-- evaluation institutions are chosen among those filed with the ministry). Only years whose catalogue is loaded.
+unfiled_evaluator as (
+    select
+        'unfiled_evaluator' as warning_rule,
+        '003 §七(三)' as source_clause,
+        issued_certificates.person_id,
+        null::text as class_id,
+        issued_certificates.issuer_code as institution_code,
+        format(
+            'certificate %s issued %s by %s, which the %s catalogue of evaluation institutions does not list',
+            issued_certificates.certificate_id, issued_certificates.issue_date, issued_certificates.issuer_code,
+            extract(year from issued_certificates.issue_date)
+        ) as detail,
+        'stg_certificate__certificates' as evidence_table,
+        array[issued_certificates.certificate_id] as evidence_ids
+    from issued_certificates
+    where
+        exists (
+            select from catalogue
+            where
+                catalogue.entry_kind = 'evaluation_institution'
+                and catalogue.catalogue_year = extract(year from issued_certificates.issue_date)
+        )
+        and not exists (
+            select from catalogue
+            where
+                catalogue.entry_kind = 'evaluation_institution'
+                and catalogue.catalogue_year = extract(year from issued_certificates.issue_date)
+                and catalogue.institution_code = issued_certificates.issuer_code
+        )
+),
+
 warnings as (
     select * from over_annual_limit
     union all
@@ -268,6 +400,12 @@ warnings as (
     select * from doubtful_class_employment
     union all
     select * from duplicate_certificates
+    union all
+    select * from voucher_anomalies
+    union all
+    select * from overlapping_vouchers
+    union all
+    select * from unfiled_evaluator
 ),
 
 final as (

@@ -22,6 +22,60 @@ subsidy_rules as (
     select * from {{ ref('int_subsidy__rules') }}
 ),
 
+-- 001 §三(七), 003 §七(三): each year's training-institution catalogue, one row per licensed occupation. A year
+-- with no catalogue loaded is not checked against one.
+training_institution_catalogue as (
+    select * from {{ ref('stg_catalogue__entries') }}
+    where entry_kind = 'training_institution'
+),
+
+catalogue_years as (
+    select distinct catalogue_year
+    from training_institution_catalogue
+),
+
+listed_institutions as (
+    select distinct
+        catalogue_year,
+        institution_code
+    from training_institution_catalogue
+),
+
+licences as (
+    select
+        catalogue_year,
+        institution_code,
+        occupation_code,
+        min(valid_from) as valid_from,
+        max(valid_to) as valid_to
+    from training_institution_catalogue
+    group by catalogue_year, institution_code, occupation_code
+),
+
+-- Where and when a claim needs a redeemed e-voucher (003 §五; seed voucher_requirements).
+voucher_requirements as (
+    select * from {{ ref('voucher_requirements') }}
+),
+
+vouchers as (
+    select * from {{ ref('int_vouchers__states') }}
+),
+
+voucher_write_offs as (
+    select * from {{ source('payments', 'voucher_write_offs') }}
+),
+
+-- One voucher pays once: of the trainings carrying a voucher, the earliest keeps it.
+voucher_uses as (
+    select
+        enrollment_id,
+        first_value(enrollment_id) over (
+            partition by voucher_id order by start_date, enrollment_id
+        ) as first_enrollment_with_voucher
+    from outcomes
+    where voucher_id is not null
+),
+
 yearly_limit as (
     select {{ pipeline_setting('max_subsidised_trainings_per_year', 'integer') }} as trainings
 ),
@@ -66,6 +120,46 @@ assessed as (
                             class_rates.employed_trainees, class_rates.employment_rate_denominator,
                             rules_matched.source_clause
                         )
+            end,
+            case
+                when catalogue_years.catalogue_year is null then null
+                when listed_institutions.institution_code is null
+                    then format(
+                            'outside_catalogue: institution %s is not in the %s catalogue of training institutions '
+                            '(001 §三(七); 003 §七(三))', outcomes.institution_code, catalogue_years.catalogue_year
+                        )
+                when licences.occupation_code is null
+                    then format(
+                            'outside_licence: institution %s is not licensed for occupation %s on %s in the %s '
+                            'catalogue (003 §七(三))', outcomes.institution_code, outcomes.occupation_code,
+                            outcomes.start_date, catalogue_years.catalogue_year
+                        )
+            end,
+            case
+                when voucher_requirement.source_clause is not null and vouchers.redeemed_date is null
+                    then format(
+                            'no_redeemed_voucher: training in %s from %s is claimed with a redeemed e-voucher (%s); %s',
+                            outcomes.region_code, voucher_requirement.effective_from, voucher_requirement.source_clause,
+                            case
+                                when outcomes.voucher_id is null then 'the training carries none'
+                                when vouchers.voucher_id is null
+                                    then format('voucher %s is in no voucher record', outcomes.voucher_id)
+                                else format('voucher %s is %s', outcomes.voucher_id, vouchers.voucher_state)
+                            end
+                        )
+            end,
+            case
+                when voucher_write_offs.enrollment_id <> outcomes.enrollment_id
+                    then format(
+                            'voucher_paid: voucher %s was written off by settlement run %s for training %s (one '
+                            'voucher pays once; 003 §五)', outcomes.voucher_id, voucher_write_offs.run_id,
+                            voucher_write_offs.enrollment_id
+                        )
+                when voucher_uses.first_enrollment_with_voucher <> outcomes.enrollment_id
+                    then format(
+                            'voucher_reused: voucher %s is carried by the earlier training %s (one voucher pays once; '
+                            '003 §五)', outcomes.voucher_id, voucher_uses.first_enrollment_with_voucher
+                        )
             end
         ], null) as refusals
     from outcomes
@@ -73,6 +167,42 @@ assessed as (
         on outcomes.enrollment_id = rules_matched.enrollment_id
     left join class_rates
         on outcomes.class_id = class_rates.class_id
+    left join catalogue_years
+        on extract(year from outcomes.start_date) = catalogue_years.catalogue_year
+    left join listed_institutions
+        on
+            catalogue_years.catalogue_year = listed_institutions.catalogue_year
+            and outcomes.institution_code = listed_institutions.institution_code
+    left join licences
+        on
+            catalogue_years.catalogue_year = licences.catalogue_year
+            and outcomes.institution_code = licences.institution_code
+            and outcomes.occupation_code = licences.occupation_code
+            and outcomes.start_date between licences.valid_from and licences.valid_to
+    left join vouchers
+        on outcomes.voucher_id = vouchers.voucher_id
+    left join voucher_write_offs
+        on outcomes.voucher_id = voucher_write_offs.voucher_id
+    left join voucher_uses
+        on outcomes.enrollment_id = voucher_uses.enrollment_id
+    left join lateral (
+        select
+            voucher_requirements.effective_from,
+            voucher_requirements.source_clause
+        from voucher_requirements
+        where
+            voucher_requirements.region_code in (
+                outcomes.region_code, left(outcomes.region_code, 4) || '00', left(outcomes.region_code, 2) || '0000'
+            )
+            and outcomes.start_date between voucher_requirements.effective_from
+            and coalesce(voucher_requirements.effective_to, 'infinity'::date)
+            and (
+                voucher_requirements.program_types = '*'
+                or outcomes.program_type = any(string_to_array(voucher_requirements.program_types, ' '))
+            )
+        order by voucher_requirements.effective_from desc
+        limit 1
+    ) as voucher_requirement on true
 ),
 
 -- Same occupation at the same level: only the earliest otherwise-payable training of the person is paid.
@@ -140,6 +270,7 @@ final as (
         assessed.end_date,
         assessed.training_days,
         assessed.completion_status,
+        assessed.voucher_id,
         assessed.rule_id,
         assessed.rule_version,
         assessed.source_clause,

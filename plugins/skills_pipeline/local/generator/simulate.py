@@ -40,6 +40,10 @@ CATEGORY_WEIGHTS = {
     "disabled": 2,
     "other": 4,
 }
+# Share of vouchers used with another institution than the training's, and of those written off twice.
+VOUCHER_ANOMALY_SHARE = 0.01
+# Share of completed trainings with a level whose trainee enters a skills competition.
+COMPETITION_SHARE = 0.03
 EMPLOYEE_INSURANCE = ["110", "210", "310", "410", "510"]
 BIRTH_SPAN_DAYS = 14_600  # people aged 18 to 58 at the first delivery date
 BIRTH_DATE_STRIDE = 7_919  # prime, so (block * stride) % span gives each block of 1,000 people its own birth date
@@ -231,6 +235,7 @@ class Life:
     def __init__(self, config: GeneratorConfig, world: World, person: Person, rng: random.Random):
         self.config, self.world, self.person, self.rng = config, world, person, rng
         self.records: list[tuple[str, dt.date, dict]] = []
+        self.voucher: dict | None = None  # the voucher of the training under way, once issued
 
     def emit(self, feed: str, delivered: dt.date, row: dict) -> None:
         self.records.append((feed, delivered, row))
@@ -314,18 +319,97 @@ class Life:
             "training_days": str(course.training_days),
             "completion_status": "in_progress",
             "region_code": course.institution.region,
-            "voucher_id": f"DZQ{course.start_date:%Y}{person.index:09d}" if rng.random() < 0.7 else None,
+            "voucher_id": self.issue_voucher(course, has_job) if rng.random() < 0.7 else None,
             "updated_at": stamp(course.start_date, rng),
         }
         self.emit("training", course.start_date, dict(row))
         finished = course.end_date + dt.timedelta(days=1)
         outcome = rng.choices(["completed", "dropped"], [92, 8])[0]
         self.emit("training", finished, {**row, "completion_status": outcome, "updated_at": stamp(finished, rng)})
+        if row["voucher_id"]:
+            self.close_voucher(course, row["voucher_id"], finished, outcome)
         if outcome != "completed":
             return
         self.certify(course, finished)
         if not has_job:
             self.find_work(course, finished)
+        if course.skill_level and rng.random() < COMPETITION_SHARE:
+            self.compete(course, finished)
+
+    def voucher_event(self, voucher: dict, event_type: str, day: dt.date, suffix: str = "") -> None:
+        self.emit("voucher", day, {**voucher, "voucher_event_id": f"{voucher['voucher_id']}-{event_type[:2].upper()}"
+                                   f"{suffix}", "event_type": event_type, "event_date": f"{day:%Y-%m-%d}",
+                                   "updated_at": stamp(day, self.rng, hour=10)})  # fmt: skip
+
+    def issue_voucher(self, course: TrainingClass, has_job: bool) -> str:
+        """003 §五: the worker applies for an e-voucher for the occupation they mean to train in, it is issued, valid
+        for a year, and used with the institution they choose. Returns the voucher id the training carries."""
+        rng, person = self.rng, self.person
+        applied = course.start_date - dt.timedelta(days=rng.randint(20, 45))
+        issued = applied + dt.timedelta(days=rng.randint(2, 10))
+        voucher = {
+            "voucher_id": f"DZQ{course.start_date:%Y}{person.index:09d}",
+            "id_number": person.id_number,
+            "name": person.name,
+            "program_type": course.program_type,
+            "trainee_category": "enterprise_employee" if has_job else person.category,
+            "occupation_code": course.occupation[0],
+            "institution_code": None,
+            "amount_cap": f"{rng.choice([1000, 1500, 2000]):.2f}",
+            "valid_until": f"{add_months(issued, 12):%Y-%m-%d}",
+            "region_code": person.county,
+        }
+        self.voucher = voucher
+        self.voucher_event(voucher, "applied", applied)
+        self.voucher_event(voucher, "issued", issued)
+        # Anomalies an inspector should see: a voucher used with another institution than the training's.
+        used_with = course.institution.code
+        if rng.random() < VOUCHER_ANOMALY_SHARE:
+            used_with = rng.choice(self.world.institutions).code
+        self.voucher = {**voucher, "institution_code": used_with}
+        self.voucher_event(self.voucher, "started", course.start_date)
+        return voucher["voucher_id"]
+
+    def close_voucher(self, course: TrainingClass, voucher_id: str, finished: dt.date, outcome: str) -> None:
+        rng, voucher = self.rng, self.voucher
+        if outcome != "completed":
+            if rng.random() < 0.5:
+                self.voucher_event(voucher, "cancelled", finished + dt.timedelta(days=rng.randint(1, 10)))
+            return
+        redeemed = finished + dt.timedelta(days=rng.randint(1, 20))
+        self.voucher_event(voucher, "redeemed", redeemed)
+        written_off = redeemed + dt.timedelta(days=rng.randint(5, 30))
+        self.voucher_event(voucher, "written_off", written_off)
+        if rng.random() < VOUCHER_ANOMALY_SHARE:  # the same voucher written off a second time
+            self.voucher_event(voucher, "written_off", written_off + dt.timedelta(days=rng.randint(1, 9)), "2")
+
+    def compete(self, course: TrainingClass, finished: dt.date) -> None:
+        """002 §(十一): a few trained workers enter a competition; top places are promoted one level (up to 技师)
+        and a provincial first place is honoured as 三晋技术能手."""
+        rng, person = self.rng, self.person
+        day = finished + dt.timedelta(days=rng.randint(30, 200))
+        tier = rng.choice(["county", "city", "city", "provincial", "industry"])
+        place = rng.randint(1, 6)
+        promoted = min(course.skill_level + 1, 5) if place <= 3 and course.skill_level < 5 else None
+        self.emit(
+            "competition",
+            day,
+            {
+                "award_id": f"JS{day:%Y}{person.index:09d}",
+                "competition_name": f"{day:%Y}年{feeds.COMPETITION_TIERS[tier]}{course.occupation[1]}职业技能竞赛",
+                "tier": tier,
+                "occupation_code": course.occupation[0],
+                "id_number": person.id_number,
+                "name": person.name,
+                "award": {1: "一等奖", 2: "二等奖", 3: "三等奖"}.get(place, "优秀奖"),
+                "place": str(place),
+                "honour": "三晋技术能手" if tier == "provincial" and place == 1 else None,
+                "promoted_level": level_spelling(promoted, rng) if promoted else None,
+                "award_date": f"{day:%Y-%m-%d}",
+                "region_code": person.county if tier in ("county", "city") else "140000",
+                "updated_at": stamp(day, rng, hour=11),
+            },
+        )
 
     def certify(self, course: TrainingClass, finished: dt.date) -> None:
         rng = self.rng
@@ -381,6 +465,63 @@ class Life:
             self.individual_pension(day)
 
 
+def catalogue_entry(year: int, number: int, kind: str, occupation: tuple, rng: random.Random, **fields) -> dict:
+    """One row of the year's catalogue feed; fields: the organisation, filing, program and subsidy of the entry."""
+    organisation = fields.get("organisation")
+    return {
+        "entry_id": f"ML{year}{kind[:2].upper()}{number:06d}",
+        "catalogue_year": str(year),
+        "entry_kind": kind,
+        "institution_code": organisation.code if organisation else None,
+        "institution_name": organisation.name if organisation else None,
+        "region_code": organisation.region if organisation else "140000",
+        "occupation_code": occupation[0],
+        "occupation_name": occupation[1],
+        "program_type": fields.get("program"),
+        "subsidy_class": fields.get("subsidy"),
+        "filing_number": fields.get("filing"),
+        "valid_from": f"{year}-01-01",
+        "valid_to": f"{year}-12-31",
+        "updated_at": stamp(dt.date(year, 1, 1), rng),
+    }
+
+
+def catalogue_records(config: GeneratorConfig, world: World) -> list[tuple[str, dt.date, dict]]:
+    """Each year's published catalogues (001 §三(七)), delivered at the start of the year (the history's years in
+    the initial extract): the training institutions with the occupations their classes teach, the evaluation
+    institutions with their filing numbers, and the training projects. So that the checks have something to find,
+    the last institution is left off the latest year's list, the first is not licensed for one occupation it
+    teaches, and the last evaluator is not filed."""
+    taught: dict[str, set[tuple[str, str, bool]]] = {}
+    for course in world.classes_by_audience["enterprise"] + world.classes_by_audience["open"]:
+        taught.setdefault(course.institution.code, set()).add(course.occupation)
+    records = []
+    for year in range(config.history_start.year, config.end.year + 1):
+        published, rng, entries = dt.date(year, 1, 1), stable_rng(config.seed, "catalogue", year), []
+        for position, institution in enumerate(world.institutions):
+            if year == config.end.year and position == len(world.institutions) - 1:
+                continue
+            occupations = sorted(taught.get(institution.code, set()))
+            if position == 0 and len(occupations) > 1:
+                occupations = occupations[1:]
+            entries += [
+                ("training_institution", occupation, {"organisation": institution}) for occupation in occupations
+            ]
+        for position, evaluator in enumerate(world.evaluators + world.institutions):
+            if position == len(world.evaluators) - 1:
+                continue
+            filing = f"PJ{year}{zlib.crc32(evaluator.code.encode()) % 100_000:05d}"
+            entries += [("evaluation_institution", occupation, {"organisation": evaluator, "filing": filing})
+                        for occupation in reference.OCCUPATIONS]  # fmt: skip
+        for occupation in reference.OCCUPATIONS:
+            subsidy = "A" if occupation[2] else "C"
+            entries += [("training_project", occupation, {"program": program, "subsidy": subsidy})
+                        for program in feeds.PROGRAM_TYPES]  # fmt: skip
+        records += [("catalogue", published, catalogue_entry(year, number, kind, occupation, rng, **fields))
+                    for number, (kind, occupation, fields) in enumerate(entries, start=1)]  # fmt: skip
+    return records
+
+
 class Router:
     """Sends each record to the writer of its feed and delivery date; dates before the window collapse into the
     initial extract, keeping only a record's latest version there (a file never repeats a natural key)."""
@@ -421,6 +562,7 @@ def generate(config: GeneratorConfig, progress=None) -> dict:
     world = World(config)
     router = Router(config)
     try:
+        router.route(catalogue_records(config, world))
         for index in range(config.persons):
             rng = random.Random(config.seed * 1_000_003 + index)
             person = make_person(config, index, rng)

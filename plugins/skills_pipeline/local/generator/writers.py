@@ -24,15 +24,38 @@ FORMAT_CHOICES = {
     "employment": [(("jsonl", "utf-8"), 3), (("csv", "utf-8"), 4), (("csv", "gb18030"), 3)],
     "certificate": [(("xlsx", None), 3), (("csv", "gb18030"), 4), (("csv", "utf-8-sig"), 3)],
 }  # fmt: skip
-IMPOSSIBLE_DATE_COLUMN = {
-    "training": "end_date",
-    "social_security": "contribution_month",
-    "employment": "event_date",
-    "certificate": "issue_date",
-}
-MONEY_COLUMN = {"social_security": "contribution_base", "employment": "monthly_income"}
+# A feed without a mix of its own (one the registry gained later) is delivered in these.
+DEFAULT_FORMATS = [(("csv", "utf-8"), 4), (("csv", "gb18030"), 3), (("xlsx", None), 2), (("jsonl", "utf-8"), 1)]
 RENAMED_HEADER = {"chinese": "身份证号码", "english": "id_no"}
 EXTRA_COLUMN = {"chinese": "备注", "english": "remark"}
+
+
+@dataclass(frozen=True)
+class DefectColumns:
+    """Where a feed's row defects go, read from its contract: any feed of the registry gets all that fit it."""
+
+    resident_id: str | None  # a bad check character
+    required_text: str  # left empty
+    date: tuple[str, bool] | None  # an impossible date (or month: True)
+    money: str | None  # a negative amount
+    renamed: str  # a file whose header renames it
+
+
+def defect_columns(feed: Feed) -> DefectColumns:
+    key = set(feed.natural_key)
+    ids = [c.name for c in feed.columns if c.kind is Kind.RESIDENT_ID]
+    texts = [c.name for c in feed.columns if c.kind is Kind.TEXT and c.required and c.name not in key]
+    # the event's own date: the last required one (a training's end, a certificate's issue)
+    dates = [(c.name, c.kind is Kind.MONTH) for c in feed.columns if c.kind in (Kind.DATE, Kind.MONTH) and c.required]
+    money = [c.name for c in feed.columns if c.kind is Kind.MONEY]
+    required = [c.name for c in feed.columns if c.required and c.name not in key]
+    return DefectColumns(
+        resident_id=ids[0] if ids else None,
+        required_text="name" if "name" in texts else texts[0],
+        date=dates[-1] if dates else None,
+        money=money[0] if money else None,
+        renamed=ids[0] if ids else required[0],
+    )
 
 
 @dataclass(frozen=True)
@@ -55,15 +78,20 @@ class FileDefects:
 class FeedFileWriter:
     def __init__(self, feed: Feed, day: dt.date, root: Path, rng: random.Random, defects: FileDefects, config):
         self.feed, self.day, self.rng, self.defects, self.config = feed, day, rng, defects, config
-        choices, weights = zip(*FORMAT_CHOICES[feed.name], strict=True)
+        choices, weights = zip(*FORMAT_CHOICES.get(feed.name, DEFAULT_FORMATS), strict=True)
         self.file_format, self.encoding = rng.choices(choices, weights)[0]
         self.header_style = "chinese" if rng.random() < 0.6 else "english"
         self.columns = list(feed.columns)
+        self.defect_columns = defect_columns(feed)
         if rng.random() < 0.3:
             rng.shuffle(self.columns)  # column order is free in the contract
         header = [c.label if self.header_style == "chinese" else c.name for c in self.columns]
         if defects.renamed_column:
-            header[[c.name for c in self.columns].index("id_number")] = RENAMED_HEADER[self.header_style]
+            # an agency's own name for a required column: the ID number's where the feed has one
+            renamed = self.defect_columns.renamed
+            header[[c.name for c in self.columns].index(renamed)] = (
+                RENAMED_HEADER[self.header_style] if renamed == "id_number" else f"{header[0]}_old"
+            )
         if defects.extra_column:
             header.append(EXTRA_COLUMN[self.header_style])
         self.header = header
@@ -126,23 +154,24 @@ class FeedFileWriter:
         rates = self.config.defects
         roll = self.rng.random()
         threshold = rates.bad_check_character
-        if roll < threshold:
-            digits = "0123456789X".replace(row["id_number"][-1], "")
-            row["id_number"] = row["id_number"][:-1] + self.rng.choice(digits)
-            return row, "id_number:check_character"
+        columns = self.defect_columns
+        if roll < threshold and columns.resident_id:
+            column = columns.resident_id
+            digits = "0123456789X".replace(row[column][-1], "")
+            row[column] = row[column][:-1] + self.rng.choice(digits)
+            return row, f"{column}:check_character"
         threshold += rates.missing_required
         if roll < threshold:
-            row["name"] = None
-            return row, "name:required"
+            row[columns.required_text] = None
+            return row, f"{columns.required_text}:required"
         threshold += rates.impossible_date
-        if roll < threshold:
-            column = IMPOSSIBLE_DATE_COLUMN[self.feed.name]
+        if roll < threshold and columns.date:
+            column, is_month = columns.date
             year = self.day.year
-            row[column] = f"{year}13" if column == "contribution_month" else f"{year}-02-30"
-            rule = "month_format" if column == "contribution_month" else "impossible_date"
-            return row, f"{column}:{rule}"
+            row[column] = f"{year}13" if is_month else f"{year}-02-30"
+            return row, f"{column}:{'month_format' if is_month else 'impossible_date'}"
         threshold += rates.negative_money
-        column = MONEY_COLUMN.get(self.feed.name)
+        column = columns.money
         if roll < threshold and column and row.get(column):
             row[column] = "-" + row[column]
             return row, f"{column}:negative"
