@@ -363,6 +363,65 @@ def cmd_export_public_key(args) -> int:
     return 0
 
 
+TALENT_POOL_COLUMNS = {
+    "person_id": "人员假名",
+    "region_code": "常住地区划",
+    "occupation_code": "职业编码",
+    "occupation_name": "职业名称",
+    "skill_rank": "技能等级序号",
+    "level_name": "技能等级",
+    "attained_date": "取得日期",
+    "evidence_kind": "依据",
+    "evidence_id": "依据编号",
+}
+
+
+def cmd_export_talent_pool(args) -> int:
+    """The high-skilled talent pool as CSV (UTF-8 with a BOM): pseudonyms, never ID numbers or names."""
+    import csv
+
+    from skills_pipeline import warehouse
+
+    with warehouse.connect() as conn:
+        if conn.execute("select to_regclass('metrics.high_skilled_talent_pool')").fetchone()[0] is None:
+            raise settings.ConfigurationError(
+                "the talent pool is built by build_archive: run it (or make run) before exporting"
+            )
+        rows = conn.execute(
+            f"select {', '.join(TALENT_POOL_COLUMNS)} from metrics.high_skilled_talent_pool "
+            "where (%(region)s::text is null or region_code = %(region)s "
+            "or left(region_code, 4) || '00' = %(region)s or left(region_code, 2) || '0000' = %(region)s) "
+            "and (%(occupation)s::text is null or occupation_code = %(occupation)s) "
+            "order by region_code, occupation_code, skill_rank desc, person_id",
+            {"region": args.region, "occupation": args.occupation},
+        ).fetchall()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(TALENT_POOL_COLUMNS.values())
+        writer.writerows(rows)
+    print(f"{len(rows):,} high-skilled person-occupations written to {out}")
+    return 0
+
+
+def cmd_export_public_lists(args) -> int:
+    from skills_pipeline import warehouse
+    from skills_pipeline.reports import public_lists
+
+    with warehouse.connect() as conn:
+        years = [args.year] if args.year else public_lists.catalogue_years(conn)
+        if not years:
+            print("no catalogue loaded yet: deliver the catalogue feed (docs/feeds.md) and run the pipeline")
+            return 1
+        for year in sorted(years):
+            written = public_lists.write(conn, year)
+            print(
+                f"{year}: {written.entries:,} catalogue entries, {written.graded:,} graded institutions: {written.page}"
+            )
+    return 0
+
+
 def cmd_api_serve(args) -> int:
     from skills_pipeline import warehouse
     from skills_pipeline.delivery import api
@@ -649,6 +708,16 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.set_defaults(handler=cmd_export_keygen)
     public = export_commands.add_parser("public-key", help="print the public key consumers verify deliveries with")
     public.set_defaults(handler=cmd_export_public_key)
+    pool = export_commands.add_parser("talent-pool", help="the high-skilled talent pool as CSV (pseudonyms only)")
+    pool.add_argument("--out", required=True, help="the CSV file to write")
+    pool.add_argument("--region", help="a province, city or county code")
+    pool.add_argument("--occupation", help="an occupation code, D-DD-DD-DD")
+    pool.set_defaults(handler=cmd_export_talent_pool)
+    lists = export_commands.add_parser(
+        "public-lists", help="each catalogue year's published lists and credit grades (HTML and CSV, no personal data)"
+    )
+    lists.add_argument("--year", type=int, help="one catalogue year (default: every year loaded)")
+    lists.set_defaults(handler=cmd_export_public_lists)
 
     api = commands.add_parser("api", help="the archive read API (serves by default; tokens; OpenAPI document)")
     api.add_argument("--host", help=f"listen address (default {settings.API_HOST_ENV} or 127.0.0.1)")

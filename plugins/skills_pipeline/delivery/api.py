@@ -38,6 +38,8 @@ PERSONS_PATH = "/v1/persons/"
 # [0-9], not \d: \d also matches other scripts' digits, which no date or region code is written in
 MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
 REGION_PATTERN = r"^14[0-9]{4}$"
+OCCUPATION_PATTERN = r"^[0-9]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"
+TALENT_CURSOR_PATTERN = r"^[0-9a-f]{32}:[0-9]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"
 DOCUMENT_SCHEMA_REF = "#/components/schemas/PersonArchive"
 JSON = "application/json"
 
@@ -353,6 +355,39 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
                 (region, region, first, last, limit),
             )
         return _metric_response(rows)
+
+    @app.get("/v1/talent-pool", tags=["metrics"],
+             summary="the high-skilled talent pool (高技能人才库, 002 §(十)): one row per person and occupation at the "
+                     "highest level reached, by certificate or competition promotion; filtered and paged by "
+                     "pseudonym and occupation (send next_after back as after)")  # fmt: skip
+    def talent_pool(
+        grant: Token,
+        region: Region = None,
+        occupation: Annotated[str | None, Query(pattern=OCCUPATION_PATTERN, description="D-DD-DD-DD")] = None,
+        min_rank: Annotated[int, Query(ge=4, le=8, description="lowest skill rank: 4 高级工 … 8 首席技师")] = 4,
+        after: Annotated[
+            str | None, Query(pattern=TALENT_CURSOR_PATTERN, description="next_after of the last page")
+        ] = None,
+        limit: Limit = 1_000,
+    ) -> Response:
+        after_person, after_occupation = after.split(":") if after else ("", "")
+        with connection(grant) as conn:
+            rows = _rows(
+                conn,
+                "select person_id as pseudonym, region_code, occupation_code, occupation_name, skill_rank, "
+                "level_name, attained_date, evidence_kind, evidence_id from metrics.high_skilled_talent_pool "
+                "where (%(region)s::text is null or region_code = %(region)s "
+                "or left(region_code, 4) || '00' = %(region)s or left(region_code, 2) || '0000' = %(region)s) "
+                "and (%(occupation)s::text is null or occupation_code = %(occupation)s) and skill_rank >= %(rank)s "
+                "and (person_id, occupation_code) > (%(person)s, %(after_occupation)s) "
+                "order by person_id, occupation_code limit %(limit)s",
+                {"region": region, "occupation": occupation, "rank": min_rank, "person": after_person,
+                 "after_occupation": after_occupation, "limit": limit},
+            )  # fmt: skip
+        next_after = f"{rows[-1]['pseudonym']}:{rows[-1]['occupation_code']}" if len(rows) == limit else None
+        return Response(
+            json.dumps({"rows": rows, "next_after": next_after}, ensure_ascii=False, default=_plain), media_type=JSON
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 
 from skills_pipeline import feeds, settings
-from skills_pipeline.reports import build
+from skills_pipeline.reports import build, public_lists
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ def publish(conn: psycopg.Connection, as_of: dt.date | None = None) -> Published
             raise
         skipped = str(error)
         report = build.write(conn, "biweekly", start.isoformat(), folder, pdf=False)
+    for year in public_lists.catalogue_years(conn):
+        public_lists.write(conn, year)
     return Published(report, write_index(), skipped)
 
 
@@ -69,6 +71,7 @@ def write_index() -> Path:
     if _made_by_hand().exists():
         found |= {Path(line) for line in _made_by_hand().read_text(encoding="utf-8").splitlines() if line}
     reports = sorted((p for p in found if p.exists()), key=lambda p: p.parent.name, reverse=True)
+    public = sorted(settings.report_dir().glob("public-*/index.html"), reverse=True)
     docs = sorted(settings.data_docs_dir().glob("*/index.html"))
     dbt_docs = settings.dbt_docs_dir() / "static_index.html"
 
@@ -82,8 +85,10 @@ def write_index() -> Path:
         if pdf.exists():
             item = item[:-5] + f' · <a href="{html.escape(pdf.resolve().as_uri())}">PDF</a></li>'
         report_items.append(item)
+    public_items = [link(p, f"{p.parent.name.removeprefix('public-')}年 目录清单与机构信用") for p in public]
     sections = [
         ("报告 Reports", report_items or ["<li>尚无报告：skills-pipeline report biweekly --period YYYY-MM-DD</li>"]),
+        ("公开 Public lists", public_items or ["<li>尚无目录清单 (no catalogue loaded yet)</li>"]),
         (
             "数据质量 Data Docs (Great Expectations)",
             [link(p, f"{_feed_label(p.parent.name)} ({p.parent.name})") for p in docs] or ["<li>尚无校验结果</li>"],

@@ -47,14 +47,21 @@ institution_years as (
     from enrollments
 ),
 
+-- Each rule's findings of a year deduct their points, up to the rule's yearly maximum.
 scored_events as (
     select
-        events.*,
-        deductions.points,
-        deductions.source_clause
+        events.institution_code,
+        events.event_year,
+        events.warning_rule,
+        count(*) as findings,
+        least(count(*) * min(deductions.points), min(deductions.max_points)) as points,
+        -- the first five as examples: an institution's findings of a rule can run to hundreds
+        array_to_string((array_agg(events.evidence_id order by events.evidence_id))[1:5], ',')
+        || case when count(*) > 5 then ',…' else '' end as evidence_ids
     from events
     inner join deductions
         on events.warning_rule = deductions.warning_rule
+    group by events.institution_code, events.event_year, events.warning_rule
 ),
 
 year_scores as (
@@ -68,13 +75,15 @@ year_scores as (
         coalesce(sum(scored_events.points) filter (
             where scored_events.event_year <= institution_years.grade_year - settings.repair_clean_years
         ), 0) as repaired_points,
-        count(scored_events.evidence_id) filter (
+        coalesce(sum(scored_events.findings) filter (
             where scored_events.event_year > institution_years.grade_year - settings.repair_clean_years
-        ) as counted_findings,
+        ), 0) as counted_findings,
         coalesce(array_agg(
-            scored_events.warning_rule || ' ' || scored_events.event_year || ' ' || scored_events.evidence_id
-            || ' -' || scored_events.points
-            order by scored_events.event_year, scored_events.warning_rule, scored_events.evidence_id
+            format(
+                '%s %s: %s finding(s), -%s (%s)', scored_events.event_year, scored_events.warning_rule,
+                scored_events.findings, scored_events.points, scored_events.evidence_ids
+            )
+            order by scored_events.event_year, scored_events.warning_rule
         ) filter (
             where scored_events.event_year > institution_years.grade_year - settings.repair_clean_years
         ), '{}') as deductions

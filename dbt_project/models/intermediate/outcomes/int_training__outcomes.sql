@@ -121,6 +121,7 @@ final as (
         windows.training_days,
         date_trunc('month', windows.end_date)::date as completion_month,
         windows.completion_status,
+        windows.voucher_id,
         windows.is_in_employment_rate,
         windows.window_end_date,
         contribution_evidence.first_employment_month,

@@ -43,7 +43,6 @@ steps as (
         min(event_date) filter (where event_type = 'expired') as expired_date,
         min(event_date) filter (where event_type = 'cancelled') as cancelled_date,
         count(*) filter (where event_type = 'written_off') as write_off_events,
-        array_agg(voucher_event_id order by event_date, voucher_event_id) as event_ids,
         max(updated_at) as updated_at,
         max(batch_id) as last_batch_id
     from voucher_events
@@ -78,7 +77,6 @@ final as (
             when steps.issued_date is not null then 'issued'
             else 'applied'
         end as voucher_state,
-        steps.event_ids,
         steps.updated_at,
         steps.last_batch_id
     from terms

@@ -47,16 +47,35 @@ certificates as (
     {% endif %}
 ),
 
+awards as (
+    select * from {{ ref('stg_competition__awards') }}
+    {% if is_incremental() %}
+        where person_id in (select person_id from touched_people)
+    {% endif %}
+),
+
 skill_levels as (
     select * from {{ ref('skill_levels') }}
 ),
 
+-- The highest level a valid certificate gives, or a competition's level promotion (002 §(十一)).
 highest_levels as (
     select
         person_id,
         max(skill_rank) as highest_skill_rank
-    from certificates
-    where is_valid and skill_rank is not null
+    from (
+        select
+            person_id,
+            skill_rank
+        from certificates
+        where is_valid and skill_rank is not null
+        union all
+        select
+            person_id,
+            promoted_skill_rank as skill_rank
+        from awards
+        where promoted_skill_rank is not null
+    ) as attained
     group by person_id
 ),
 

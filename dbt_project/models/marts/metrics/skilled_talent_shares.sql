@@ -1,8 +1,8 @@
 {#-
     Skilled share of insured employed persons and high-skilled share of skilled persons, by region and month.
     Employed: a qualifying employment month (paid employee insurance at or above the minimum living standard).
-    Skilled: holds a valid qualification or skill-level certificate issued by the month's end; high-skilled: at
-    rank 4 (高级工) or above (docs/policy.md, skill levels). Regions roll up county -> city -> province.
+    Skilled: holds a valid qualification or skill-level certificate issued by the month's end, or a competition's
+    level promotion granted by then; high-skilled: at rank 4 (高级工) or above (docs/policy.md, skill levels). Regions roll up county -> city -> province.
 
     Incremental by month: a night recomputes, whole, the months that batches after the watermark (source_batch_id)
     can change: the months of their contributions (int_employment__contribution_months keeps a row for a month
@@ -34,8 +34,26 @@ contribution_months as not materialized (
     select * from {{ ref('int_employment__contribution_months') }}
 ),
 
+-- A competition's level promotion (002 §(十一)) counts like a certificate of that level from the award date.
 certificates as (
-    select * from {{ ref('stg_certificate__certificates') }}
+    select
+        person_id,
+        skill_rank,
+        issue_date,
+        first_issue_date,
+        is_valid,
+        batch_id
+    from {{ ref('stg_certificate__certificates') }}
+    union all
+    select
+        person_id,
+        promoted_skill_rank as skill_rank,
+        award_date as issue_date,
+        award_date as first_issue_date,
+        true as is_valid,
+        batch_id
+    from {{ ref('stg_competition__awards') }}
+    where promoted_skill_rank is not null
 ),
 
 regions as (

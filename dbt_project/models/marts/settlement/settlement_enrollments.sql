@@ -136,10 +136,10 @@ assessed as (
                         )
             end,
             case
-                when voucher_requirement.source_clause is not null and vouchers.redeemed_date is null
+                when voucher_requirement.voucher_clause is not null and vouchers.redeemed_date is null
                     then format(
                             'no_redeemed_voucher: training in %s from %s is claimed with a redeemed e-voucher (%s); %s',
-                            outcomes.region_code, voucher_requirement.effective_from, voucher_requirement.source_clause,
+                            outcomes.region_code, voucher_requirement.voucher_required_from, voucher_requirement.voucher_clause,
                             case
                                 when outcomes.voucher_id is null then 'the training carries none'
                                 when vouchers.voucher_id is null
@@ -187,8 +187,8 @@ assessed as (
         on outcomes.enrollment_id = voucher_uses.enrollment_id
     left join lateral (
         select
-            voucher_requirements.effective_from,
-            voucher_requirements.source_clause
+            voucher_requirements.effective_from as voucher_required_from,
+            voucher_requirements.source_clause as voucher_clause
         from voucher_requirements
         where
             voucher_requirements.region_code in (

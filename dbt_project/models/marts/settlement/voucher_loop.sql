@@ -47,8 +47,15 @@ data_as_of as (
     select as_of_date from {{ ref('int_ingest__latest_data_date') }}
 ),
 
--- Whether the programme admits the holder: a training subsidy rule for the voucher's programme and the holder's
--- category in force in its region on the day it was issued (docs/policy.md, subsidy rules).
+-- Whether the programme admits the holder: a programme the subsidy rules name admits the categories its rules in
+-- force in the voucher's region on the day it was issued list (docs/policy.md, subsidy rules; 001 §二(四) names the
+-- key groups of employment-skill training). A programme no rule names sets no condition to break.
+programmes_with_rules as (
+    select distinct unnest(string_to_array(program_types, ' ')) as program_type
+    from subsidy_rules
+    where subject = 'training'
+),
+
 admissions as (
     {{ match_subsidy_rule(
         'vouchers', 'voucher_id', 'training', 'admitted_on', 'region_code',
@@ -161,6 +168,10 @@ final as (
         vouchers.write_off_events > 1 as is_written_off_twice,
         vouchers.write_off_events > 0 and vouchers.redeemed_date is null as is_written_off_without_redemption,
         vouchers.issued_date is not null
+        and exists (
+            select from programmes_with_rules
+            where programmes_with_rules.program_type in (vouchers.program_type, '*')
+        )
         and (admissions.voucher_id is null or not admissions.is_rule_in_force) as is_not_admitted,
         vouchers.cancelled_date is null
         and vouchers.started_date is null
@@ -168,7 +179,6 @@ final as (
         and voucher_trainings.enrollment_id is null
         and coalesce(vouchers.valid_until < data_as_of.as_of_date, false) as is_left_unused,
         data_as_of.as_of_date,
-        vouchers.event_ids,
         vouchers.last_batch_id
     from vouchers
     cross join data_as_of

@@ -41,7 +41,7 @@ CATEGORY_WEIGHTS = {
     "other": 4,
 }
 # Share of vouchers used with another institution than the training's, and of those written off twice.
-VOUCHER_ANOMALY_SHARE = 0.01
+VOUCHER_ANOMALY_SHARE = 0.003
 # Share of completed trainings with a level whose trainee enters a skills competition.
 COMPETITION_SHARE = 0.03
 EMPLOYEE_INSURANCE = ["110", "210", "310", "410", "510"]
@@ -194,6 +194,9 @@ class World:
                     training_days=days,
                 )
             )
+        # An evaluator that issues a few certificates without being filed with the ministry (003 §七(三)): no
+        # catalogue lists it, so its certificates are risk warnings.
+        self.unfiled_evaluator = Organisation(make_uscc(rng, pick_county(rng), "1"), "未备案评价机构", "140000")
 
 
 @dataclass
@@ -417,7 +420,10 @@ class Life:
         if not (course.skill_level or special) or rng.random() > 0.65:
             return
         issued = finished + dt.timedelta(days=rng.randint(7, 40))
-        issuer = course.institution if rng.random() < 0.4 else rng.choice(self.world.evaluators)
+        roll = rng.random()
+        issuer = course.institution if roll < 0.4 else rng.choice(self.world.evaluators)
+        if roll > 0.995:
+            issuer = self.world.unfiled_evaluator
         row = {
             "certificate_id": f"ZS{issued:%Y}{self.person.index:09d}{course.occupation[0][-2:]}",
             "id_number": self.person.id_number,
@@ -490,8 +496,8 @@ def catalogue_records(config: GeneratorConfig, world: World) -> list[tuple[str, 
     """Each year's published catalogues (001 §三(七)), delivered at the start of the year (the history's years in
     the initial extract): the training institutions with the occupations their classes teach, the evaluation
     institutions with their filing numbers, and the training projects. So that the checks have something to find,
-    the last institution is left off the latest year's list, the first is not licensed for one occupation it
-    teaches, and the last evaluator is not filed."""
+    the last institution is left off the latest year's list and the first is not licensed for one occupation it
+    teaches (World.unfiled_evaluator is in no list)."""
     taught: dict[str, set[tuple[str, str, bool]]] = {}
     for course in world.classes_by_audience["enterprise"] + world.classes_by_audience["open"]:
         taught.setdefault(course.institution.code, set()).add(course.occupation)
@@ -507,9 +513,7 @@ def catalogue_records(config: GeneratorConfig, world: World) -> list[tuple[str, 
             entries += [
                 ("training_institution", occupation, {"organisation": institution}) for occupation in occupations
             ]
-        for position, evaluator in enumerate(world.evaluators + world.institutions):
-            if position == len(world.evaluators) - 1:
-                continue
+        for evaluator in world.evaluators + world.institutions:
             filing = f"PJ{year}{zlib.crc32(evaluator.code.encode()) % 100_000:05d}"
             entries += [("evaluation_institution", occupation, {"organisation": evaluator, "filing": filing})
                         for occupation in reference.OCCUPATIONS]  # fmt: skip
