@@ -57,10 +57,14 @@ def _training(event: dict, levels: dict[int, str]) -> dict:
     return {
         "id": event["event_id"],
         "achievement_type": "Course",
-        "institution": {"id": details.get("institution_code")},
+        "institution": {"id": details.get("institution_code"), "name": details.get("institution_name")},
         "program_type": details.get("program_type"),
         "trainee_category": details.get("trainee_category"),
-        "alignment": {"target_framework": OCCUPATION_FRAMEWORK, "target_code": details.get("occupation_code")},
+        "alignment": {
+            "target_framework": OCCUPATION_FRAMEWORK,
+            "target_code": details.get("occupation_code"),
+            "target_name": details.get("occupation_name"),
+        },
         "level": _level(details.get("skill_rank"), levels),
         "start_date": _date(event["event_date"]),
         "end_date": _date(event["end_date"]),
@@ -82,9 +86,29 @@ def _certificate(event: dict, levels: dict[int, str]) -> dict:
             "target_name": details.get("occupation_name"),
         },
         "level": _level(details.get("skill_rank"), levels),
-        "issuer": {"id": details.get("issuer_code")},
+        "issuer": {"id": details.get("issuer_code"), "name": details.get("issuer_name")},
         "valid_from": _date(event["event_date"]),
         "status": "revoked" if details.get("status") == "revoked" else "valid",
+        "region_code": event["region_code"],
+    }
+
+
+def _competition(event: dict, levels: dict[int, str]) -> dict:
+    details = event["details"]
+    return {
+        "id": event["event_id"],
+        "competition_name": details.get("competition_name"),
+        "tier": details.get("tier"),
+        "alignment": {
+            "target_framework": OCCUPATION_FRAMEWORK,
+            "target_code": details.get("occupation_code"),
+            "target_name": details.get("occupation_name"),
+        },
+        "award": details.get("award"),
+        "place": details.get("place"),
+        "honour": details.get("honour"),
+        "promoted_level": _level(details.get("promoted_skill_rank"), levels),
+        "award_date": _date(event["event_date"]),
         "region_code": event["region_code"],
     }
 
@@ -230,6 +254,7 @@ def assemble(persons: list, events: list, subsidies: list, levels: dict[int, str
                 if e["event_type"] in ("employment_spell", "registration") and (spell := _spell(e)) is not None
             ],
             "subsidies": paid.get(person_id, []),
+            "competitions": [_competition(e, levels) for e in own if e["event_type"] == "competition"],
             "as_of": stamp,
         }
 

@@ -55,6 +55,20 @@ registrations as (
     {% endif %}
 ),
 
+-- Names beside codes: an institution's as the latest catalogue gives it, an occupation's as the classification.
+institution_names as (
+    select distinct on (institution_code)
+        institution_code,
+        institution_name
+    from {{ ref('stg_catalogue__entries') }}
+    where institution_code is not null and institution_name is not null
+    order by institution_code asc, catalogue_year desc, updated_at desc
+),
+
+occupation_names as (
+    select * from {{ ref('occupations') }}
+),
+
 employment_months as (
     select * from {{ ref('int_employment__qualifying_months') }}
     {% if is_incremental() %}
@@ -135,57 +149,70 @@ employment_spells as (
 
 events as (
     select
-        'training:' || enrollment_id as event_id,
-        person_id,
+        'training:' || enrollments.enrollment_id as event_id,
+        enrollments.person_id,
         'training' as event_type,
-        start_date as event_date,
-        end_date,
-        region_code,
+        enrollments.start_date as event_date,
+        enrollments.end_date,
+        enrollments.region_code,
         jsonb_build_object(
-            'enrollment_id', enrollment_id, 'class_id', class_id, 'institution_code', institution_code,
-            'program_type', program_type, 'trainee_category', trainee_category,
-            'occupation_code', occupation_code, 'skill_rank', skill_rank, 'training_days', training_days,
-            'completion_status', completion_status, 'voucher_id', voucher_id
+            'enrollment_id', enrollments.enrollment_id, 'class_id', enrollments.class_id,
+            'institution_code', enrollments.institution_code,
+            'institution_name', coalesce(institution_names.institution_name, enrollments.institution_name),
+            'program_type', enrollments.program_type, 'trainee_category', enrollments.trainee_category,
+            'occupation_code', enrollments.occupation_code, 'occupation_name', occupation_names.occupation_name,
+            'skill_rank', enrollments.skill_rank, 'training_days', enrollments.training_days,
+            'completion_status', enrollments.completion_status, 'voucher_id', enrollments.voucher_id
         ) as details,
-        updated_at,
-        batch_id as source_batch_id
+        enrollments.updated_at,
+        enrollments.batch_id as source_batch_id
     from enrollments
+    left join institution_names
+        on enrollments.institution_code = institution_names.institution_code
+    left join occupation_names
+        on enrollments.occupation_code = occupation_names.occupation_code
 
     union all
 
     select
-        'certificate:' || certificate_id as event_id,
-        person_id,
+        'certificate:' || certificates.certificate_id as event_id,
+        certificates.person_id,
         'certificate' as event_type,
-        issue_date as event_date,
+        certificates.issue_date as event_date,
         null::date as end_date,
-        region_code,
+        certificates.region_code,
         jsonb_build_object(
-            'certificate_id', certificate_id, 'certificate_type', certificate_type,
-            'occupation_code', occupation_code, 'occupation_name', occupation_name, 'skill_rank', skill_rank,
-            'issuer_code', issuer_code, 'status', status
+            'certificate_id', certificates.certificate_id, 'certificate_type', certificates.certificate_type,
+            'occupation_code', certificates.occupation_code, 'occupation_name', certificates.occupation_name,
+            'skill_rank', certificates.skill_rank, 'issuer_code', certificates.issuer_code,
+            'issuer_name', institution_names.institution_name, 'status', certificates.status
         ) as details,
-        updated_at,
-        batch_id as source_batch_id
+        certificates.updated_at,
+        certificates.batch_id as source_batch_id
     from certificates
+    left join institution_names
+        on certificates.issuer_code = institution_names.institution_code
 
     union all
 
     select
-        'competition:' || award_id as event_id,
-        person_id,
+        'competition:' || awards.award_id as event_id,
+        awards.person_id,
         'competition' as event_type,
-        award_date as event_date,
+        awards.award_date as event_date,
         null::date as end_date,
-        region_code,
+        awards.region_code,
         jsonb_build_object(
-            'award_id', award_id, 'competition_name', competition_name, 'tier', tier,
-            'occupation_code', occupation_code, 'award', award, 'place', place, 'honour', honour,
-            'promoted_skill_rank', promoted_skill_rank
+            'award_id', awards.award_id, 'competition_name', awards.competition_name, 'tier', awards.tier,
+            'occupation_code', awards.occupation_code, 'occupation_name', occupation_names.occupation_name,
+            'award', awards.award, 'place', awards.place, 'honour', awards.honour,
+            'promoted_skill_rank', awards.promoted_skill_rank
         ) as details,
-        updated_at,
-        batch_id as source_batch_id
+        awards.updated_at,
+        awards.batch_id as source_batch_id
     from awards
+    left join occupation_names
+        on awards.occupation_code = occupation_names.occupation_code
 
     union all
 
