@@ -109,6 +109,9 @@ class Feed:
     # model naming persons (person_id, replaced_person_id, batch_id) is listed in int_people__record_batches, the one
     # definition of which persons a night touched (tests/unit/test_feed_registry.py checks the two agree).
     staging_model: str | None = None
+    # dbt source freshness: the agency delivers at least this often, in days (None: yearly or irregular, no check).
+    # The feed's source in dbt_project/models/staging/_sources.yml warns after it (a test holds the two together).
+    freshness_days: int | None = 2
 
     @property
     def names_persons(self) -> bool:
@@ -399,6 +402,7 @@ CATALOGUE = Feed(
         DateWindow("valid_to", days_after_delivery=3 * 366),
     ),
     staging_model="stg_catalogue__entries",
+    freshness_days=None,  # published once a year
 )
 
 COMPETITION_TIERS = {
@@ -433,6 +437,7 @@ COMPETITION = Feed(
     ),
     plausibility=(DateWindow("award_date"),),
     staging_model="stg_competition__awards",
+    freshness_days=None,  # results arrive when competitions end
 )
 
 # The registry: everything that depends on which feeds exist (the ingestion DAG's task groups and Assets, the

@@ -192,9 +192,9 @@ def test_institution_credit_and_performance(built):
             "select institution_code, credit_score from metrics.institution_credit_grades where grade_year = 2026"
         ).fetchall()
     )
-    # INSTITUTION: V3 redeemed with it but no training (-20) and E-UNLICENSED's class outside its licence (-15)
-    assert grades[INSTITUTION] == 65
-    assert grades[UNLISTED] == 85  # E-UNLISTED's class outside the catalogue
+    # INSTITUTION: V3 redeemed with it but no training (-10) and E-UNLICENSED's class outside its licence (-10)
+    assert grades[INSTITUTION] == 80
+    assert grades[UNLISTED] == 90  # E-UNLISTED's class outside the catalogue
     (status,) = conn.execute(
         "select distinct grade_status from metrics.institution_credit_grades where grade_year = 2026"
     ).fetchone()

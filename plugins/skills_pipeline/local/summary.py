@@ -47,6 +47,9 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
         print()
         print("Subsidy settlement (settle_subsidies)")
         print_settlement_summary()
+        print()
+        print("Vouchers, institutions and the talent pool")
+        print_institutions_summary()
     print()
     print("Where to look next")
     index = settings.state_dir() / "index.html"
@@ -106,6 +109,43 @@ def print_archive_summary() -> None:
         target_text = f"target {target:.0%}" if target is not None else "no target set"
         waiting = f"; {pending:,} in months still open" if pending else ""
         print(f"    {program:<22}{rate}  ({employed:,}/{denominator:,}{waiting}; {target_text}){flag}")
+
+
+VOUCHER_STATES = ("written_off", "redeemed", "in_training", "issued", "applied", "expired", "cancelled")
+
+
+def print_institutions_summary() -> None:
+    """The e-voucher loop by state, each catalogue year's credit grades, and the high-skilled talent pool."""
+    with warehouse.connect() as conn:
+        if not conn.execute("select to_regclass('settlement.voucher_loop') is not null").fetchone()[0]:
+            print("  not built")
+            return
+        states = dict(conn.execute("select voucher_state, count(*) from settlement.voucher_loop group by 1").fetchall())
+        closed, as_of = conn.execute(
+            "select count(*) filter (where is_loop_closed), max(as_of_date) from settlement.voucher_loop"
+        ).fetchone()
+        grades = conn.execute(
+            "select grade_year, grade_status, credit_grade, count(*) from metrics.institution_credit_grades "
+            "where as_of_date = (select max(as_of_date) from metrics.institution_credit_grades) "
+            "group by 1, 2, 3 order by 1, 3"
+        ).fetchall()
+        pool, promoted = conn.execute(
+            "select count(*), count(*) filter (where evidence_kind = 'competition') "
+            "from metrics.high_skilled_talent_pool"
+        ).fetchone()
+    total = sum(states.values())
+    by_state = ", ".join(f"{state} {states[state]:,}" for state in VOUCHER_STATES if states.get(state))
+    print(f"  e-vouchers as of {as_of}: {total:,} ({by_state}); loop closed (trained, redeemed, paid): {closed:,}")
+    years: dict[int, list[str]] = {}
+    for year, status, grade, count in grades:
+        years.setdefault(year, [f"({'final' if status == 'final' else 'provisional'})"]).append(f"{grade} {count:,}")
+    for year, parts in years.items():
+        print(f"  institution credit {year} {parts[0]}: " + ", ".join(parts[1:]))
+    public = sorted(settings.report_dir().glob("public-*/index.html"))
+    if public:
+        print(f"  public lists: {public[-1].resolve().as_uri()} (catalogues and grades, HTML and CSV)")
+    print(f"  high-skilled talent pool: {pool:,} person-occupations ({promoted:,} by a competition's promotion); "
+          "skills-pipeline export talent-pool --out FILE")  # fmt: skip
 
 
 def print_settlement_summary() -> None:

@@ -42,9 +42,9 @@ catalogue_findings as (
         enrollments.class_id as evidence_id
     from enrollments
     where exists (
-        select from unnest(enrollments.reasons) as reason
-        where reason like 'outside_catalogue:%' or reason like 'outside_licence:%'
-    )
+            select from unnest(enrollments.reasons) as reason
+            where reason like 'outside_catalogue:%' or reason like 'outside_licence:%'
+        )
 ),
 
 class_years as (

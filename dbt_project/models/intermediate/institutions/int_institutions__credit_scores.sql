@@ -92,7 +92,7 @@ year_scores as (
     left join scored_events
         on
             institution_years.institution_code = scored_events.institution_code
-            and scored_events.event_year <= institution_years.grade_year
+            and institution_years.grade_year >= scored_events.event_year
     group by institution_years.institution_code, institution_years.grade_year
 ),
 

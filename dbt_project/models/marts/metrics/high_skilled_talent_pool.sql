@@ -50,8 +50,7 @@ attainments as (
 ),
 
 highest as (
-    select distinct on (attainments.person_id, attainments.occupation_code)
-        attainments.*
+    select distinct on (attainments.person_id, attainments.occupation_code) attainments.*
     from attainments
     inner join skill_levels
         on attainments.skill_rank = skill_levels.skill_rank

@@ -94,7 +94,7 @@ voucher_certificates as (
         on
             vouchers.person_id = certificates.person_id
             and vouchers.occupation_code = certificates.occupation_code
-            and certificates.issue_date >= voucher_trainings.training_start_date
+            and voucher_trainings.training_start_date <= certificates.issue_date
     order by vouchers.voucher_id asc, certificates.issue_date asc, certificates.certificate_id asc
 ),
 

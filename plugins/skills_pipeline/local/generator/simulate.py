@@ -322,7 +322,8 @@ class Life:
             "training_days": str(course.training_days),
             "completion_status": "in_progress",
             "region_code": course.institution.region,
-            "voucher_id": self.issue_voucher(course, has_job) if rng.random() < 0.7 else None,
+            # a worker applies for a voucher; an enterprise trains its own employees without one
+            "voucher_id": self.issue_voucher(course) if not has_job and rng.random() < 0.7 else None,
             "updated_at": stamp(course.start_date, rng),
         }
         self.emit("training", course.start_date, dict(row))
@@ -344,7 +345,7 @@ class Life:
                                    f"{suffix}", "event_type": event_type, "event_date": f"{day:%Y-%m-%d}",
                                    "updated_at": stamp(day, self.rng, hour=10)})  # fmt: skip
 
-    def issue_voucher(self, course: TrainingClass, has_job: bool) -> str:
+    def issue_voucher(self, course: TrainingClass) -> str:
         """003 §五: the worker applies for an e-voucher for the occupation they mean to train in, it is issued, valid
         for a year, and used with the institution they choose. Returns the voucher id the training carries."""
         rng, person = self.rng, self.person
@@ -355,7 +356,7 @@ class Life:
             "id_number": person.id_number,
             "name": person.name,
             "program_type": course.program_type,
-            "trainee_category": "enterprise_employee" if has_job else person.category,
+            "trainee_category": person.category,
             "occupation_code": course.occupation[0],
             "institution_code": None,
             "amount_cap": f"{rng.choice([1000, 1500, 2000]):.2f}",
