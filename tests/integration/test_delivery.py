@@ -36,6 +36,15 @@ def archived(warehouse_url, tmp_path_factory):
 
     warehouse.apply_roles()  # the delivery tables' grants and policies need the migrations first
     two_county_deliveries(root)
+    # Three competition winners promoted to a high-skilled level: one in Liulin, two in Yaodu (the talent pool).
+    write_csv(root, "competition", [
+        {"award_id": f"JS-{county}-{n}", "competition_name": "2026年养老护理职业技能竞赛", "tier": "city",
+         "occupation_code": "4-10-01-05", "id_number": county_person(county, n), "name": f"学员{n}号",
+         "award": "一等奖", "place": "1", "honour": "", "promoted_level": level, "award_date": "2026-05-01",
+         "region_code": county,
+         "updated_at": "2026-05-01 10:00:00"}
+        for county, n, level in ((LIULIN, 2, "高级工"), (YAODU, 2, "高级工"), (YAODU, 3, "技师"))
+    ])  # fmt: skip
     for feed in feeds.FEEDS:
         loader.ingest(feed, DAY, landing_root=str(root))
     dbt_build.export_profile_env(warehouse_url)
@@ -362,6 +371,35 @@ def test_the_county_scope_is_the_databases_not_the_apis(archived, warehouse_url)
         assert regions == [(YAODU,)]
 
 
+def test_the_talent_pool_is_paged_filtered_and_county_scoped(client):
+    test_client, issued = client
+    province = get(test_client, "/v1/talent-pool", issued["province"]).json()
+    assert sorted((row["region_code"], row["skill_rank"], row["evidence_kind"]) for row in province["rows"]) == [
+        (YAODU, 4, "competition"), (YAODU, 5, "competition"), (LIULIN, 4, "competition")
+    ] and province["next_after"] is None  # fmt: skip
+    # a county token sees its own residents only, whatever it asks for
+    county = get(test_client, "/v1/talent-pool", issued["liulin"]).json()["rows"]
+    assert [row["pseudonym"] for row in county] == [pseudonym_of(LIULIN, 2)]
+    assert get(test_client, "/v1/talent-pool", issued["liulin"], region=YAODU).json()["rows"] == []
+    assert [
+        r["skill_rank"] for r in get(test_client, "/v1/talent-pool", issued["province"], min_rank=5).json()["rows"]
+    ] == [5]
+    # pages of one, in pseudonym order, until next_after is null
+    seen, after = [], None
+    while True:
+        page = get(test_client, "/v1/talent-pool", issued["province"], limit=1, **({"after": after} if after else {}))
+        body = page.json()
+        seen += [row["pseudonym"] for row in body["rows"]]
+        after = body["next_after"]
+        if after is None:
+            break
+    assert seen == sorted(row["pseudonym"] for row in province["rows"])
+    assert get(test_client, "/v1/talent-pool", issued["province"], after="not-a-cursor").status_code == 422
+    assert (
+        get(test_client, "/v1/talent-pool", issued["archive"]).status_code == 403
+    )  # an archive token reads no metrics
+
+
 def test_schemathesis_finds_no_server_error(client):
     """Property-based requests generated from the served OpenAPI document, with a county token: never a 5xx."""
     import hypothesis
@@ -383,7 +421,7 @@ def test_schemathesis_finds_no_server_error(client):
 
         no_server_error()
         checked += 1
-    assert checked == 5
+    assert checked == 6
 
 
 def test_the_committed_openapi_document_is_the_served_one():

@@ -54,7 +54,7 @@ writer = FeedFileWriter(feeds.get_feed("toy"), day, landing, random.Random(1), F
 for n in range(GOOD_ROWS):
     writer.write({"toy_id": f"T{n}", "id_number": person, "name": "张三", "event_date": "2026-05-31",
                   "amount": "12.50", "updated_at": "2026-05-31 09:00:00"})
-writer.write({"toy_id": "T9", "id_number": person, "name": "张三", "event_date": "2026-02-30",
+writer.write({"toy_id": "T-BAD", "id_number": person, "name": "张三", "event_date": "2026-02-30",
               "amount": "1.00", "updated_at": "2026-05-31 09:00:00"})
 manifest = writer.close()
 report = loader.ingest("toy", day, landing_root=str(landing))

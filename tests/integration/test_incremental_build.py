@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 
 START = dt.date(2026, 6, 1)
 MART_SCHEMAS = ("archive", "metrics", "settlement")
-HISTORY_TABLES = {"metrics.trainee_outcome_measure_snapshots"}  # kept across rebuilds by design
+# kept across rebuilds by design: each holds every data date's rows (compared for the last date below)
+HISTORY_TABLES = {"metrics.trainee_outcome_measure_snapshots", "metrics.institution_credit_grades"}
 
 
 def _night(landing, day: dt.date, feeds=tuple(feeds.FEEDS)) -> None:
@@ -193,7 +194,13 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
     assert still_qualifying == 0 and spells == (0,)  # the corrections withdrew the months and spells incrementally
 
     incremental = _marts(db)
+    latest_grades = (
+        "select t::text from metrics.institution_credit_grades as t "
+        "where as_of_date = (select max(as_of_date) from metrics.institution_credit_grades) order by 1"
+    )
+    incremental_grades = [row[0] for row in db.execute(latest_grades)]
     dbt("build", "--quiet", "--full-refresh")
+    assert [row[0] for row in db.execute(latest_grades)] == incremental_grades and incremental_grades
     assert _rows_inserted("persons") == persons
     full = _marts(db)
     assert set(incremental) == set(full) and len(full) >= 10

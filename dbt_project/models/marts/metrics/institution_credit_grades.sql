@@ -1,13 +1,16 @@
 {#-
     Institution credit grades (003 §七(四)) as of each data date: a night adds the grades as of its data date and
     keeps those of the dates before, so a past decision (a claim held for review, a catalogue proposal) can be
-    explained by the grade in force when it was made. A year's grade is provisional until the year has ended.
+    explained by the grade in force when it was made. A rebuild of the same data date replaces that date's rows;
+    no other date's are touched, and a --full-refresh leaves the history alone (full_refresh=false). A year's grade
+    is provisional until the year has ended.
 -#}
 {{
     config(
         materialized='incremental',
-        unique_key=['institution_code', 'grade_year', 'as_of_date'],
+        unique_key=['as_of_date'],
         incremental_strategy='delete+insert',
+        full_refresh=false,
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['as_of_date']}],
     )
