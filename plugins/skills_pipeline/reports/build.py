@@ -194,6 +194,34 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             (period.end,),
         ).fetchall()
         funds = cur.execute(MONEY_QUERY, {"year": period.year, "end": period.end}).fetchall()
+        # The e-voucher loop of the vouchers issued in the report's year up to its end, by their state today.
+        vouchers = cur.execute(
+            "select voucher_state, count(*) as vouchers, count(*) filter (where is_loop_closed) as closed "
+            "from settlement.voucher_loop where extract(year from coalesce(issued_date, applied_date)) = %s "
+            "and coalesce(issued_date, applied_date) <= %s group by voucher_state order by voucher_state",
+            (period.year, period.end),
+        ).fetchall()
+        voucher_warnings = cur.execute(
+            "select w.warning_rule, coalesce(l.label, w.warning_rule) as label, count(*) as warnings "
+            "from settlement.risk_warnings as w left join reference.settlement_labels as l "
+            "on l.category = 'warning_rule' and l.code = w.warning_rule "
+            "where w.warning_rule like 'voucher%%' or w.warning_rule = 'unfiled_evaluator' "
+            "group by 1, 2 order by 3 desc"
+        ).fetchall()
+        # The year's credit grades as of the latest data date up to the period's end (each night's are kept).
+        grades = cur.execute(
+            "select credit_grade, consequence_label, grade_status, as_of_date, count(*) as institutions "
+            "from metrics.institution_credit_grades where grade_year = %s and as_of_date = ("
+            "select max(as_of_date) from metrics.institution_credit_grades where as_of_date <= %s) "
+            "group by 1, 2, 3, 4 order by 1",
+            (period.year, max(period.end, dt.date(period.year, 1, 1))),
+        ).fetchall()
+        talent = cur.execute(
+            "select level_name, skill_rank, count(distinct person_id) as persons, "
+            "count(*) filter (where evidence_kind = 'competition') as by_competition "
+            "from metrics.high_skilled_talent_pool where attained_date <= %s group by 1, 2 order by 2",
+            (period.end,),
+        ).fetchall()
     programmes["certificate"] = "技能评价(证书)补贴"
     return _plain(
         {
@@ -214,6 +242,10 @@ def figures(conn: psycopg.Connection, period: Period) -> dict:
             "activity": activity,
             "outcome_measures": outcomes,
             "rate_targets": _rate_targets(trend, shares, period),
+            "vouchers": vouchers,
+            "voucher_warnings": voucher_warnings,
+            "credit_grades": grades,
+            "talent_pool": talent,
         }
     )
 
