@@ -288,8 +288,40 @@ def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Dec
         )
     ]
     _write_table(warnings, WARNING_HEADERS, warning_rows)
+    held = _held_for_review(conn, run)
+    if held:
+        review = book.create_sheet(_sheet_title(REVIEW_SHEET, used | {"风险预警"}))
+        _write_table(review, REVIEW_HEADERS, [
+            [*row[:-1], _cell(review, row[-1], money=True)] for row in held
+        ], title="信用等级低的收款单位：其应付明细须逐笔复核（003 §七(四) 失信惩戒），复核后再审批本批次")  # fmt: skip
     book.save(out)
     return len(payees), line_total
+
+
+REVIEW_SHEET = "信用复核"
+REVIEW_HEADERS = ["收款单位代码", "收款单位名称", "补贴年度", "信用等级", "信用分", "失信惩戒", "评级状态",
+                  "评级数据日期", "应付明细数", "应付金额(元)"]  # fmt: skip
+# The payees of a run whose credit grade, as of the latest data date on or before the run was computed (so a past
+# run is explained by the grade then in force), holds their claims for review or leaves them off the catalogue.
+HELD_FOR_REVIEW = """
+select l.payee_code, coalesce(min(l.payee_name), ''), l.subsidy_year, g.credit_grade, g.credit_score,
+    g.consequence_label, case g.grade_status when 'final' then '年度终评' else '暂评' end, g.as_of_date,
+    count(*), sum(l.amount_yuan)
+from payments.settlement_run_lines as l
+join metrics.institution_credit_grades as g on g.institution_code = l.payee_code and g.grade_year = l.subsidy_year
+where l.run_id = %(run)s and l.is_eligible and l.amount_yuan <> 0
+    and (g.are_claims_held_for_review or not g.is_proposed_for_next_catalogue)
+    and g.as_of_date = (select max(as_of_date) from metrics.institution_credit_grades where as_of_date <= %(made)s)
+group by l.payee_code, l.subsidy_year, g.credit_grade, g.credit_score, g.consequence_label, g.grade_status,
+    g.as_of_date
+order by l.payee_code, l.subsidy_year
+"""
+
+
+def _held_for_review(conn: psycopg.Connection, run: dict) -> list[tuple]:
+    if conn.execute("select to_regclass('metrics.institution_credit_grades')").fetchone()[0] is None:
+        return []
+    return conn.execute(HELD_FOR_REVIEW, {"run": run["run_id"], "made": run["created_at"].date()}).fetchall()
 
 
 def _lines(conn: psycopg.Connection, run_id: int, payee_code: str):
