@@ -78,6 +78,8 @@ def deliveries(root) -> None:
         voucher(1, "V1", "redeemed", "2026-03-05"),
         # issued early in 2025 and never used; expired by the data date
         voucher(5, "V2", "issued", "2025-01-10", institution_code="", valid_until="2026-01-10"),
+        # and a second one while the first was valid: overlapping vouchers (valid to the data date: not yet unused)
+        voucher(5, "V4", "issued", "2025-06-01", institution_code="", valid_until="2026-06-01"),
         # redeemed with the institution, but no real-name training carries it
         voucher(6, "V3", "issued", "2026-02-05", institution_code=""),
         voucher(6, "V3", "redeemed", "2026-03-05"),
@@ -162,6 +164,7 @@ def test_every_voucher_anomaly_is_a_warning_with_its_evidence(built):
     }
     assert found == {
         ("voucher_left_unused", ("V2",)),
+        ("voucher_overlapping", ("V2", "V4")),
         ("voucher_redeemed_without_training", ("V3",)),
         ("unfiled_evaluator", ("C-UNFILED",)),
     }
@@ -242,3 +245,35 @@ def test_the_public_lists_name_institutions_and_grades_and_nobody(built, tmp_pat
     for path in (written.page, written.catalogue_csv, written.grades_csv):
         text = path.read_text(encoding="utf-8-sig")
         assert not any(person(n) in text or f"学员{n}" in text for n in range(1, 8))
+
+
+def test_a_low_grade_holds_its_claims_for_review_in_the_workbook(built, tmp_path):
+    """The grade in force when the run was computed decides: a later night grading INSTITUTION C (here written as
+    that night's row) puts its payable lines on the 信用复核 sheet."""
+    from openpyxl import load_workbook
+
+    from skills_pipeline.settlement import exports
+
+    conn = built
+    (run_id,) = conn.execute("select max(run_id) from payments.settlement_runs").fetchone()
+    conn.execute(
+        "insert into metrics.institution_credit_grades (institution_code, grade_year, as_of_date, grade_status, "
+        "credit_score, credit_grade, consequence, consequence_label, source_clause, are_claims_held_for_review, "
+        "is_proposed_for_next_catalogue, deducted_points, counted_findings, deductions, has_repaired_findings) "
+        "values (%s, 2026, '2026-06-02', 'provisional', 65, 'C', 'review_claims', '新申领补贴逐笔复核', '003 §七(四)', "
+        "true, true, 35, 3, '{}', false)",
+        (INSTITUTION,),
+    )
+    try:
+        workbook = tmp_path / "run.xlsx"
+        with workbook.open("wb") as out:
+            exports.write_workbook(conn, run_id, out)
+        sheet = load_workbook(workbook, read_only=True)["信用复核"]
+        rows = list(sheet.iter_rows(values_only=True))
+        # the payee as the training record names it (settlement pays the account the claim names)
+        assert rows[2][:4] == (INSTITUTION, "某培训机构（培训记录所填）", 2026, "C") and rows[2][-2:] == (1, 300)
+    finally:
+        conn.execute("delete from metrics.institution_credit_grades where as_of_date = '2026-06-02'")
+    with (tmp_path / "after.xlsx").open("wb") as out:
+        exports.write_workbook(conn, run_id, out)
+    assert "信用复核" not in load_workbook(tmp_path / "after.xlsx", read_only=True).sheetnames  # grade B: none held

@@ -248,6 +248,7 @@ def _prepare() -> pseudonyms.PseudonymKey:
     warehouse.migrate()
     with warehouse.connect() as conn:
         pseudonyms.ensure_key_registered(conn, key)
+        raw.ensure_raw_tables_exist(conn)
         conn.commit()
     return key
 
@@ -281,6 +282,8 @@ def ingest(
     report = IngestReport(feed.name, data_date, files)
     with _exclusive(feed.name):
         with warehouse.connect() as conn:
+            # with the lock under which other feeds' loads create the tables missing (raw.ensure_raw_tables_exist)
+            conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (raw.RAW_TABLES_LOCK,))
             raw.ensure_raw_table(conn, feed)
             conn.commit()
         deliveries = landing.deliveries(feed.name, data_date)

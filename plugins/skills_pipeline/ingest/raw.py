@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
-from skills_pipeline import settings, warehouse
+from skills_pipeline import feeds, settings, warehouse
 from skills_pipeline.feeds import Feed
 from skills_pipeline.ingest import ledger, rules
 from skills_pipeline.ingest.landing import Delivery
@@ -31,6 +31,22 @@ if TYPE_CHECKING:
     from skills_pipeline.ingest.validation import RuleFailure
 
 log = logging.getLogger(__name__)
+
+
+RAW_TABLES_LOCK = "skills_pipeline.raw_tables"
+
+
+def ensure_raw_tables_exist(conn: psycopg.Connection) -> list[str]:
+    """Create raw.<feed> for every feed of the registry that has none yet, so that the build reads an empty table
+    for a feed that has not delivered (a new feed, or a load of some feeds only) instead of failing. Tables that
+    exist are left alone here: altering one takes a lock a running load of it holds. Returns the feeds created."""
+    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (RAW_TABLES_LOCK,))
+    created = []
+    for feed in feeds.FEEDS.values():
+        if conn.execute("select to_regclass(%s)", (feed.raw_table,)).fetchone()[0] is None:
+            ensure_raw_table(conn, feed)
+            created.append(feed.name)
+    return created
 
 
 def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
