@@ -6,7 +6,7 @@ create table if not exists payments.voucher_write_offs (
     run_id bigint not null references payments.settlement_runs (run_id),
     line_key text not null,
     enrollment_id text not null,
-    amount_yuan numeric(12, 2) not null,
+    amount_yuan numeric(14, 2) not null,  -- the one money type (migration 005)
     written_off_at timestamptz not null default now()
 );
 

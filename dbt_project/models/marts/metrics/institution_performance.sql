@@ -108,7 +108,7 @@ measured as (
         percentile_cont(0.5) within group (order by second_quarter_contribution_base) filter (
             where second_quarter_status = 'employed'
         ) as median_contribution_base,
-        coalesce(sum(paid_yuan), 0) as subsidies_paid_yuan
+        coalesce(sum(paid_yuan), 0)::{{ money_type() }} as subsidies_paid_yuan
     from cases
     group by institution_code, program_type, exit_year
 ),
@@ -139,7 +139,8 @@ final as (
         {% endfor %}
         round(measured.median_contribution_base::numeric, 2) as median_contribution_base,
         measured.subsidies_paid_yuan,
-        round(measured.subsidies_paid_yuan / nullif(measured.completed, 0), 2) as cost_per_completer_yuan,
+        round(measured.subsidies_paid_yuan / nullif(measured.completed, 0), 2)::{{ money_type() }}
+            as cost_per_completer_yuan,
         coalesce(findings.findings, 0) as findings_in_year
     from measured
     cross join data_as_of
