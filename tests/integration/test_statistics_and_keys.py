@@ -43,7 +43,8 @@ def test_loads_and_builds_leave_statistics_and_the_contribution_key_is_enforced(
             "where relname like '%\\_key' and indrelid::regclass::text like 'raw.%'"
         )
     }
-    assert keyed == {"raw.training", "raw.employment", "raw.certificate"}
+    assert keyed == {feed.raw_table for feed in feeds.FEEDS.values() if feed.raw_key_index}
+    assert "raw.social_security" not in keyed
 
     dbt("build", "--quiet", "--select", "+int_people__unified", "--indirect-selection", "buildable")
     assert _has_statistics(db, "staging", "stg_social_security__contributions")
