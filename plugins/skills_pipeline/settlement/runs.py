@@ -344,7 +344,7 @@ insert into payments.voucher_write_offs (voucher_id, run_id, line_key, enrollmen
 select e.voucher_id, l.run_id, l.line_key, l.source_id, l.amount_yuan
 from payments.settlement_run_lines as l
 join settlement.settlement_enrollments as e on e.enrollment_id = l.source_id
-where l.run_id = %s and l.line_kind = 'training' and l.line_type = 'original' and l.is_eligible
+where l.run_id = %s and l.line_kind = 'training' and l.line_type <> 'reversal' and l.is_eligible
     and l.amount_yuan > 0 and e.voucher_id is not null
 on conflict (voucher_id) do nothing
 returning voucher_id
@@ -353,8 +353,9 @@ returning voucher_id
 
 def write_off_vouchers(conn: psycopg.Connection, run_id: int) -> int:
     """Approving a run writes off the e-voucher of each payable training line it holds (the loop's last step,
-    003 §五). One voucher pays once: settlement refuses a training whose voucher is written off already
-    (settlement_enrollments, voucher_paid), so a voucher met here a second time is left with its first run."""
+    003 §五): an original line, or an adjustment that makes a refused training payable. One voucher pays once:
+    settlement refuses a training whose voucher is written off already (settlement_enrollments, voucher_paid), and
+    an adjustment of a training already paid keeps the write-off of its first run."""
     return len(conn.execute(WRITE_OFF_VOUCHERS, (run_id,)).fetchall())
 
 
