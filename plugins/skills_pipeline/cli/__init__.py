@@ -572,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--date", type=_date, required=True, help="first data date to load (YYYY-MM-DD)")
     ing.add_argument("--to", type=_date, help="last data date to load (default: --date)")
     ing.add_argument(
-        "--feed", action="append", choices=list(feeds.FEEDS), help="only this feed (repeatable; default: all four)"
+        "--feed", action="append", choices=list(feeds.FEEDS), help="only this feed (repeatable; default: every feed)"
     )
     ing.add_argument(
         "--landing-root",
