@@ -20,6 +20,11 @@ os.environ["SKILLS_STATE_DIR"] = str(SESSION_DIR / "state")
 os.environ.pop("SKILLS_LANDING_ROOT", None)
 os.environ["SKILLS_PSEUDONYM_KEY"] = "test-key-" + "0123456789abcdef" * 3  # a throwaway key for test data only
 os.environ.pop("SKILLS_PSEUDONYM_KEY_FILE", None)
+# A throwaway export signing key (deliveries and payment files are signed), made for this session only.
+from skills_pipeline.delivery import signing  # noqa: E402
+
+os.environ[signing.KEY_ENV] = signing.new_private_key_pem().decode()
+os.environ.pop(signing.KEY_FILE_ENV, None)
 
 from skills_pipeline import dbt_build  # noqa: E402  (after the environment above)
 from skills_pipeline import warehouse as warehouse_module  # noqa: E402

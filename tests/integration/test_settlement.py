@@ -3,17 +3,21 @@ risk warnings, settlement runs with adjustments, and the finance office's workbo
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
+import re
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
 from openpyxl import load_workbook
 
 from helpers import EMPLOYER, INSTITUTION, training_row, write_csv
-from skills_pipeline import dbt_build, feeds
+from skills_pipeline import cli, dbt_build, feeds
+from skills_pipeline.delivery import signing
 from skills_pipeline.ingest import loader, pseudonyms
 from skills_pipeline.ingest.identifiers import resident_id_with_check_character
 from skills_pipeline.settlement import exports as settlement_exports
@@ -339,7 +343,7 @@ def test_a_warning_of_each_kind_names_its_evidence(settled):
     assert doubtful == {"SELF": ["SELF-50", "SELF-51", "SELF-52"], "SPELL": ["SPELL-53", "SPELL-54"]}
 
 
-def test_a_run_is_idempotent_frozen_once_approved_and_exported_for_finance(settled, tmp_path):
+def test_a_run_is_idempotent_frozen_once_approved_and_exported_for_finance(settled, tmp_path, capsys):
     conn, _ = settled
     september = settlement.parse_period("2023-09")
     first = settlement.create_run(conn, september)
@@ -365,19 +369,31 @@ def test_a_run_is_idempotent_frozen_once_approved_and_exported_for_finance(settl
     exported = settlement_exports.export_run(conn, first.run_id, str(tmp_path))
     book = load_workbook(exported.workbook)
     assert book.sheetnames == ["汇总", "柳林县职业培训学校", "风险预警"]  # payee sheets are named by payee
-    summary = [tuple(cell for cell in row if cell is not None) for row in book["汇总"].iter_rows(values_only=True)]
+    summary_sheet = book["汇总"]
+    summary = [tuple(cell for cell in row if cell is not None) for row in summary_sheet.iter_rows(values_only=True)]
+    assert summary[0][0].startswith(f"结算批次 {first.run_id} 汇总") and summary[0][0].endswith("已审批")
     assert ("明细合计(元)", 20000) in summary
-    assert ("合计", 21, 10, 20000) in summary
+    # The totals are formulas Excel recalculates: evaluated here, they give the typed figures; one kind label.
+    figures = recalculated(summary_sheet)
+    total_row = next(row for row in summary_sheet.iter_rows() if row[0].value == "合计")
+    assert [figures[cell.coordinate] for cell in total_row[3:6]] == [21, 10, 20000]
+    subtotals = {row[0].value: figures[row[5].coordinate] for row in summary_sheet.iter_rows()
+                 if str(row[0].value).startswith("小计")}  # fmt: skip
+    assert subtotals == {"小计：企业兼培训机构": 20000}
+    assert figures[next(row for row in summary_sheet.iter_rows() if row[0].value == "核对")[1].coordinate] == "一致"
+    assert summary_sheet.freeze_panes == "A3" and summary_sheet.print_title_rows == "$1:$2"
     # Every money cell of the summary is wider than its formatted amount: no ### on screen or paper.
-    for row in book["汇总"].iter_rows():
+    for row in summary_sheet.iter_rows():
         for cell in row:
             if cell.number_format == "#,##0.00" and cell.value is not None:
-                assert book["汇总"].column_dimensions[cell.column_letter].width > len(f"{cell.value:,.2f}")
+                shown = figures.get(cell.coordinate, cell.value)
+                assert summary_sheet.column_dimensions[cell.column_letter].width > len(f"{shown:,.2f}")
     payee_sheet = book["柳林县职业培训学校"]
     assert payee_sheet["A1"].value == f"柳林县职业培训学校 ({INSTITUTION})"
     payee_rows = list(payee_sheet.iter_rows(values_only=True))
     headers = payee_rows[1]
-    assert headers[:5] == ("明细编号", "明细类型", "明细类型代码", "补贴项目", "补贴项目代码")
+    assert headers[:4] == ("明细编号", "明细类型", "补贴项目", "适用规则")
+    assert {"明细类型代码", "补贴项目代码", "原因明细(系统记录)"} <= set(headers[12:])  # codes after the printed set
     lines = [dict(zip(headers, row, strict=True)) for row in payee_rows[2:]]
     amounts = [line["本次金额(元)"] for line in lines]
     assert all(isinstance(amount, int | float) for amount in amounts) and sum(amounts) == 20000
@@ -393,16 +409,51 @@ def test_a_run_is_idempotent_frozen_once_approved_and_exported_for_finance(settl
     setup = payee_sheet.page_setup
     assert (setup.orientation, setup.fitToWidth, setup.fitToHeight) == ("landscape", 1, 0)
     assert payee_sheet.sheet_properties.pageSetUpPr.fitToPage
-    assert payee_sheet.column_dimensions["F"].width >= 2 * len("订单式、项目制培训补贴")  # 适用规则 labels fit
+    assert payee_sheet.column_dimensions["D"].width >= 2 * len("订单式、项目制培训补贴")  # 适用规则 labels fit
+    # Printed, the twelve readable columns fill the page width (all 23 printed at about 30%).
+    assert payee_sheet.print_area == f"'柳林县职业培训学校'!$A$1:$L${len(payee_rows)}"
     warnings = list(book["风险预警"].iter_rows(values_only=True))
     assert warnings[0][:2] == ("预警规则", "预警规则代码")
     assert ("证书日期早于培训开始", "certificate_before_training") in {row[:2] for row in warnings[1:]}  # person 6
-    with open(exported.payment_csv, encoding="utf-8") as handle:
-        assert list(csv.DictReader(handle)) == [{
-            "run_id": str(first.run_id), "period_start": "2023-09-01", "period_end": "2023-09-30",
-            "payee_kind": "enterprise/institution", "payee_code": INSTITUTION, "payee_name": "柳林县职业培训学校",
-            "line_count": "21", "amount_yuan": "20000.00",
-        }]  # fmt: skip
+    content = Path(exported.payment_csv).read_bytes()
+    assert content.startswith(codecs.BOM_UTF8)  # Excel on Chinese Windows reads the names right
+    assert list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"), newline=""))) == [{
+        "run_id": str(first.run_id), "period_start": "2023-09-01", "period_end": "2023-09-30",
+        "payee_kind": "enterprise+institution", "payee_kind_label": "企业兼培训机构", "payee_code": INSTITUTION,
+        "payee_name": "柳林县职业培训学校", "line_count": "21", "amount_yuan": "20000.00",
+    }, {
+        "run_id": str(first.run_id), "period_start": "2023-09-01", "period_end": "2023-09-30",
+        "payee_kind": "control_total", "payee_kind_label": "合计 1 个收款方", "payee_code": "", "payee_name": "",
+        "line_count": "21", "amount_yuan": "20000.00",
+    }]  # fmt: skip
+    # The payment office's check: digest, signature and control total; a changed amount is refused by name.
+    public_key = tmp_path / "public.pem"
+    public_key.write_bytes(signing.public_key_pem(signing.load_private_key()))
+    assert cli.main(["settlement", "check-payment-file", exported.payment_csv, "--public-key", str(public_key)]) == 0
+    assert "verified" in capsys.readouterr().out
+    Path(exported.payment_csv).write_bytes(content.replace(b"20000.00\r\n", b"20900.00\r\n", 1))
+    assert cli.main(["settlement", "check-payment-file", exported.payment_csv, "--public-key", str(public_key)]) == 1
+    refused = capsys.readouterr().err
+    assert "SHA-256 differs" in refused and "signature does not match" in refused and "control total" in refused
+
+
+def recalculated(sheet) -> dict:
+    """The summary sheet's formulas evaluated as Excel would (the two forms the export writes: SUBTOTAL(9, range),
+    which skips the SUBTOTALs inside its range, and the IF of the reconciliation check)."""
+    values = {cell.coordinate: cell.value for row in sheet.iter_rows() for cell in row}
+    subtotal = re.compile(r"=SUBTOTAL\(9,([A-Z]+)(\d+):([A-Z]+)(\d+)\)")
+    check = re.compile(r'=IF\(ROUND\(([A-Z]+\d+)-([A-Z]+\d+),2\)=0,"一致","不一致"\)')
+    figures = {}
+    for coordinate, value in values.items():
+        if isinstance(value, str) and (match := subtotal.fullmatch(value)):
+            column, top, _, bottom = match.groups()
+            cells = [values.get(f"{column}{n}") for n in range(int(top), int(bottom) + 1)]
+            figures[coordinate] = sum(v for v in cells if isinstance(v, int | float))
+    for coordinate, value in values.items():
+        if isinstance(value, str) and (match := check.fullmatch(value)):
+            left, right = (figures.get(ref, values.get(ref)) for ref in match.groups())
+            figures[coordinate] = "一致" if round(left - right, 2) == 0 else "不一致"
+    return figures
 
 
 def test_a_late_correction_after_approval_appears_only_as_adjustment_lines(settled):
@@ -516,11 +567,13 @@ def test_no_text_from_the_feeds_becomes_a_formula_in_the_workbook_or_the_payment
     for sheet in book.worksheets:
         for row in sheet.iter_rows():
             for cell in row:
-                assert cell.data_type != "f", f"{sheet.title}!{cell.coordinate} is a formula: {cell.value!r}"
+                if cell.data_type == "f":  # only the summary's own totals and check are formulas
+                    assert sheet.title == "汇总" and cell.value.startswith(("=SUBTOTAL(9,", "=IF(ROUND(")), (
+                        f"{sheet.title}!{cell.coordinate} is a formula: {cell.value!r}")  # fmt: skip
                 if isinstance(cell.value, str):
                     texts.append(cell.value)
     assert any(text == "'" + HOSTILE_TEXT[0] for text in texts)  # still readable, just inert
-    with open(exported.payment_csv, encoding="utf-8") as handle:
+    with open(exported.payment_csv, encoding="utf-8-sig") as handle:
         fields = [field for row in csv.reader(handle) for field in row]
     assert not [f for f in fields if f.startswith(("=", "+", "@", "\t", "\r")) or (f.startswith("-") and not
                 f.replace("-", "", 1).replace(".", "", 1).isdigit())]  # fmt: skip

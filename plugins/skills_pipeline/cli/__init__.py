@@ -179,7 +179,27 @@ def cmd_settlement_export(args) -> int:
     with warehouse.connect(as_transformer=True) as conn:
         exported = exports.export_run(conn, args.run_id, args.out or settings.export_root())
     print(f"workbook: {exported.workbook} ({exported.payee_count} payees, {exported.line_total_yuan:,.2f} yuan)")
-    print(f"payment file: {exported.payment_csv or 'not written — the run is not approved'}")
+    if exported.payment_csv:
+        print(f"payment file: {exported.payment_csv} (with its .sha256 digest and .sig signature)")
+        print(f"  the payment office checks it with: skills-pipeline settlement check-payment-file "
+              f"{exported.payment_csv} --public-key PUBLIC_KEY.pem")  # fmt: skip
+    else:
+        print("payment file: not written — the run is not approved")
+    return 0
+
+
+def cmd_settlement_check_payment_file(args) -> int:
+    from skills_pipeline.delivery import signing
+    from skills_pipeline.settlement import exports
+
+    result = exports.verify_payment_file(args.file, signing.load_public_key(args.public_key))
+    if not result.ok:
+        for problem in result.problems:
+            print(f"REFUSE: {problem}", file=sys.stderr)
+        print(f"{args.file}: check failed ({len(result.problems)} problem(s)); do not pay from it")
+        return 1
+    print(f"{args.file}: verified — digest, signature, byte-order mark and control total "
+          f"({result.payees} payee(s), {result.amount_yuan:,.2f} yuan)")  # fmt: skip
     return 0
 
 
@@ -618,6 +638,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--head", help="the chain head you kept from an earlier verify or export, to compare")
     verify.set_defaults(handler=cmd_settlement_verify)
+    check_file = settle_commands.add_parser(
+        "check-payment-file", help="check a payment CSV's digest, signature and control total before paying"
+    )
+    check_file.add_argument("file", help="payments-run-N.csv (its .sha256 and .sig beside it)")
+    check_file.add_argument("--public-key", required=True, help="the pipeline's Ed25519 public key (PEM)")
+    check_file.set_defaults(handler=cmd_settlement_check_payment_file)
     deadlines = settle_commands.add_parser("deadlines", help="what is still open against the 31 March deadline")
     deadlines.add_argument("--year", type=int, help="subsidy year (default: all)")
     deadlines.set_defaults(handler=cmd_settlement_deadlines)

@@ -9,7 +9,9 @@ for approved runs only: nothing unapproved can reach the payment system.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
 import io
 import re
 import unicodedata
@@ -33,41 +35,48 @@ from skills_pipeline.settlement.runs import SettlementError
 MONEY = "#,##0.00"
 TRAINEE_SHEET = "学员生活补贴"
 
-# (column of the line query below, Chinese header). Codes stay in their own columns beside their Chinese labels
-# (reference.settlement_labels), so a filter or a formula can still use the code.
+# (column of the line query below, Chinese header). The first PRINTED_LINE_COLUMNS are what a finance officer reads
+# and what a printed page holds (legible at A4 landscape); the codes and system records follow them, beside their
+# labels in reference.settlement_labels, so a filter or a formula can still use the code.
 LINE_HEADERS = (
     ("line_key", "明细编号"),
     ("line_type_label", "明细类型"),
-    ("line_type", "明细类型代码"),
     ("line_kind_label", "补贴项目"),
-    ("line_kind", "补贴项目代码"),
     ("rule_label", "适用规则"),
+    ("person_id", "人员假名标识"),
+    ("class_id", "班级编号"),
+    ("quantity", "数量(天/证)"),
+    ("settlement_date", "结算日期"),
+    ("is_eligible", "是否符合条件"),
+    ("reason_labels", "不符合原因"),
+    ("amount_yuan", "本次金额(元)"),
+    ("adjustment_reason", "调整说明"),
+    ("line_type", "明细类型代码"),
+    ("line_kind", "补贴项目代码"),
     ("rule_id", "规则代码"),
     ("rule_version", "规则版本"),
     ("source_clause", "政策依据条款"),
     ("source_id", "来源记录编号"),
-    ("person_id", "人员假名标识"),
-    ("class_id", "班级编号"),
     ("region_code", "行政区划代码"),
-    ("quantity", "数量(天/证)"),
     ("subsidy_year", "补贴年度"),
-    ("settlement_date", "结算日期"),
-    ("is_eligible", "是否符合条件"),
-    ("reason_labels", "不符合原因"),
     ("reason_codes", "原因代码"),
     ("reasons", "原因明细(系统记录)"),
     ("previously_approved_yuan", "此前已核定金额(元)"),
-    ("amount_yuan", "本次金额(元)"),
-    ("adjustment_reason", "调整说明"),
 )
+PRINTED_LINE_COLUMNS = 12
 PAYEE_HEADERS = ("收款方类型", "收款方代码", "收款方名称", "明细数", "符合条件明细数", "金额(元)")
 WARNING_HEADERS = (
     "预警规则", "预警规则代码", "政策依据", "人员假名标识", "班级编号", "培训机构代码", "说明(系统记录)", "证据表",
     "证据记录", "预警编号",
 )  # fmt: skip
 PAYMENT_CSV_HEADER = (
-    "run_id", "period_start", "period_end", "payee_kind", "payee_code", "payee_name", "line_count", "amount_yuan"
+    "run_id", "period_start", "period_end", "payee_kind", "payee_kind_label", "payee_code", "payee_name",
+    "line_count", "amount_yuan",
 )  # fmt: skip
+# The payment file's last row: the control total a payment system checks the file against before paying it.
+CONTROL_TOTAL_KIND = "control_total"
+DIGEST_SUFFIX = ".sha256"
+SIGNATURE_SUFFIX = ".sig"
 
 
 @dataclass(frozen=True)
@@ -90,14 +99,14 @@ def _run(conn: psycopg.Connection, run_id: int) -> dict:
 def _payee_totals(conn: psycopg.Connection, run_id: int) -> list[tuple]:
     return conn.execute(
         """
-        select string_agg(distinct payee_kind, '/' order by payee_kind), coalesce(payee_code, ''),
+        select string_agg(distinct payee_kind, '+' order by payee_kind), coalesce(payee_code, ''),
             coalesce(min(payee_name), ''), count(*), count(*) filter (where is_eligible), sum(amount_yuan)
         from payments.settlement_run_lines
         where run_id = %s
         -- One payee, one total: an organisation paid as enterprise under one rule and as institution under
-        -- another is still one account.
+        -- another is still one account, of kind 'enterprise+institution' (one label: payee_kind_label).
         group by payee_code
-        order by bool_and(payee_kind = 'trainee'), payee_code nulls first
+        order by 1, payee_code nulls first
         """,
         (run_id,),
     ).fetchall()
@@ -177,15 +186,19 @@ def _print_setup(sheet, header_row: int | None) -> None:
         sheet.print_title_rows = f"1:{header_row}"
 
 
-def _write_table(sheet, headers, rows: list[list], title: str | None = None) -> None:
+def _write_table(sheet, headers, rows: list[list], title: str | None = None, printed_columns: int = 0) -> None:
     """A sheet holding one table: optional title row, a frozen header row with filters, widths fitted to the content.
+    `printed_columns`: print only the first columns (the readable set), so a page of a wide table stays legible.
     Write-only sheets take their layout before their first row, hence the rows arrive as a list."""
     header_row = 2 if title else 1
     head = [_cell(sheet, header, bold=True) for header in headers]
     _fit_columns(sheet, [head, *rows])
     sheet.freeze_panes = f"A{header_row + 1}"
-    sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(headers))}{header_row + max(len(rows), 1)}"
+    last_row = header_row + max(len(rows), 1)
+    sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(headers))}{last_row}"
     _print_setup(sheet, header_row)
+    if printed_columns:
+        sheet.print_area = f"A1:{get_column_letter(printed_columns)}{last_row}"
     if title:
         sheet.append([_cell(sheet, title, bold=True)])
     sheet.append(head)
@@ -193,7 +206,7 @@ def _write_table(sheet, headers, rows: list[list], title: str | None = None) -> 
         sheet.append(_row(sheet, row))
 
 
-def _labels(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
+def load_labels(conn: psycopg.Connection) -> dict[tuple[str, str], str]:
     return {
         (category, code): label
         for category, code, label in conn.execute("select category, code, label from reference.settlement_labels")
@@ -205,51 +218,104 @@ def _label(labels: dict, category: str, code) -> str:
     return "" if code is None else labels.get((category, code), code)
 
 
+def payee_kind_label(labels: dict, kind: str) -> str:
+    """A payee kind's one label, wherever it is shown (workbook, payment file, deadlines): a payee paid as several
+    kinds ('enterprise+institution') is one account, 企业兼培训机构."""
+    return "兼".join(_label(labels, "payee_kind", part) for part in kind.split("+"))
+
+
+RUN_KINDS = {"original": "首次结算", "adjustment": "调整结算"}
+RUN_STATUSES = {"draft": "草稿(未审批)", "approved": "已审批", "superseded": "已被替代"}
+SUMMARY_TABLE_TOP = 3  # title row, header row, then the payees: the panes freeze above this row
+
+
+def _summary_sheet(book, run: dict, payees: list[tuple], labels: dict, line_total: Decimal) -> None:
+    """The run on one screen: payees grouped by kind, each group subtotalled and the whole totalled by formulas
+    (SUBTOTAL skips the subtotals inside its range, so the total counts each payee once), then the run's facts
+    with the line total as a typed figure and a check cell Excel recomputes against it. Panes freeze below the
+    header; the title row says the run's status, so a draft is never read as money approved."""
+    summary = book.create_sheet("汇总")
+    title = (f"结算批次 {run['run_id']} 汇总 · {run['period_start']} 至 {run['period_end']} · "
+             f"{RUN_STATUSES[run['status']]}")  # fmt: skip
+    rows: list[list] = [[_cell(summary, title, bold=True)], [_cell(summary, h, bold=True) for h in PAYEE_HEADERS]]
+    widths: list[list] = [[], list(PAYEE_HEADERS)]  # what the columns must fit (formulas show their figures)
+
+    def next_row() -> int:  # the Excel row the next appended row lands on
+        return len(rows) + 1
+
+    for kind in dict.fromkeys(payee[0] for payee in payees):
+        group = [payee for payee in payees if payee[0] == kind]
+        first, label = next_row(), payee_kind_label(labels, kind)
+        for _, code, name, lines, eligible, amount in group:
+            rows.append(_row(summary, [label, code, name, lines, eligible, _cell(summary, amount, money=True)]))
+            widths.append([label, code, name, lines, eligible, amount])
+        last = next_row() - 1
+        rows.append(
+            [
+                _cell(summary, f"小计：{label}", bold=True),
+                "",
+                "",
+                *(_formula(summary, f"=SUBTOTAL(9,{col}{first}:{col}{last})", col == "F") for col in "DEF"),
+            ]
+        )
+        widths.append(["小计：" + label, "", "", 0, 0, sum(payee[5] for payee in group)])
+    total_row = next_row()
+    rows.append([_cell(summary, "合计", bold=True), "", "", *(
+        _formula(summary, f"=SUBTOTAL(9,{col}{SUMMARY_TABLE_TOP}:{col}{max(total_row - 1, SUMMARY_TABLE_TOP)})",
+                 col == "F", bold=True)
+        for col in "DEF")])  # fmt: skip
+    widths.append(["合计", "", "", 0, 0, line_total])
+    rows.append([])
+    facts = (
+        ("结算批次", run["run_id"]),
+        ("结算期间", f"{run['period_start']} 至 {run['period_end']}"),
+        ("批次类型", RUN_KINDS[run["run_kind"]]),
+        ("状态", RUN_STATUSES[run["status"]]),
+        ("审批人", run["approved_by"] or ""),
+        ("审批时间", run["approved_at"].replace(tzinfo=None) if run["approved_at"] else ""),
+        ("审批链哈希", run["chain_sha256"] or ""),
+        ("适用规则版本", ", ".join(f"{rule} v{version}" for rule, version in sorted(run["rule_versions"].items()))),
+        ("输入批次数", sum(len(batches) for batches in run["input_batches"].values())),
+        ("明细合计(元)", _cell(summary, line_total, money=True)),
+    )
+    for label, value in facts:
+        line_total_row = next_row()  # the last fact's row: the typed line total
+        rows.append([_cell(summary, label, bold=True), value])
+        widths.append([label] if label in ("审批链哈希", "适用规则版本") else [label, value])
+    rows.append([_cell(summary, "核对", bold=True), _formula(
+        summary, f'=IF(ROUND(F{total_row}-B{line_total_row},2)=0,"一致","不一致")')])  # fmt: skip
+    # The approval hash and the rule versions are long texts: they may run into the empty cells to their right
+    # rather than widen the column of payee codes.
+    _fit_columns(summary, widths)
+    summary.freeze_panes = f"A{SUMMARY_TABLE_TOP}"
+    _print_setup(summary, SUMMARY_TABLE_TOP - 1)
+    for row in rows:
+        summary.append(row)
+
+
+def _formula(sheet, formula: str, money: bool = False, bold: bool = False) -> WriteOnlyCell:
+    """One of our own formulas (never text from a feed: that is made inert by _cell)."""
+    cell = WriteOnlyCell(sheet, value=formula)
+    if bold:
+        cell.font = Font(bold=True)
+    if money:
+        cell.number_format = MONEY
+    return cell
+
+
 def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Decimal]:
     """Write the run's workbook to a binary file object; returns (payees, line total) for the caller's report."""
     run = _run(conn, run_id)
     payees = _payee_totals(conn, run_id)
-    labels = _labels(conn)
+    labels = load_labels(conn)
     line_total = conn.execute(
         "select coalesce(sum(amount_yuan), 0) from payments.settlement_run_lines where run_id = %s", (run_id,)
     ).fetchone()[0]
-    book = Workbook(write_only=True)
-
-    summary = book.create_sheet("汇总")
-    summary_rows = [
-        [_cell(summary, label, bold=True), _cell(summary, value, money=isinstance(value, Decimal))]
-        for label, value in (
-            ("结算批次", run["run_id"]),
-            ("结算期间", f"{run['period_start']} 至 {run['period_end']}"),
-            ("批次类型", {"original": "首次结算", "adjustment": "调整结算"}[run["run_kind"]]),
-            ("状态", {"draft": "草稿(未审批)", "approved": "已审批", "superseded": "已被替代"}[run["status"]]),
-            ("审批人", run["approved_by"] or ""),
-            ("审批时间", run["approved_at"].replace(tzinfo=None) if run["approved_at"] else ""),
-            ("审批链哈希", run["chain_sha256"] or ""),
-            ("适用规则版本", ", ".join(f"{rule} v{version}" for rule, version in sorted(run["rule_versions"].items()))),
-            ("输入批次数", sum(len(batches) for batches in run["input_batches"].values())),
-            ("明细合计(元)", line_total),
-        )
-    ]
-    summary_rows.append([])
-    summary_rows.append([_cell(summary, header, bold=True) for header in PAYEE_HEADERS])
-    payee_sum = Decimal(0)
-    for kind, code, name, lines, eligible, amount in payees:
-        payee_sum += amount
-        label = "/".join(_label(labels, "payee_kind", part) for part in kind.split("/"))
-        summary_rows.append(_row(summary, [label, code, name, lines, eligible, _cell(summary, amount, money=True)]))
-    summary_rows.append(
-        [_cell(summary, "合计", bold=True), "", "", sum(p[3] for p in payees), sum(p[4] for p in payees),
-         _cell(summary, payee_sum, bold=True, money=True)]
-    )  # fmt: skip
+    payee_sum = sum((payee[5] for payee in payees), Decimal(0))
     if payee_sum != line_total:  # the workbook must reconcile; a mismatch is a bug, not a footnote
         raise SettlementError(f"run {run_id}: payee totals {payee_sum} do not reconcile with the lines {line_total}")
-    # The approval hash and the rule versions are long texts: they may run into the empty cells to their right
-    # rather than widen the column of payee codes.
-    _fit_columns(summary, [row[:1] if index in (6, 7) else row for index, row in enumerate(summary_rows)])
-    _print_setup(summary, None)
-    for row in summary_rows:
-        summary.append(row)
+    book = Workbook(write_only=True)
+    _summary_sheet(book, run, payees, labels, line_total)
 
     used = {"汇总", "风险预警"}
     line_headers = [header for _, header in LINE_HEADERS]
@@ -263,9 +329,9 @@ def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Dec
         sheet = book.create_sheet(_sheet_title(name or code or "无收款方", used))
         rows = [_line_row(sheet, labels, line) for line in _lines(conn, run_id, code)]
         title = f"{name} ({code})" if code else "无收款方(无实名培训记录)"
-        _write_table(sheet, line_headers, rows, title=title)
+        _write_table(sheet, line_headers, rows, title=title, printed_columns=PRINTED_LINE_COLUMNS)
     if trainee_sheet is not None:
-        _write_table(trainee_sheet, line_headers, trainee_rows)
+        _write_table(trainee_sheet, line_headers, trainee_rows, printed_columns=PRINTED_LINE_COLUMNS)
 
     warnings = book.create_sheet("风险预警")
     warning_rows = [
@@ -352,22 +418,90 @@ def _line_row(sheet, labels: dict, line: dict) -> list:
 
 
 def write_payment_csv(conn: psycopg.Connection, run_id: int, out) -> int:
-    """One row per payee with a non-zero amount (negative: to recover); approved runs only."""
+    """One row per payee with a non-zero amount (negative: to recover), then the control-total row (payee count
+    and amount) the payment system checks the file against; approved runs only. Returns the payees written."""
     run = _run(conn, run_id)
     if run["status"] != "approved":
         raise SettlementError(
             f"settlement run {run_id} is {run['status']}: approve it before sending it to the payment system"
         )
+    labels = load_labels(conn)
     writer = csv.writer(out)
     writer.writerow(PAYMENT_CSV_HEADER)
-    count = 0
+    count, lines_total, amount_total = 0, 0, Decimal(0)
     for kind, code, name, lines, _eligible, amount in _payee_totals(conn, run_id):
         if amount == 0 or not code:
             continue
-        row = [run_id, run["period_start"], run["period_end"], kind, code, name, lines, f"{amount:.2f}"]
+        label = payee_kind_label(labels, kind)
+        row = [run_id, run["period_start"], run["period_end"], kind, label, code, name, lines, f"{amount:.2f}"]
         writer.writerow([inert(value) for value in row])
-        count += 1
+        count, lines_total, amount_total = count + 1, lines_total + lines, amount_total + amount
+    writer.writerow([run_id, run["period_start"], run["period_end"], CONTROL_TOTAL_KIND, f"合计 {count} 个收款方",
+                     "", "", lines_total, f"{amount_total:.2f}"])  # fmt: skip
     return count
+
+
+def payment_file_bytes(conn: psycopg.Connection, run_id: int) -> tuple[bytes, int]:
+    """The payment CSV as it is written: UTF-8 with a byte-order mark (Excel on Chinese Windows reads a file without
+    one as GBK and garbles the names) and CRLF line ends. Returns (content, payees)."""
+    text = io.StringIO(newline="")
+    payees = write_payment_csv(conn, run_id, text)
+    return text.getvalue().encode("utf-8-sig"), payees
+
+
+def digest_line(content: bytes, file_name: str) -> bytes:
+    """The detached digest in sha256sum's format: `sha256sum -c` checks it where our CLI is not installed."""
+    return f"{hashlib.sha256(content).hexdigest()}  {file_name}\n".encode()
+
+
+@dataclass(frozen=True)
+class PaymentFileCheck:
+    ok: bool
+    problems: list[str]
+    payees: int = 0
+    amount_yuan: Decimal = Decimal(0)
+
+
+def verify_payment_file(path: str, public_key) -> PaymentFileCheck:
+    """Check a payment file as the payment system receives it: its digest file, its signature (the delivery key's
+    Ed25519 public key) and its control total against its rows. Every problem is named."""
+    from skills_pipeline.delivery import signing
+
+    fs, local = fsspec.core.url_to_fs(path)
+    name = local.rsplit("/", 1)[-1]
+    problems: list[str] = []
+    try:
+        content = fs.cat_file(local)
+    except FileNotFoundError:
+        return PaymentFileCheck(False, [f"{path}: no such file"])
+    for suffix, what in ((DIGEST_SUFFIX, "digest"), (SIGNATURE_SUFFIX, "signature")):
+        if not fs.exists(local + suffix):
+            problems.append(f"{name}{suffix}: the {what} file is missing; ask for the run to be exported again")
+    if not problems:
+        if fs.cat_file(local + DIGEST_SUFFIX).strip() != digest_line(content, name).strip():
+            problems.append(f"{name}: its SHA-256 differs from {name}{DIGEST_SUFFIX} (changed after export)")
+        if not signing.signature_matches(public_key, content, fs.cat_file(local + SIGNATURE_SUFFIX)):
+            problems.append(f"{name}{SIGNATURE_SUFFIX}: the signature does not match this file and public key "
+                            f"(this public key is {signing.key_id(public_key)})")  # fmt: skip
+    if not content.startswith(codecs.BOM_UTF8):
+        problems.append(f"{name}: no UTF-8 byte-order mark (Excel would garble the names)")
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig", errors="replace"), newline="")))
+    if not rows or tuple(rows[0]) != PAYMENT_CSV_HEADER:
+        problems.append(f"{name}: the header is not the payment file's ({', '.join(PAYMENT_CSV_HEADER)})")
+        return PaymentFileCheck(False, problems)
+    body = [dict(zip(PAYMENT_CSV_HEADER, row, strict=False)) for row in rows[1:]]
+    totals = [row for row in body if row["payee_kind"] == CONTROL_TOTAL_KIND]
+    payees = [row for row in body if row["payee_kind"] != CONTROL_TOTAL_KIND]
+    amount = sum((Decimal(row["amount_yuan"]) for row in payees), Decimal(0))
+    if len(totals) != 1 or body[-1] is not totals[0]:
+        problems.append(f"{name}: the last row must be the one control-total row ({len(totals)} found)")
+    elif (Decimal(totals[0]["amount_yuan"]), int(totals[0]["line_count"])) != (
+        amount,
+        sum(int(row["line_count"]) for row in payees),
+    ):
+        problems.append(f"{name}: the control total {totals[0]['amount_yuan']} yuan / {totals[0]['line_count']} "
+                        f"lines does not match its {len(payees)} payee rows ({amount} yuan)")  # fmt: skip
+    return PaymentFileCheck(not problems, problems, len(payees), amount)
 
 
 def export_run(conn: psycopg.Connection, run_id: int, out_root: str) -> ExportedRun:
@@ -385,9 +519,18 @@ def export_run(conn: psycopg.Connection, run_id: int, out_root: str) -> Exported
         handle.write(buffer.getvalue())
     csv_path = None
     if run["status"] == "approved":
+        from skills_pipeline.delivery import signing
+
+        key = signing.load_private_key()  # before writing: a payment file is never left unsigned
         csv_path = f"{folder}/payments-run-{run_id}.csv"
-        with fsspec.open(csv_path, "w", encoding="utf-8", newline="") as handle:
-            paid_payees = write_payment_csv(conn, run_id, handle)
+        content, paid_payees = payment_file_bytes(conn, run_id)
+        # Digest and signature first, the file last: a reader that finds the file finds its proofs beside it.
+        with fsspec.open(csv_path + DIGEST_SUFFIX, "wb") as handle:
+            handle.write(digest_line(content, f"payments-run-{run_id}.csv"))
+        with fsspec.open(csv_path + SIGNATURE_SUFFIX, "wb") as handle:
+            handle.write(signing.sign(key, content))
+        with fsspec.open(csv_path, "wb") as handle:
+            handle.write(content)
         # Recorded once the file is written: the reports' exported money is what reached the payment system.
         conn.execute(
             "insert into payments.payment_exports (run_id, payment_file, payees, amount_yuan) "
