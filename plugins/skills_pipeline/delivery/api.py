@@ -6,11 +6,16 @@ access.login_region() hands to the row-level security policies. The county scope
 is for a county analyst's own login: this module filters nothing by county itself.
 
 Bad input is a 4xx with a reason (422 for malformed parameters, 401 without a valid token, 403 where the token's
-role may not read, 404 for an archive the token cannot see); a warehouse that does not answer is a 503.
+role or county may not read, 404 for an archive the token cannot see); a warehouse that does not answer is a 503.
+Every error is an RFC 9457 problem document (delivery/problems.py). Documents and pages carry an ETag (a request
+with If-None-Match gets 304 when nothing changed) and are gzipped for clients that accept it. /docs and /redoc are
+served offline (delivery/portal.py).
 """
 
 import asyncio
 import datetime as dt
+import gzip
+import hashlib
 import json
 import logging
 import re
@@ -20,12 +25,14 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import StringConstraints
 
-from skills_pipeline.delivery import changes, documents, lookups, tokens
+from skills_pipeline.delivery import changes, documents, lookups, portal, problems, tokens
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,10 @@ OCCUPATION_PATTERN = r"^[0-9]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"
 TALENT_CURSOR_PATTERN = r"^[0-9a-f]{32}:[0-9]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"
 DOCUMENT_SCHEMA_REF = "#/components/schemas/PersonArchive"
 JSON = "application/json"
+MAX_BATCH = 100
+GZIP_MINIMUM_BYTES = 1_000  # below this, gzip's header and the CPU cost more than the bytes saved
+# Answers may be kept by the client but checked again each time (ETag): a document changes when a night publishes.
+CACHE_CONTROL = "private, no-cache"
 
 bearer = HTTPBearer(auto_error=False, description="a token from `skills-pipeline api token issue`")
 
@@ -90,6 +101,104 @@ def _warehouse_problem(error: Exception) -> HTTPException:
         return _problem(403, "this token's role may not read this resource")
     log.warning("warehouse unavailable: %s", type(error).__name__)
     return _problem(503, "the warehouse is not answering; try again shortly", {"Retry-After": "5"})
+
+
+BATCH_QUERY = "select person_id, document from delivery.archive_documents where person_id = any(%s)"
+
+HEALTH_SCHEMA = {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}
+BATCH_SCHEMA = {
+    "type": "object", "required": ["documents", "missing"],
+    "properties": {
+        "documents": {"type": "array", "items": {"$ref": DOCUMENT_SCHEMA_REF}},
+        "missing": {"type": "array", "items": {"type": "string"}, "description": "not found or not visible"},
+    },
+}  # fmt: skip
+CHANGES_SCHEMA = {
+    "type": "object", "required": ["changes", "next_after"],
+    "properties": {
+        "changes": {"type": "array", "items": {
+            "type": "object", "required": ["change_id", "pseudonym", "document"],
+            "properties": {
+                "change_id": {"type": "integer"},
+                "pseudonym": {"type": "string"},
+                "document": {"anyOf": [{"$ref": DOCUMENT_SCHEMA_REF}, {"type": "null"}]},
+            },
+        }},
+        "next_after": {"type": "integer", "description": "send as `after` to get the next page"},
+    },
+}  # fmt: skip
+_DATE = {"type": "string", "format": "date"}
+_COUNT = {"type": "integer", "minimum": 0}
+_SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_TEXT = {"type": "string"}
+_MAYBE_TEXT = {"type": ["string", "null"]}
+_REGION = {"type": "string", "pattern": REGION_PATTERN}
+_REGION_LEVEL = {"type": "string", "enum": ["province", "city", "county"]}
+# Each metric row, column by column (the marts' columns; docs/archive-and-metrics.md describes them).
+EMPLOYMENT_RATE_ROW = {
+    "completion_month": _DATE, "region_level": _REGION_LEVEL, "region_code": _REGION,
+    "employed_trainees": _COUNT, "employment_rate_denominator": _COUNT, "employment_rate": _SHARE,
+    "employment_rate_target": _SHARE, "certified_trainees": _COUNT, "completed_trainees": _COUNT,
+    "certification_rate": _SHARE, "latest_window_end_date": {"type": ["string", "null"], "format": "date"},
+    "as_of_date": _DATE,
+    "rate_status": {"type": "string", "enum": ["final", "provisional"]},
+}  # fmt: skip
+SKILLED_SHARE_ROW = {
+    "employment_month": _DATE, "region_level": _REGION_LEVEL, "region_code": _REGION, "employed_persons": _COUNT,
+    "skilled_persons": _COUNT, "skilled_share": _SHARE, "skilled_share_target": _SHARE,
+    "high_skilled_persons": _COUNT, "high_skilled_share": _SHARE, "high_skilled_share_target": _SHARE,
+}  # fmt: skip
+TALENT_POOL_ROW = {
+    "pseudonym": {"type": "string", "pattern": PSEUDONYM_PATTERN}, "region_code": _MAYBE_TEXT,
+    "occupation_code": {"type": "string", "pattern": OCCUPATION_PATTERN}, "occupation_name": _MAYBE_TEXT,
+    "skill_rank": {"type": "integer", "minimum": 4, "maximum": 8}, "level_name": _MAYBE_TEXT, "attained_date": _DATE,
+    "evidence_kind": {"type": "string", "enum": ["certificate", "competition"]}, "evidence_id": _TEXT,
+}  # fmt: skip
+
+
+def rows_schema(columns: dict, paged: bool = False) -> dict:
+    row = {"type": "object", "required": list(columns), "properties": columns}
+    schema = {"type": "object", "required": ["rows"], "properties": {"rows": {"type": "array", "items": row}}}
+    if paged:
+        schema["required"].append("next_after")
+        schema["properties"]["next_after"] = {
+            "type": ["string", "null"],
+            "description": "send as `after` for the next page; null on the last",
+        }
+    return schema
+
+
+def etag_of(body: bytes | str) -> str:
+    """A strong validator of a response body: 128 bits of BLAKE2b (a few microseconds for a document)."""
+    data = body.encode() if isinstance(body, str) else body
+    return '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: a list of validators or *, compared weakly (W/ prefixes ignored)."""
+    if not if_none_match:
+        return False
+    wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in wanted or etag in wanted
+
+
+def conditional(request: Request, body: bytes | str) -> Response:
+    """The JSON body with its ETag, or 304 Not Modified when the client already holds it (If-None-Match)."""
+    etag = etag_of(body)
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=JSON, headers=headers)
+
+
+def require_region(grant: tokens.Grant, region: str | None) -> None:
+    """A county token reads its own county: asking for another region is refused (403), not answered empty."""
+    if grant.region_code is not None and region is not None and region != grant.region_code:
+        raise _problem(
+            403,
+            f"this token is for county {grant.region_code}; it may not read region {region} "
+            f"(ask for region={grant.region_code}, or leave region out)",
+        )
 
 
 def _openapi_components() -> dict:
@@ -189,7 +298,13 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
             "security for the role it maps to."
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    problems.install(app)
+    portal.mount(app)
+    # Pages of changes and metrics are large and repetitive JSON (a page of 1,000 documents: 867 KB, ~60 KB gzipped).
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
 
     @contextmanager
     def connection(grant: tokens.Grant | None):
@@ -243,7 +358,12 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
 
     Token = Annotated[tokens.Grant, Depends(authorised)]
 
-    @app.get("/healthz", tags=["operations"], summary="liveness and warehouse reachability")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="liveness and warehouse reachability",
+        responses={200: {"content": {JSON: {"schema": HEALTH_SCHEMA}}}, **problems.problem_responses(503)},
+    )
     def healthz() -> dict:
         with connection(None) as conn:
             conn.execute("select 1")
@@ -254,12 +374,14 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
         tags=["archive"],
         summary="one person's archive document (person-archive-1)",
         responses={
-            200: {"content": {JSON: {"schema": {"$ref": DOCUMENT_SCHEMA_REF}}}},
-            401: {"description": "missing, unknown or revoked token"},
-            404: {"description": "no archive under this pseudonym that the token may see"},
+            200: {"description": "the document as last published; ETag for If-None-Match",
+                  "content": {JSON: {"schema": {"$ref": DOCUMENT_SCHEMA_REF}}}},
+            304: {"description": "not modified: the document is the one whose ETag you sent"},
+            **problems.problem_responses(401, 403, 404, 422, 503),
         },
-    )
+    )  # fmt: skip
     async def person(
+        request: Request,
         pseudonym: Annotated[str, Path(pattern=PSEUDONYM_PATTERN, description="32 lowercase hex characters")],
         grant: Token,
     ) -> Response:
@@ -267,37 +389,54 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
         found = await published_document(grant, pseudonym)
         if found is None:
             raise _problem(404, f"no archive for {pseudonym} that this token may see")
-        return Response(found, media_type=JSON)
+        return conditional(request, found)
+
+    @app.post(
+        "/v1/persons/batch",
+        tags=["archive"],
+        summary=f"up to {MAX_BATCH} persons' archive documents in one request; the pseudonyms not found (or not "
+                "visible to the token) are listed under missing",
+        responses={
+            200: {"content": {JSON: {"schema": BATCH_SCHEMA}}},
+            **problems.problem_responses(401, 403, 422, 503),
+        },
+    )  # fmt: skip
+    def person_batch(
+        request: Request,
+        grant: Token,
+        pseudonyms: Annotated[
+            list[Annotated[str, StringConstraints(pattern=PSEUDONYM_PATTERN)]],
+            Body(embed=True, min_length=1, max_length=MAX_BATCH, description="pseudonyms, each once"),
+        ],
+    ) -> Response:
+        wanted = list(dict.fromkeys(pseudonyms))
+        with connection(grant) as conn:
+            found = dict(conn.execute(BATCH_QUERY, (wanted,)).fetchall())
+        body = (
+            '{"documents":[' + ",".join(found[p] for p in wanted if p in found) + '],"missing":'
+            + json.dumps([p for p in wanted if p not in found]) + "}"
+        )  # fmt: skip
+        return conditional(request, body)
 
     @app.get(
         "/v1/changes",
         tags=["archive"],
         summary="archives changed after a watermark, oldest first, each with its last published document",
         responses={
-            200: {"content": {JSON: {"schema": {
-                "type": "object", "required": ["changes", "next_after"],
-                "properties": {
-                    "changes": {"type": "array", "items": {
-                        "type": "object", "required": ["change_id", "pseudonym", "document"],
-                        "properties": {
-                            "change_id": {"type": "integer"},
-                            "pseudonym": {"type": "string"},
-                            "document": {"anyOf": [{"$ref": DOCUMENT_SCHEMA_REF}, {"type": "null"}]},
-                        },
-                    }},
-                    "next_after": {"type": "integer", "description": "send as `after` to get the next page"},
-                },
-            }}}},
+            200: {"content": {JSON: {"schema": CHANGES_SCHEMA}}},
+            304: {"description": "not modified: the page is the one whose ETag you sent"},
+            **problems.problem_responses(401, 403, 422, 503),
         },
     )  # fmt: skip
     def change_feed(
+        request: Request,
         grant: Token,
         after: Annotated[int, Query(ge=0, le=2**63 - 1, description="the last change_id you have read")] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_CHANGES, description=f"page size, at most {MAX_CHANGES}")] = 100,
     ) -> Response:
         with connection(grant) as conn:
             page = changes.documents_after(conn, after, limit)
-        return Response(changes.page_json(page, after), media_type=JSON)
+        return conditional(request, changes.page_json(page, after))
 
     def _months(from_month: str | None, to_month: str | None) -> tuple[dt.date, dt.date]:
         first = dt.date.fromisoformat(f"{from_month}-01") if from_month else dt.date(1, 1, 1)
@@ -315,15 +454,23 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
         names = [column.name for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
-    def _metric_response(rows: list[dict]) -> Response:
-        return Response(json.dumps({"rows": rows}, ensure_ascii=False, default=_plain), media_type=JSON)
+    def _metric_response(request: Request, rows: list[dict], **more) -> Response:
+        return conditional(request, json.dumps({"rows": rows, **more}, ensure_ascii=False, default=_plain))
 
-    @app.get("/v1/metrics/employment-rates", tags=["metrics"],
-             summary="trainee employment and certification rates by completion month and region (001 §一), each "
-                     "with its as-of date and status: final once every window closed (docs/time.md)")  # fmt: skip
+    metric_responses = {304: {"description": "not modified"}, **problems.problem_responses(401, 403, 422, 503)}
+
+    @app.get(
+        "/v1/metrics/employment-rates",
+        tags=["metrics"],
+        summary="trainee employment and certification rates by completion month and region (001 §一), each "
+        "with its as-of date and status: final once every window closed (docs/time.md)",
+        responses={200: {"content": {JSON: {"schema": rows_schema(EMPLOYMENT_RATE_ROW)}}}, **metric_responses},
+    )
     def employment_rates(
-        grant: Token, region: Region = None, from_month: Month = None, to_month: Month = None, limit: Limit = 1_000
-    ) -> Response:
+        request: Request, grant: Token, region: Region = None, from_month: Month = None, to_month: Month = None,
+        limit: Limit = 1_000,
+    ) -> Response:  # fmt: skip
+        require_region(grant, region)
         first, last = _months(from_month, to_month)
         with connection(grant) as conn:
             rows = _rows(
@@ -336,13 +483,19 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
                 "order by completion_month, breakdown_value limit %s",
                 (region, region, first, last, limit),
             )
-        return _metric_response(rows)
+        return _metric_response(request, rows)
 
-    @app.get("/v1/metrics/skilled-shares", tags=["metrics"],
-             summary="skilled and high-skilled shares of insured employed persons by month and region")  # fmt: skip
+    @app.get(
+        "/v1/metrics/skilled-shares",
+        tags=["metrics"],
+        summary="skilled and high-skilled shares of insured employed persons by month and region",
+        responses={200: {"content": {JSON: {"schema": rows_schema(SKILLED_SHARE_ROW)}}}, **metric_responses},
+    )
     def skilled_shares(
-        grant: Token, region: Region = None, from_month: Month = None, to_month: Month = None, limit: Limit = 1_000
-    ) -> Response:
+        request: Request, grant: Token, region: Region = None, from_month: Month = None, to_month: Month = None,
+        limit: Limit = 1_000,
+    ) -> Response:  # fmt: skip
+        require_region(grant, region)
         first, last = _months(from_month, to_month)
         with connection(grant) as conn:
             rows = _rows(
@@ -354,13 +507,16 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
                 "order by employment_month, region_code limit %s",
                 (region, region, first, last, limit),
             )
-        return _metric_response(rows)
+        return _metric_response(request, rows)
 
     @app.get("/v1/talent-pool", tags=["metrics"],
              summary="the high-skilled talent pool (高技能人才库, 002 §(十)): one row per person and occupation at the "
                      "highest level reached, by certificate or competition promotion; filtered and paged by "
-                     "pseudonym and occupation (send next_after back as after)")  # fmt: skip
+                     "pseudonym and occupation (send next_after back as after)",
+             responses={200: {"content": {JSON: {"schema": rows_schema(TALENT_POOL_ROW, paged=True)}}},
+                        **metric_responses})  # fmt: skip
     def talent_pool(
+        request: Request,
         grant: Token,
         region: Region = None,
         occupation: Annotated[str | None, Query(pattern=OCCUPATION_PATTERN, description="D-DD-DD-DD")] = None,
@@ -370,6 +526,7 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
         ] = None,
         limit: Limit = 1_000,
     ) -> Response:
+        require_region(grant, region)
         after_person, after_occupation = after.split(":") if after else ("", "")
         with connection(grant) as conn:
             rows = _rows(
@@ -385,22 +542,28 @@ def create_app(conninfo: str | None = None, pool_size: int = 8, lookup_lanes: in
                  "after_occupation": after_occupation, "limit": limit},
             )  # fmt: skip
         next_after = f"{rows[-1]['pseudonym']}:{rows[-1]['occupation_code']}" if len(rows) == limit else None
-        return Response(
-            json.dumps({"rows": rows, "next_after": next_after}, ensure_ascii=False, default=_plain), media_type=JSON
-        )
+        return _metric_response(request, rows, next_after=next_after)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         # Logged without the request's headers (they carry the token).
         log.exception("unexpected failure on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "unexpected failure; it has been logged"}, status_code=500)
+        return problems.problem_response(500, "unexpected failure; it has been logged", None, request.url.path)
 
     def openapi() -> dict:
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi
 
             document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            document.setdefault("components", {}).setdefault("schemas", {}).update(_openapi_components())
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(_openapi_components())
+            schemas["Problem"] = problems.PROBLEM_SCHEMA
+            # FastAPI documents its own 422 shape; every error here is a problem document (delivery/problems.py).
+            for operation in (op for path in document["paths"].values() for op in path.values()):
+                if "422" in operation["responses"]:
+                    operation["responses"]["422"] = problems.problem_responses(422)[422]
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
             app.openapi_schema = document
         return app.openapi_schema
 
@@ -453,11 +616,33 @@ class ArchiveAPI(FastAPI):
         if scope["type"] == "http" and self.stored_document is not None:
             body = await self.stored_document(scope)
             if body is not None:
-                headers = [JSON_HEADER, (b"content-length", str(len(body)).encode())]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                status, headers, body = hot_path_response(scope, body)
+                await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
         await super().__call__(scope, receive, send)
+
+
+def hot_path_response(scope, body: bytes | str) -> tuple[int, list, bytes]:
+    """What the route would answer for a found document, without the route: its ETag (304 to a matching
+    If-None-Match) and gzip for a client that accepts it, as conditional() and the GZip middleware do."""
+    data = body.encode() if isinstance(body, str) else body
+    etag = etag_of(data)
+    if_none_match = accept_encoding = None
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            if_none_match = value.decode("latin-1")
+        elif name == b"accept-encoding":
+            accept_encoding = value.decode("latin-1")
+    headers = [(b"etag", etag.encode()), (b"cache-control", CACHE_CONTROL.encode())]
+    if etag_matches(if_none_match, etag):
+        return 304, headers, b""
+    headers.append(JSON_HEADER)
+    if accept_encoding and "gzip" in accept_encoding.lower() and len(data) >= GZIP_MINIMUM_BYTES:
+        data = gzip.compress(data, compresslevel=5, mtime=0)
+        headers += [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
+    headers.append((b"content-length", str(len(data)).encode()))
+    return 200, headers, data
 
 
 def _plain(value):

@@ -1,4 +1,5 @@
-"""Great Expectations Data Docs that a government intranet can read: one site per feed, offline.
+"""Great Expectations Data Docs that a government intranet can read: one site per feed, offline. (The same installed
+folder holds the read API's developer portal: Swagger UI and ReDoc, see delivery/portal.py.)
 
 GX's page templates load Bootstrap, jQuery, bootstrap-table, Font Awesome and Vega from public CDNs, and the index
 page's list of validation results is filled in by bootstrap-table: with no internet the pages are unstyled and the
@@ -81,6 +82,13 @@ PACKAGES = (
     Package("@forevolve/bootstrap-dark", "1.1.0",
             "sha512-A3ucpEpxPoTVO490lZZCfjPXxv832l7mm1IxX3bXyxvgwnPGXDLyh7dWrphXKO8YBAu3EswbBEu3VSW8NRMW3A==",
             ("dist/css/bootstrap-prefers-dark.css",)),
+    # The read API's developer portal (delivery/portal.py): Swagger UI and ReDoc, served by the API itself.
+    Package("swagger-ui-dist", "5.36.0",
+            "sha512-Lt6/Kb0gXmLdiabLhvso4VdJP9V7qJWB0zh0gzeXUV3+CMOTzMmvpJRSXN7EAjfwixwmoi9ezDbLHiexC7lA9A==",
+            ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")),
+    Package("redoc", "2.5.4",
+            "sha512-M6jWhG1qoBnH6TFmzJnstyCZ87HmOY/UzDm78mHiYihEdlV/YcS9ogOo1NlElnJMeLsyxHFe2yFc4sNjHTrABQ==",
+            ("bundles/redoc.standalone.js",)),
 )  # fmt: skip
 _BY_NAME = {package.name: package for package in PACKAGES}
 
