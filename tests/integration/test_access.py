@@ -232,6 +232,26 @@ def test_a_role_that_may_not_migrate_is_told_who_can(secured, monkeypatch):
         warehouse.migrate()  # as the administrator: applied again, checksum restored
 
 
+def test_the_transformer_builds_but_reads_no_quarantine_changes_no_payment_line_and_creates_no_function(secured):
+    """Least privilege for the role that builds everything: it made the run above, but with its own login it can
+    read no quarantined record (names and ID numbers), change or delete no payment line, and create no routine,
+    temporary or not."""
+    _, url = secured
+    with login(url, "t_transformer") as transformer:
+        assert transformer.execute("select count(*) from payments.settlement_run_lines").fetchone()[0] > 0
+        assert refused(transformer, "select raw_record from raw.quarantined_rows")
+        assert refused(transformer, "update payments.settlement_run_lines set amount_yuan = 0")
+        assert refused(transformer, "delete from payments.settlement_run_lines")
+        assert refused(transformer, "update payments.payment_exports set amount_yuan = 0")
+        for ddl in ("create function pg_temp.f() returns int language sql as 'select 1'",
+                    "create function archive.f() returns int language sql as 'select 1'",
+                    "create procedure pg_temp.p() language sql as 'select 1'"):  # fmt: skip
+            with pytest.raises(errors.RaiseException, match="skills_transformer may not create"):
+                transformer.execute(ddl)
+        transformer.execute("create temporary table scratch_rows (a int)")  # dbt's incremental models need this
+        assert transformer.execute("select count(*) from scratch_rows").fetchone()[0] == 0
+
+
 def test_analysts_create_nothing_not_even_temporary_tables_functions_or_views(secured):
     _, url = secured
     for role in ("t_province", "t_county_liulin"):

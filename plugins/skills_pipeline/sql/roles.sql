@@ -2,7 +2,8 @@
 -- administrator (a role with CREATEROLE that owns the schemas), on set-up and after every upgrade.
 --
 --   skills_loader       ingestion: writes ingest, raw, scratch and the vault's pseudonym map
---   skills_transformer  dbt and settlement runs: reads raw and the vault, owns the modelled schemas
+--   skills_transformer  dbt and settlement runs: reads raw and the vault, owns the modelled schemas; never the
+--                       quarantined records, never a payment line changed, never a function of its own
 --   analyst_province    reads archive, metrics, settlement, payments and reference; file-level QA; never raw or vault
 --   analyst_county      as analyst_province, but row-level security shows only the rows of the county mapped to
 --                       the login in access.analyst_regions (a property of the login, not a filter one chooses)
@@ -97,11 +98,16 @@ grant usage on all sequences in schema ingest, raw to skills_loader;
 grant execute on all functions in schema ingest to skills_loader;
 
 -- Transformer: reads what was loaded (staging joins ID numbers to pseudonyms), builds the modelled schemas, and
--- writes settlement runs.
+-- writes settlement runs. Not the quarantined records (names and ID numbers of rows that never reach a model).
+-- Payment lines, exports and write-offs are written once and never changed: insert only; the one update it makes is
+-- a run's status (draft -> superseded or approved), which the approval chain and the frozen-run triggers guard.
 grant usage on schema ingest, raw, vault to skills_transformer;
 grant select on all tables in schema ingest, raw, vault to skills_transformer;
+revoke all on raw.quarantined_rows from skills_transformer;
 grant usage on schema payments to skills_transformer;
-grant select, insert, update on all tables in schema payments to skills_transformer;
+revoke update, delete, truncate on all tables in schema payments from skills_transformer;
+grant select, insert on all tables in schema payments to skills_transformer;
+grant update on payments.settlement_runs to skills_transformer;
 grant usage on all sequences in schema payments to skills_transformer;
 do $$
 begin
@@ -214,5 +220,33 @@ begin
     loop
         execute format('alter role %I reset all', member);
     end loop;
+end
+$$;
+
+-- The transformer creates tables, views and indexes, never code: a function (even a temporary one) would run with
+-- whatever rights its caller has, a way round the grants above. PostgreSQL has no privilege for that alone (CREATE
+-- on a schema and TEMP allow functions too), so an event trigger refuses it. Event triggers need a superuser: an
+-- administrator without one is told, and the rest of this file still applies.
+create or replace function access.refuse_routines_of_pipeline_roles() returns event_trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $$
+begin
+    if pg_has_role(current_user, 'skills_transformer', 'MEMBER')
+        and not (select rolsuper from pg_roles where rolname = current_user) then
+        raise exception 'skills_transformer may not %: it builds tables and views, not code', lower(tg_tag)
+            using hint = 'a routine the models need is created by a migration (plugins/skills_pipeline/sql), '
+                'applied by an administrator';
+    end if;
+end;
+$$;
+revoke all on function access.refuse_routines_of_pipeline_roles() from public;
+do $$
+begin
+    if not (select rolsuper from pg_roles where rolname = current_user) then
+        raise notice 'not a superuser: the event trigger that refuses functions by skills_transformer is not created';
+    elsif not exists (select from pg_event_trigger where evtname = 'refuse_routines_of_pipeline_roles') then
+        create event trigger refuse_routines_of_pipeline_roles on ddl_command_start
+            when tag in ('CREATE FUNCTION', 'CREATE PROCEDURE', 'CREATE AGGREGATE', 'CREATE OPERATOR')
+            execute function access.refuse_routines_of_pipeline_roles();
+    end if;
 end
 $$;
