@@ -18,3 +18,14 @@ def test_every_relative_link_resolves_inside_the_repository():
                 continue
             path = (document.parent / target.split("#", 1)[0]).resolve()
             assert path.is_relative_to(ROOT) and path.exists(), f"{document.name}: {target} does not resolve"
+
+
+def test_the_readme_is_a_readme_and_the_manual_lives_in_docs():
+    """About 200 lines: what it is, the two commands, configuration, layout, where to change what, tests; the rest is
+    in docs/, each page linked from the README."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 250
+    for page in ("architecture", "ingestion", "archive-build", "settlement-and-reports", "operations", "benchmarks"):
+        assert f"(docs/{page}.md)" in readme, page
+    for command in ("make run", "make test"):
+        assert command in readme
