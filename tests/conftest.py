@@ -4,6 +4,7 @@ Each session works in a database of its own, dropped at the end."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -106,3 +107,35 @@ def airflow_metadata():
     home = runner.configure_airflow()
     runner.migrate_airflow_metadata(home)
     return home
+
+
+@pytest.fixture
+def smtp_server(monkeypatch):
+    """A real SMTP server on loopback (aiosmtpd) and the alert settings pointing at it: SKILLS_ALERT_EMAILS and the
+    smtp_default connection. Yields the list the received messages are appended to (email.message.Message)."""
+    import email
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Collect:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(email.message_from_bytes(envelope.original_content or envelope.content))
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Collect(), hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("SKILLS_ALERT_EMAILS", "duty-engineer@example.org")
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "skills-pipeline@example.org"},
+    }))  # fmt: skip
+    try:
+        yield received
+    finally:
+        controller.stop()

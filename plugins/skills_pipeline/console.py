@@ -153,3 +153,22 @@ def on_terminal():
         yield
     finally:
         sys.stdout = saved
+
+
+def command_name() -> str:
+    """How to type `skills-pipeline` here: the bare name when it is on PATH, else the project's entry point by its
+    path (`.venv/bin/skills-pipeline` after `make run`, which does not activate the environment)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    entry = Path(sys.executable).with_name("skills-pipeline")
+    on_path = shutil.which("skills-pipeline")
+    if on_path and (not entry.exists() or Path(on_path).resolve() == entry.resolve()):
+        return "skills-pipeline"
+    if not entry.exists():
+        return "skills-pipeline"
+    try:
+        return str(entry.relative_to(Path.cwd()))
+    except ValueError:
+        return str(entry)

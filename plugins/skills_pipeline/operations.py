@@ -15,7 +15,13 @@ from skills_pipeline.schedule import NIGHTLY_CRON
 from skills_pipeline.settings import ConfigurationError
 
 ALERT_EMAILS_ENV = "SKILLS_ALERT_EMAILS"
+ALERT_FROM_ENV = "SKILLS_ALERT_FROM"
+DEFAULT_ALERT_FROM = "skills-pipeline@localhost"
 SMTP_CONN_ID_ENV = "SKILLS_SMTP_CONN_ID"
+DEFAULT_SMTP_CONN_ID = "smtp_default"
+# Set by the local runner (dag.test runs no scheduler or triggerer, which deadline alerts need): deadlines are left
+# out there, and the runner says so.
+LOCAL_RUNNER_ENV = "SKILLS_LOCAL_RUNNER"
 NIGHTLY_DEADLINE_ENV = "SKILLS_NIGHTLY_DEADLINE"
 DEFAULT_NIGHTLY_DEADLINE = "06:00"
 ARCHIVE_DEADLINE = dt.timedelta(hours=3)  # from the moment build_archive is queued (after the last feed's check)
@@ -45,26 +51,95 @@ def alert_emails() -> list[str]:
     return [address.strip() for address in os.environ.get(ALERT_EMAILS_ENV, "").split(",") if address.strip()]
 
 
-def _notifier(subject: str):
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-    return SmtpNotifier(
-        to=alert_emails(),
-        smtp_conn_id=os.environ.get(SMTP_CONN_ID_ENV) or None,
-        subject=subject,
-        html_content=(
-            "<p>{{ dag.dag_id }}, run {{ run_id }}: {{ ti.task_id if ti else 'the run' }} did not succeed.</p>"
-            "<p>Open the run in Airflow, read the failed task's log, then see the ledger "
-            "(<code>skills-pipeline ledger</code>).</p>"
-        ),
-    )
-
-
 def failure_callbacks() -> list:
     """on_failure_callback for a DAG: an e-mail to SKILLS_ALERT_EMAILS when a run fails (none when unset)."""
     if not alert_emails():
         return []
-    return [_notifier("[Skills Shanxi] {{ dag.dag_id }} failed ({{ run_id }})")]
+    return [notify_failure]
+
+
+def notify_failure(context) -> None:
+    """A failed run's e-mail: which DAG, which data date, which tasks and which files failed, and what to do.
+
+    A plain function, not a templated notifier: it runs the same wherever Airflow calls it (the scheduler's
+    callback processing, or dag.test in the local runner, where a serialized DAG has no Jinja environment and
+    SmtpNotifier's templating failed). It never raises: an alert that cannot be sent is logged, and the run's own
+    state and exit code stay what they were."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    try:
+        subject, body = failure_message(context)
+        send_alert(subject, body)
+    except Exception:  # the alert is a courtesy to the operator; the failure itself is already recorded
+        log.exception("could not send the failure e-mail to %s", ", ".join(alert_emails()))
+
+
+def failure_message(context) -> tuple[str, str]:
+    from html import escape
+
+    from skills_pipeline.schedule import resolve_data_date
+
+    run = context.get("dag_run")
+    dag_id = getattr(run, "dag_id", None) or getattr(context.get("dag"), "dag_id", "a DAG")
+    params = context.get("params") or {}
+    try:
+        day = resolve_data_date(getattr(run, "data_interval_start", None), params.get("data_date"))
+    except Exception:
+        day = None
+    failed_tasks = []
+    if run is not None and hasattr(run, "get_task_instances"):
+        try:
+            failed_tasks = sorted(ti.task_id for ti in run.get_task_instances() if str(ti.state).endswith("failed"))
+        except Exception:
+            failed_tasks = []
+    files = rejected_files(day) if day else []
+    when = f"data date {day}" if day else f"run {getattr(run, 'run_id', '?')}"
+    subject = f"[Skills Shanxi] {dag_id} failed for {when}"
+    lines = [
+        f"<p><b>{escape(dag_id)}</b> failed for {escape(when)} (run {escape(str(getattr(run, 'run_id', '?')))}).</p>"
+    ]
+    if failed_tasks:
+        lines.append("<p>Failed tasks: " + ", ".join(f"<code>{escape(t)}</code>" for t in failed_tasks) + "</p>")
+    if files:
+        lines.append("<p>Files rejected on that date (the ledger):</p><ul>")
+        lines += [f"<li><code>{escape(feed)}</code> batch {batch}: {escape(path)} — {escape(problem)}</li>"
+                  for feed, batch, path, problem in files]  # fmt: skip
+        lines.append("</ul>")
+    lines.append(
+        "<p>What to do: read the failed task's log in Airflow; for a rejected file, <code>skills-pipeline ledger "
+        f"--date {day or 'YYYY-MM-DD'}</code> says why, then ask the agency to re-send it (the date is run again) or "
+        "accept it with <code>skills-pipeline acknowledge BATCH_ID --note ...</code>. Nothing already loaded is "
+        "lost or doubled by running the date again.</p>"
+    )
+    return subject, "\n".join(lines)
+
+
+def rejected_files(day) -> list[tuple]:
+    """The ledger's rejected files of a data date (feed, batch, file, problem); empty if the warehouse cannot say."""
+    try:
+        from skills_pipeline import warehouse
+
+        with warehouse.connect() as conn:
+            return conn.execute(
+                "select feed, batch_id, source_path, coalesce(problem, problem_rule, '') from ingest.load_ledger "
+                "where data_date = %s and status = 'rejected' and acknowledged_at is null and superseded_by is null "
+                "order by feed, batch_id",
+                (day,),
+            ).fetchall()
+    except Exception:
+        return []
+
+
+def send_alert(subject: str, html: str) -> None:
+    """One e-mail to SKILLS_ALERT_EMAILS through the SMTP connection (smtp_default or SKILLS_SMTP_CONN_ID)."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=os.environ.get(SMTP_CONN_ID_ENV) or DEFAULT_SMTP_CONN_ID) as hook:
+        hook.send_email_smtp(
+            to=alert_emails(), subject=subject, html_content=html,
+            from_email=os.environ.get(ALERT_FROM_ENV) or hook.from_email or DEFAULT_ALERT_FROM,
+        )  # fmt: skip
 
 
 def nightly_deadline_time() -> dt.time:
@@ -102,7 +177,7 @@ def ingestion_deadline():
     while no one is configured to hear it."""
     from airflow.sdk.definitions.deadline import DeadlineReference
 
-    if not alert_emails():
+    if not alert_emails() or os.environ.get(LOCAL_RUNNER_ENV):
         return None
     what = f"the night's ingestion (due {nightly_deadline_time():%H:%M} Beijing)"
     return _deadline(DeadlineReference.DAGRUN_LOGICAL_DATE, _deadline_interval(), what)
@@ -112,6 +187,6 @@ def archive_deadline():
     """The archive built within ARCHIVE_DEADLINE of being queued (the ingestion's deadline plus this bounds it)."""
     from airflow.sdk.definitions.deadline import DeadlineReference
 
-    if not alert_emails():
+    if not alert_emails() or os.environ.get(LOCAL_RUNNER_ENV):
         return None
     return _deadline(DeadlineReference.DAGRUN_QUEUED_AT, ARCHIVE_DEADLINE, "the archive build")

@@ -127,7 +127,7 @@ def test_ingestion_then_archive_build_give_the_hand_computed_results(
 
 
 def test_history_from_2023_loads_through_the_main_job_into_archive_metrics_and_settlement(
-    db, tmp_path, tmp_path_factory, airflow_metadata, dbt_manifest, monkeypatch
+    db, tmp_path, tmp_path_factory, airflow_metadata, dbt_manifest, monkeypatch, smtp_server
 ):
     """The first thing a deploying authority does: load past years. A Liulin order-based class of 2023 whose two
     trainees both paid employee insurance afterwards (100% >= 80%) is paid 10 x 150 + 5 x 100 = 2,000 yuan each
@@ -152,7 +152,9 @@ def test_history_from_2023_loads_through_the_main_job_into_archive_metrics_and_s
     monkeypatch.setenv(signing.KEY_FILE_ENV, str(signing_key))
     monkeypatch.delenv(settings.LANDING_ROOT_ENV, raising=False)
 
+    # Alerts on (smtp_server): the deadline alerts are left out under the local runner, nothing else changes.
     assert runner.run_main_job(landing_root=str(tmp_path), start=first, end=second) == 0
+    assert smtp_server == []  # a night that succeeds sends nothing
 
     # build_archive's publish task delivered the night's changed archives, signed, and the delivery verifies
     (delivery,) = (outside_landing / "archive_exports").iterdir()
@@ -187,3 +189,21 @@ def test_a_date_range_given_backwards_or_before_2019_stops_before_anything_start
         runner.run_main_job(landing_root=str(tmp_path), start=dt.date(2018, 12, 31))
     with pytest.raises(settings.ConfigurationError, match="does not exist"):
         runner.run_main_job(landing_root=str(tmp_path / "missing"), start=dt.date(2026, 6, 1))
+
+
+def test_the_next_steps_the_summary_prints_run_as_printed(db, dbt_manifest, capsys):
+    """The summary's commands are typed as printed: the entry point by a path that exists when it is not on PATH,
+    `warehouse psql` (psql on the warehouse, with pgserver's own psql where the machine has none) and `dbt` (dbt
+    with the warehouse's profile), options passed through."""
+    import shutil
+    from pathlib import Path
+
+    from skills_pipeline import cli, console
+
+    command = console.command_name()
+    assert command == "skills-pipeline" and shutil.which(command) or Path(command).exists()
+    assert cli.main(["warehouse", "psql", "-tAc", "select 40 + 2"]) == 0
+    assert cli.main(["dbt", "ls", "--select", "persons", "--resource-type", "model", "--quiet"]) == 0
+    assert cli.main(["dbt", "run", "--select", "no_such_model_anywhere+", "--quiet"]) == 0  # nothing selected: ok
+    capsys.readouterr()
+    assert cli.main(["dbt"]) == 2 and "give dbt's command" in capsys.readouterr().err

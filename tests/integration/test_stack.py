@@ -26,7 +26,22 @@ def redis_is_up() -> bool:
     return True
 
 
-def test_nightly_dags_succeed_under_the_scheduler_and_celery_workers(db, dbt_manifest, tmp_path, monkeypatch):
+def wait_for(probe, seconds: float):
+    """probe() once it is truthy, or its last value after `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not (value := probe()) and time.monotonic() < deadline:
+        time.sleep(1)
+    return value
+
+
+def test_nightly_dags_succeed_under_the_scheduler_and_celery_workers(
+    db, dbt_manifest, tmp_path, monkeypatch, smtp_server
+):
+    """Alerts on (a real SMTP server on loopback): the night of 2026-06-01 is run long after its deadline (06:00 on
+    2026-06-02), so the scheduler finds the ingestion's deadline missed and the triggerer sends its e-mail; the runs
+    succeed as they do without alerts."""
     if not redis_is_up():
         pytest.fail("no Redis on 127.0.0.1:6379 for the Celery broker: run the suite with `make test` (it starts one)")
     landing = tmp_path / "landing"
@@ -41,7 +56,11 @@ def test_nightly_dags_succeed_under_the_scheduler_and_celery_workers(db, dbt_man
             "ingest_feeds": "success", "build_archive": "success", "settle_subsidies": "success"
         }  # fmt: skip
         assert results["ingest_feeds"]["conf"] == {"data_date": "2026-06-01"}
+        deadline_mails = wait_for(lambda: [m for m in smtp_server if "missed its deadline" in m["Subject"]], 120)
         processes = list(local.processes.values())
+    assert deadline_mails and deadline_mails[0]["To"] == "duty-engineer@example.org"
+    assert "ingestion" in deadline_mails[0]["Subject"]
+    assert not [m for m in smtp_server if "failed" in m["Subject"]]  # nothing failed, nothing said so
     assert all(process.poll() is not None for process in processes)  # everything it started is stopped
 
     ledger = db.execute("select distinct data_date, status from ingest.load_ledger").fetchall()

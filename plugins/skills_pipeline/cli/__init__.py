@@ -791,7 +791,67 @@ def build_parser() -> argparse.ArgumentParser:
     county.add_argument("login", help="the analyst's PostgreSQL login (created if missing)")
     county.add_argument("county", help="6-digit county code, e.g. 141125")
     county.set_defaults(handler=cmd_warehouse_county_analyst)
+    psql = wh_commands.add_parser(
+        "psql", help="psql on the warehouse (make run's local one is started for it with SKILLS_WAREHOUSE_URL=embedded)"
+    )
+    psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed to psql, e.g. -c 'select 1'")
+    psql.set_defaults(handler=cmd_warehouse_psql)
+
+    dbt = commands.add_parser(
+        "dbt", help="dbt on the project with the warehouse's profile (e.g. skills-pipeline dbt build --select persons)"
+    )
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, help="dbt's command and options")
+    dbt.set_defaults(handler=cmd_dbt)
     return parser
+
+
+def cmd_warehouse_psql(args) -> int:
+    import shutil
+    import subprocess
+
+    from skills_pipeline import warehouse
+
+    found = shutil.which("psql")
+    if found is None:  # pgserver's PostgreSQL ships its own psql
+        try:
+            import pgserver
+
+            candidate = Path(pgserver.__file__).parent / "pginstall" / "bin" / "psql"
+            found = str(candidate) if candidate.exists() else None
+        except ImportError:
+            found = None
+    if found is None:
+        raise settings.ConfigurationError("no psql on PATH: install PostgreSQL's client (Debian: postgresql-client)")
+    return subprocess.run([found, warehouse.warehouse_url(), *args.psql_args]).returncode
+
+
+def cmd_dbt(args) -> int:
+    from skills_pipeline import dbt_build
+
+    if not args.dbt_args:
+        raise settings.ConfigurationError("give dbt's command, e.g. skills-pipeline dbt build --select persons")
+    try:
+        dbt_build.run(*args.dbt_args)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# Commands whose remaining arguments belong to another tool, options included (`warehouse psql -c ...`): argparse's
+# REMAINDER does not take an option as its first word, so they are split off before parsing.
+PASSTHROUGH = {("dbt",): "dbt_args", ("warehouse", "psql"): "psql_args"}
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = build_parser()
+    words = [word for word in argv if word not in ("-v", "--verbose")]
+    for prefix, destination in PASSTHROUGH.items():
+        if tuple(words[: len(prefix)]) == prefix and not {"-h", "--help"} & set(words[len(prefix) : len(prefix) + 1]):
+            args = parser.parse_args([*argv[: argv.index(prefix[-1]) + 1]])
+            setattr(args, destination, argv[argv.index(prefix[-1]) + 1 :])
+            return args
+    return parser.parse_args(argv)
 
 
 def use_local_keys() -> None:
@@ -809,7 +869,7 @@ def main(argv: list[str] | None = None) -> int:
     from skills_pipeline import console, warehouse
     from skills_pipeline.ingest.pseudonyms import PseudonymKeyError
 
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(sys.argv[1:] if argv is None else argv)
     log_path = console.setup(args.command, verbose=args.verbose)
     try:
         if os.environ.get(settings.WAREHOUSE_URL_ENV) == settings.EMBEDDED_WAREHOUSE and args.command != "generate":

@@ -42,10 +42,25 @@ def configure_airflow() -> Path:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         # The console is for the run's own progress lines; task logs stay in Airflow's log folder.
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        # dag.test runs no scheduler or triggerer: the DAGs leave their deadline alerts out (operations.py).
+        "SKILLS_LOCAL_RUNNER": "1",
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
     return home
+
+
+def announce_local_alerts() -> None:
+    """With alerts configured, a failed run's e-mail is sent here as under the scheduler; deadline alerts are not:
+    they are checked by the scheduler and sent by the triggerer, neither of which runs in dag.test. Said, not
+    silently dropped (make stack runs both)."""
+    from skills_pipeline import operations
+
+    if operations.alert_emails():
+        console.say(
+            f"alerts: a failed run e-mails {', '.join(operations.alert_emails())}; deadline alerts are left out "
+            "here (they need the scheduler and triggerer: make stack, or a deployment)"
+        )
 
 
 def ensure_local_pseudonym_key() -> None:
@@ -236,6 +251,7 @@ def run_main_job(
     url = embedded.local_url()
     console.say(f"warehouse: {warehouse.redacted(url)}")
     home = configure_airflow()
+    announce_local_alerts()
     # The console is for the summary: dbt prints only errors here (deployed task logs keep dbt's full output).
     os.environ.setdefault("DBT_QUIET", "true")
     if demo:

@@ -81,7 +81,8 @@ class LocalStack:
         (home / "passwords.json").write_text(json.dumps({"admin": password}))
         root = settings.project_root()
         env = {
-            **os.environ,
+            # Not the local runner's marker: under the scheduler and triggerer the DAGs keep their deadline alerts.
+            **{name: value for name, value in os.environ.items() if name != "SKILLS_LOCAL_RUNNER"},
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from skills_pipeline import settings, warehouse
+from skills_pipeline import console, settings, warehouse
 from skills_pipeline.ingest import ledger
 
 
@@ -57,20 +57,21 @@ def print_summary(dates: list[dt.date], elapsed: float, states: dict, archive_st
         print(f"  start here:  {index.resolve().as_uri()}   (the bi-weekly report, Data Docs, dbt docs)")
     from skills_pipeline.local import embedded
 
+    command = console.command_name()
     if embedded.uses_embedded_server():  # the commands below need to be told; `make run` itself was not
         print(f"  first:       export {settings.WAREHOUSE_URL_ENV}={settings.EMBEDDED_WAREHOUSE}   "
-              "(the commands below then use this run's local warehouse)")  # fmt: skip
-    print("  ledger:      skills-pipeline ledger --date YYYY-MM-DD   (or select * from ingest.load_ledger)")
-    print("  rejected:    skills-pipeline reevaluate BATCH_ID | acknowledge BATCH_ID --note '...'")
+              "(the commands below then use this run's local warehouse, starting it when needed)")  # fmt: skip
+    print(f"  ledger:      {command} ledger --date YYYY-MM-DD   (or select * from ingest.load_ledger)")
+    print(f"  rejected:    {command} reevaluate BATCH_ID | acknowledge BATCH_ID --note '...'")
     print("  quarantine:  select failed_rules, details, raw_record from raw.quarantined_rows where batch_id = ...")
     print(f"  Data Docs:   {settings.data_docs_dir()}/<feed>/index.html (one site per feed, a page per file)")
     print("  archive:     select * from archive.persons; select * from archive.person_events where updated_at > ...")
     print("  metrics:     select * from metrics.trainee_outcome_rates; select * from metrics.skilled_talent_shares")
-    print("  settlement:  skills-pipeline settlement run|approve|export|deadlines; settlement.risk_warnings")
-    print("  reports:     skills-pipeline report biweekly|monthly|quarterly|annual|brief --period ... (HTML, PDF)")
-    print("  targets:     skills-pipeline targets list --year YYYY; targets import FILE (docs/targets.md)")
-    url = warehouse.redacted(warehouse.warehouse_url())
-    print(f'  warehouse:   psql "{url}"   (schemas ingest, raw, archive, metrics, settlement, payments)')
+    print(f"  settlement:  {command} settlement run|approve|export|deadlines; settlement.risk_warnings")
+    print(f"  reports:     {command} report biweekly|monthly|quarterly|annual|brief --period ... (HTML, PDF)")
+    print(f"  targets:     {command} targets list --year YYYY; targets import FILE (docs/targets.md)")
+    print(f"  dbt:         {command} dbt build --select MODEL   (dbt with the warehouse's profile)")
+    print(f"  warehouse:   {command} warehouse psql   (schemas ingest, raw, archive, metrics, settlement, payments)")
 
 
 def print_archive_summary() -> None:
