@@ -101,17 +101,17 @@ subsidy_rules.{{ source }} as {{ column }},
 {%- set r = rule ~ '.' if rule else '' -%}
     case
         when {{ r }}rule_id is null
-            then 'no_rule: no subsidy rule covers ' || {{ description }}
+            then 'no_rule: 没有适用于' || {{ description }} || '的补贴规则'
         when not {{ r }}is_rule_in_force and {{ r }}rule_effective_from > {{ date_column }}
             then format(
-                'before_rule_start: %s is before %s, the start date of %s (%s)',
-                {{ date_column }}, {{ r }}rule_effective_from, {{ r }}rule_id, {{ r }}source_clause
+                'before_rule_start: %s 早于规则 %s 的施行日期 %s（%s）',
+                {{ date_column }}, {{ r }}rule_id, {{ r }}rule_effective_from, {{ r }}source_clause
             )
         when not {{ r }}is_rule_in_force
-            then format('no_rule: no subsidy rule in force on %s for %s', {{ date_column }}, {{ description }})
+            then format('no_rule: %s 时没有适用于%s的有效补贴规则', {{ date_column }}, {{ description }})
         when {{ r }}basis = 'not_stated'
             then format(
-                'no_rule_amount: %s (%s) states no amount: %s', {{ r }}rule_id, {{ r }}source_clause, {{ r }}rule_note
+                'no_rule_amount: 规则 %s（%s）未规定补贴标准：%s', {{ r }}rule_id, {{ r }}source_clause, {{ r }}rule_note
             )
     end
 {% endmacro %}

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import DAY, headless_chromium, social_security_row, write_csv
 from skills_pipeline import settings
-from skills_pipeline.ingest import data_docs, loader
+from skills_pipeline.ingest import data_docs, docs_verdict, loader
 from skills_pipeline.reports import publish
 
 pytestmark = pytest.mark.integration
@@ -108,6 +108,23 @@ def test_one_site_per_feed_names_pages_by_file_and_batch_keeps_results_and_rende
     failed_page = _chromium("--virtual-time-budget=10000", "--dump-dom", Path(ledger[0][3]).as_uri())
     assert not _problems(failed_page), _problems(failed_page)
     assert "contribution_base" in failed_page.stdout  # the rule that failed, rendered
+    # Above GX's rendering, the ledger's verdict: loaded (one bad row of two is under the 20 a share needs), the
+    # limit, the failing rule in words under its Chinese label, Beijing time, the ledger row and quarantine query.
+    dom = failed_page.stdout
+    batch_id, data_date = ledger[0][0], ledger[0][1]
+    assert "台账判定 Ledger verdict: 已加载 loaded" in dom and "拒收阈值 limit" in dom and "5%" in dom
+    assert "缴费基数 (contribution_base): 金额为负数 (negative amount) — 1" in dom
+    assert "北京时间" in dom and f"where batch_id = {batch_id}" in dom and f"ledger --date {data_date}" in dom
+    assert "contribution_base 缴费基数" in dom  # columns under the contract's Chinese labels
+    # The helper columns' sections (employer_code__problem, id_number__problem) are hidden, as is their side-bar link.
+    page_html = Path(ledger[0][3]).read_text(encoding="utf-8")
+    helpers = docs_verdict.helper_sections(page_html)
+    assert len(helpers) == 2
+    style = re.search(r'<style id="skills-ledger-verdict-style">(.*?)</style>', page_html).group(1)
+    assert all(f"#{section}," in style and f'a[href="#{section}"]' in style for section in helpers)
+    shot = tmp_path / "validation_page.png"
+    _chromium("--hide-scrollbars", "--window-size=1400,900", f"--screenshot={shot}", Path(ledger[0][3]).as_uri())
+    assert shot.stat().st_size > 30_000
 
     # The local start page links each feed's site, by its Chinese name.
     start = publish.write_index().read_text(encoding="utf-8")

@@ -109,6 +109,21 @@ def test_nightly_deliveries_follow_each_other_without_gap_or_overlap_and_verify(
     table = pq.read_table(folder / exports.PARQUET)
     assert table.column("pseudonym").to_pylist() == [row["document"]["person"]["pseudonym"] for row in rows]
     assert [json.loads(text) for text in table.column("document").to_pylist()] == [row["document"] for row in rows]
+    # Typed, nested columns: dates are dates, money is decimal(14,2), trainings a list of structs.
+    import pyarrow as pa
+
+    assert table.schema.field("as_of").type == pa.timestamp("us", tz="UTC")
+    trainings = table.schema.field("trainings").type
+    assert pa.types.is_list(trainings) and pa.types.is_struct(trainings.value_type)
+    assert trainings.value_type.field("start_date").type == pa.date32()
+    assert table.schema.field("subsidies").type.value_type.field("amount_yuan").type == pa.decimal128(14, 2)
+    for typed, row in zip(table.to_pylist(), rows, strict=True):
+        document = row["document"]
+        assert typed["person"] == {key: document["person"].get(key) for key in typed["person"]}
+        assert [t["start_date"].isoformat() for t in typed["trainings"]] == [
+            t["start_date"] for t in document["trainings"]
+        ]
+        assert [str(s["amount_yuan"]) for s in typed["subsidies"]] == [s["amount_yuan"] for s in document["subsidies"]]
     assert exports.verify(str(folder), public).ok
 
     assert exports.export_changes(conn, str(out), key) is None  # a rerun of the night delivers nothing again

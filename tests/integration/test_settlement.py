@@ -180,7 +180,7 @@ def test_liulin_order_class_at_70_percent_pays_nothing_and_says_why(settled):
     conn, _ = settled
     eligible, amount, rule, _, reasons, *_ = line(conn, "training:ORD70-11")
     assert (eligible, amount, rule) == (False, Decimal("0.00"), "L-ORD")
-    assert reasons == ["class_employment_rate: employment rate 70% < 80% (7 of 10 trainees employed; 003 §三(一))"]
+    assert reasons == ["class_employment_rate: 班级就业率 70% 低于 80%（10 名学员中 7 名就业；003 §三(一)）"]
 
 
 def test_key_group_training_is_paid_per_day_up_to_the_cap(settled):
@@ -249,7 +249,7 @@ def test_annual_limit_keeps_the_three_earliest_trainings_by_start_date(settled):
     paid = {k: line(conn, f"training:E30-{k}")[1] for k in (1, 2, 3, 4)}
     assert paid == {4: Decimal("500.00"), 3: Decimal("500.00"), 2: Decimal("500.00"), 1: Decimal("0.00")}
     assert line(conn, "training:E30-1")[4] == [
-        "annual_limit: subsidised training number 4 of the person in 2023; at most 3 a year (001 §二(六))"
+        "annual_limit: 本人第 4 次补贴性培训（2023 年），每年最多 3 次（001 §二(六)）"
     ]
 
 
@@ -259,8 +259,7 @@ def test_the_same_occupation_and_level_is_subsidised_once(settled):
     eligible, amount, *_, reasons, _, _, _ = line(conn, "training:REP2-31")
     assert (eligible, amount) == (False, Decimal("0.00"))
     assert reasons == [
-        "repeat_occupation_level: occupation 4-10-01-05 at level 2 was already subsidised (enrollment REP1-31; "
-        "001 §二(六))"
+        "repeat_occupation_level: 同一职业（工种）4-10-01-05 同一等级 2 已享受过补贴（培训 REP1-31；001 §二(六)）"
     ]
 
 
@@ -415,6 +414,9 @@ def test_a_run_is_idempotent_frozen_once_approved_and_exported_for_finance(settl
     warnings = list(book["风险预警"].iter_rows(values_only=True))
     assert warnings[0][:2] == ("预警规则", "预警规则代码")
     assert ("证书日期早于培训开始", "certificate_before_training") in {row[:2] for row in warnings[1:]}  # person 6
+    # The system's details and the warnings' explanations are written in Chinese (codes stay in their columns).
+    assert all(not line["原因明细(系统记录)"].split(": ", 1)[1].isascii() for line in refused)
+    assert all(not row[6].isascii() for row in warnings[1:])
     content = Path(exported.payment_csv).read_bytes()
     assert content.startswith(codecs.BOM_UTF8)  # Excel on Chinese Windows reads the names right
     assert list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"), newline=""))) == [{
@@ -481,7 +483,7 @@ def test_a_late_correction_after_approval_appears_only_as_adjustment_lines(settl
         (adjustment.run_id,),
     ).fetchall()
     assert [row[0] for row in lines] == sorted(f"training:ORD70-{n}" for n in range(11, 21))
-    reason = "approved 0.00, now 2000.00: now payable under L-ORD version 1"
+    reason = "原核定 0.00 元，现为 2000.00 元：现按规则 L-ORD 第 1 版支付"
     assert {row[1:] for row in lines} == {("adjustment", Decimal("2000.00"), Decimal("0.00"), reason)}
     # The approved run is untouched; approved original + adjustment add up to today's computation.
     assert (
@@ -524,7 +526,7 @@ def test_a_late_correction_after_approval_appears_only_as_adjustment_lines(settl
         (reversal.run_id,),
     ).fetchone() == (
         "training:ORD80-10", "reversal",
-        "approved 2000.00, now 0.00: the line is no longer in this period after corrected input",
+        "原核定 2000.00 元，现为 0.00 元：输入更正后该明细不再属于本期间",
     )  # fmt: skip
     august = settlement.create_run(conn, settlement.parse_period("2023-08"))
     moved = conn.execute(

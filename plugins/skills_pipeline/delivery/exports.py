@@ -5,7 +5,8 @@ A delivery is a folder under the export root (a local path or an fsspec URL):
 
     changes-<first change_id>-<last change_id>/   or   snapshot-<watermark>-<UTC time>/
         archives.jsonl.gz    one line per person: {"change_id": ..., "document": <person-archive-1>}
-        archives.parquet     the same rows: change_id, the person's flat fields, and the document as JSON text
+        archives.parquet     the same rows: change_id, pseudonym, region_code, the document in typed nested
+                             columns (delivery/arrow_schema.py) and the document as JSON text
         manifest.json        run, watermark range, row counts, sizes and SHA-256 of both files
         manifest.json.sig    base64 Ed25519 signature of manifest.json's bytes
 
@@ -64,17 +65,17 @@ def _filesystem(root: str):
 
 
 def _parquet_schema():
+    """change_id and the person's keys for filtering, every property of the document as a typed (nested) column,
+    and the document's JSON text (the exact published text, whose digest the change feed recorded)."""
     import pyarrow as pa
+
+    from skills_pipeline.delivery import arrow_schema
 
     return pa.schema([
         ("change_id", pa.int64()),
         ("pseudonym", pa.string()),
         ("region_code", pa.string()),
-        ("birth_year", pa.int32()),
-        ("gender", pa.string()),
-        ("highest_skill_rank", pa.int32()),
-        ("is_high_skilled", pa.bool_()),
-        ("schema_version", pa.string()),
+        *arrow_schema.document_fields(documents.schema()),
         ("document", pa.string()),
     ])  # fmt: skip
 
@@ -98,7 +99,10 @@ def _write_files(conn: psycopg.Connection, rounds: Iterator[list[tuple[str, int 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from skills_pipeline.delivery import arrow_schema
+
     schema = _parquet_schema()
+    document_schema = documents.schema()
     written = 0
     # mtime=0 and no file name: the same archives give the same bytes
     with (
@@ -114,15 +118,12 @@ def _write_files(conn: psycopg.Connection, rounds: Iterator[list[tuple[str, int 
                 person = document["person"]
                 change_id = change_ids[person_id]
                 jsonl.write(f'{{"change_id":{json.dumps(change_id)},"document":{text}}}\n'.encode())
+                typed = arrow_schema.document_row(document_schema, document)
                 for name, value in (
                     ("change_id", change_id),
                     ("pseudonym", person["pseudonym"]),
                     ("region_code", person["region_code"]),
-                    ("birth_year", person["birth_year"]),
-                    ("gender", person["gender"]),
-                    ("highest_skill_rank", document["highest_skill"]["rank"]),
-                    ("is_high_skilled", document["is_high_skilled"]),
-                    ("schema_version", document["schema_version"]),
+                    *typed.items(),
                     ("document", text),
                 ):
                     columns[name].append(value)

@@ -12,6 +12,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from psycopg.rows import dict_row
+
 from skills_pipeline import feeds, settings
 from skills_pipeline.ingest import data_docs, rules
 
@@ -107,12 +109,39 @@ class ValidationSession:
             remote = sorted({load for page in pages for load in data_docs.make_offline(page, self.docs_dir, assets)})
             if remote:
                 log.warning("%s Data Docs still load from outside (a GX upgrade?): %s", self.feed, "; ".join(remote))
+            self._annotate({result_id: self.page_of(result_id) for result_id in done})
         except Exception as error:  # the results are stored; the feed's next publish lists them on its index
             kept = settings.validation_results_dir() / self.feed
             log.error("%s: Data Docs not published (%s: %s); the validation results are kept in %s",
                       self.feed, type(error).__name__, error, kept)  # fmt: skip
             return None
         return self.docs_index
+
+    def _annotate(self, pages: dict) -> None:
+        """Each file's pages get the ledger's verdict on the file at their top (ingest/docs_verdict.py)."""
+        from skills_pipeline import warehouse
+        from skills_pipeline.ingest import docs_verdict
+
+        batches = {}
+        for result_id, page in pages.items():
+            match = re.search(r"_batch-(\d+)$", str(result_id.run_id.run_name))
+            if match and page.exists():
+                batches.setdefault(int(match.group(1)), []).append(page)
+        if not batches:
+            return
+        with warehouse.connect() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(
+                "select batch_id, feed, data_date, status, problem, rows_read, rows_loaded, rows_quarantined, "
+                "rule_failures, rule_warnings, loaded_at from ingest.load_ledger where batch_id = any(%s)",
+                (list(batches),),
+            ).fetchall()
+        limit = settings.max_bad_row_share()
+        labels = {column.name: column.label for column in feeds.get_feed(self.feed).columns}
+        for row in rows:
+            banner = docs_verdict.verdict_html(row, limit)
+            for page in batches[row["batch_id"]]:
+                html = page.read_text(encoding="utf-8")
+                page.write_text(docs_verdict.annotate(html, banner, labels), encoding="utf-8")
 
     def validate(
         self, schema: str, table: str, values_table: str, file_name: str, batch_id: int

@@ -143,13 +143,13 @@ _ADJUSTMENT_LINES = f"""
         coalesce(c.amount_yuan, 0) - coalesce(a.approved_yuan, 0) as amount_yuan,
         coalesce(a.approved_yuan, 0) as previously_approved_yuan,
         format(
-            'approved %s, now %s: %s',
+            '原核定 %s 元，现为 %s 元：%s',
             coalesce(a.approved_yuan, 0)::numeric(14, 2), coalesce(c.amount_yuan, 0)::numeric(14, 2),
             case
-                when c.line_key is null then 'the line is no longer in this period after corrected input'
-                when a.line_key is null and c.is_eligible then 'new line, payable under ' || c.rule_id
-                when c.is_eligible then 'now payable under ' || c.rule_id || ' version ' || c.rule_version
-                else 'now refused — ' || array_to_string(c.reasons, '; ')
+                when c.line_key is null then '输入更正后该明细不再属于本期间'
+                when a.line_key is null and c.is_eligible then '新增明细，按规则 ' || c.rule_id || ' 支付'
+                when c.is_eligible then '现按规则 ' || c.rule_id || ' 第 ' || c.rule_version || ' 版支付'
+                else '现不符合条件：' || array_to_string(c.reasons, '；')
             end
         ) as adjustment_reason
     from current_lines as c

@@ -56,7 +56,7 @@ over_annual_limit as (
         null::text as class_id,
         null::text as institution_code,
         format(
-            '%s subsidisable trainings started in %s; at most %s a year',
+            '%s 次可补贴培训开始于 %s 年，每年最多 %s 次',
             count(*), extract(year from enrollments.start_date), min(thresholds.yearly_trainings)
         ) as detail,
         'settlement_enrollments' as evidence_table,
@@ -77,8 +77,8 @@ repeated_occupation_level as (
         null::text as class_id,
         null::text as institution_code,
         format(
-            'occupation %s at level %s subsidisable %s times', occupation_code,
-            coalesce(skill_rank::text, 'none'), count(*)
+            '职业（工种）%s 等级 %s 的培训可补贴 %s 次', occupation_code,
+            coalesce(skill_rank::text, '无'), count(*)
         ) as detail,
         'settlement_enrollments' as evidence_table,
         array_agg(enrollment_id order by start_date, enrollment_id) as evidence_ids
@@ -96,7 +96,7 @@ not_in_real_name_records as (
         null::text as class_id,
         null::text as institution_code,
         format(
-            'certificate %s (%s) is claimable under %s but no training is recorded in the real-name system',
+            '证书 %s（职业 %s）可按规则 %s 申领补贴，但实名制系统中没有相应培训记录',
             certificate_id, occupation_code, rule_id
         ) as detail,
         'settlement_certificates' as evidence_table,
@@ -118,7 +118,7 @@ overlapping_trainings as (
         null::text as class_id,
         null::text as institution_code,
         format(
-            'classes %s (%s to %s) and %s (%s to %s) overlap', earlier.class_id, earlier.start_date,
+            '班级 %s（%s 至 %s）与班级 %s（%s 至 %s）时间重叠', earlier.class_id, earlier.start_date,
             earlier.end_date, later.class_id, later.start_date, later.end_date
         ) as detail,
         'settlement_enrollments' as evidence_table,
@@ -142,7 +142,7 @@ unemployed_paying_employee_insurance as (
         enrollments.class_id,
         null::text as institution_code,
         format(
-            'trained as unemployed from %s to %s while employee insurance was paid for %s month(s)',
+            '%s 至 %s 以失业人员身份参加培训，期间缴纳职工社会保险 %s 个月',
             enrollments.start_date, enrollments.end_date, count(distinct contributions.contribution_month)
         ) as detail,
         'stg_social_security__contributions' as evidence_table,
@@ -175,7 +175,7 @@ certificate_before_training as (
         enrollments.class_id,
         null::text as institution_code,
         format(
-            'certificate %s issued %s, before training %s started on %s', certificates.certificate_id,
+            '证书 %s 发证于 %s，早于培训 %s 的开始日期 %s', certificates.certificate_id,
             certificates.issue_date, enrollments.enrollment_id, enrollments.start_date
         ) as detail,
         'settlement_certificates' as evidence_table,
@@ -219,11 +219,11 @@ doubtful_class_employment as (
         class_evidence.class_id,
         class_evidence.institution_code,
         format(
-            '%s of %s employed trainees are evidenced only by %s', class_evidence.trainees,
-            class_evidence.employed_trainees,
+            '%s 名就业学员中有 %s 名仅凭%s证明就业', class_evidence.employed_trainees,
+            class_evidence.trainees,
             case class_evidence.kind
-                when 'employed_by_institution' then 'the training institution employing them itself'
-                else 'a single month of contributions'
+                when 'employed_by_institution' then '培训机构自身的雇用'
+                else '单月社保缴费'
             end
         ) as detail,
         'int_training__outcomes' as evidence_table,
@@ -251,8 +251,8 @@ duplicate_certificates as (
         null::text as class_id,
         null::text as institution_code,
         format(
-            '%s certificates for occupation %s, type %s, level %s', count(*), occupation_code, certificate_type,
-            coalesce(skill_rank::text, 'none')
+            '职业（工种）%s、类型 %s、等级 %s 的证书 %s 本', occupation_code, certificate_type,
+            coalesce(skill_rank::text, '无'), count(*)
         ) as detail,
         'settlement_certificates' as evidence_table,
         array_agg(certificate_id order by issue_date, certificate_id) as evidence_ids
@@ -273,7 +273,7 @@ voucher_anomalies as (
         voucher_loop.person_id,
         null::text as class_id,
         coalesce(voucher_loop.institution_code, voucher_loop.training_institution_code) as institution_code,
-        format('voucher %s: %s', voucher_loop.voucher_id, anomaly.detail) as detail,
+        format('电子券 %s：%s', voucher_loop.voucher_id, anomaly.detail) as detail,
         'voucher_loop' as evidence_table,
         array_remove(array[voucher_loop.voucher_id, voucher_loop.enrollment_id], null) as evidence_ids
     from voucher_loop
@@ -282,44 +282,44 @@ voucher_anomalies as (
             values
             (
                 'voucher_redeemed_without_training', voucher_loop.is_redeemed_without_training,
-                format('redeemed on %s, but no real-name training record carries it', voucher_loop.redeemed_date)
+                format('于 %s 核销，但没有实名制培训记录关联该券', voucher_loop.redeemed_date)
             ),
             (
                 'voucher_institution_mismatch', voucher_loop.is_institution_mismatch,
                 format(
-                    'used with institution %s, but training %s was given by %s', voucher_loop.institution_code,
+                    '在培训机构 %s 使用，但培训 %s 由 %s 提供', voucher_loop.institution_code,
                     voucher_loop.enrollment_id, voucher_loop.training_institution_code
                 )
             ),
             (
                 'voucher_occupation_mismatch', voucher_loop.is_occupation_mismatch,
                 format(
-                    'issued for occupation %s, but training %s was in %s', voucher_loop.occupation_code,
+                    '发放时指定职业（工种）%s，但培训 %s 的职业为 %s', voucher_loop.occupation_code,
                     voucher_loop.enrollment_id, voucher_loop.training_occupation_code
                 )
             ),
             (
                 'voucher_redeemed_after_expiry', voucher_loop.is_redeemed_after_expiry,
-                format('redeemed on %s, after it expired on %s', voucher_loop.redeemed_date, voucher_loop.valid_until)
+                format('于 %s 核销，晚于其有效期截止日 %s', voucher_loop.redeemed_date, voucher_loop.valid_until)
             ),
             (
                 'voucher_written_off_twice', voucher_loop.is_written_off_twice,
-                format('written off %s times', voucher_loop.write_off_events)
+                format('被核销 %s 次', voucher_loop.write_off_events)
             ),
             (
                 'voucher_written_off_without_redemption', voucher_loop.is_written_off_without_redemption,
-                'written off, but never redeemed'
+                '已核销，但从未兑付使用'
             ),
             (
                 'voucher_not_admitted', voucher_loop.is_not_admitted,
                 format(
-                    'issued for %s training to a holder of category %s, which no subsidy rule in force in %s admits',
+                    '为 %s 培训发放给 %s 类人员，%s 地区没有有效补贴规则允许',
                     voucher_loop.program_type, voucher_loop.trainee_category, voucher_loop.region_code
                 )
             ),
             (
                 'voucher_left_unused', voucher_loop.is_left_unused,
-                format('issued on %s, unused when it expired on %s', voucher_loop.issued_date, voucher_loop.valid_until)
+                format('于 %s 发放，至 %s 到期仍未使用', voucher_loop.issued_date, voucher_loop.valid_until)
             )
         ) as anomaly (warning_rule, is_found, detail)
     where anomaly.is_found
@@ -334,7 +334,7 @@ overlapping_vouchers as (
         null::text as class_id,
         null::text as institution_code,
         format(
-            'vouchers %s (%s to %s) and %s (%s to %s) are valid at the same time', earlier.voucher_id,
+            '电子券 %s（%s 至 %s）与 %s（%s 至 %s）同时有效', earlier.voucher_id,
             earlier.issued_date, earlier.valid_until, later.voucher_id, later.issued_date, later.valid_until
         ) as detail,
         'voucher_loop' as evidence_table,
@@ -361,7 +361,7 @@ unfiled_evaluator as (
         null::text as class_id,
         issued_certificates.issuer_code as institution_code,
         format(
-            'certificate %s issued %s by %s, which the %s catalogue of evaluation institutions does not list',
+            '证书 %s 于 %s 由 %s 颁发，该机构不在 %s 年度评价机构目录内',
             issued_certificates.certificate_id, issued_certificates.issue_date, issued_certificates.issuer_code,
             extract(year from issued_certificates.issue_date)
         ) as detail,

@@ -66,21 +66,19 @@ assessed as (
         training_records.institution_name,
         {{ matched_rule_columns() }}
         array_remove(array[
-            case when not certificates.is_valid then 'certificate_revoked: status is ' || certificates.status end,
+            case when not certificates.is_valid then 'certificate_revoked: 证书状态为 ' || certificates.status end,
             case
                 when training_records.certificate_id is null
-                    then 'not_in_real_name_records: no training of the person in this occupation is recorded in '
-                        || 'the real-name system (003 §5)'
+                    then 'not_in_real_name_records: 实名制培训系统中没有本人在该职业（工种）的培训记录（003 §五）'
             end,
             case
                 when first_of_kind.first_certificate_id <> certificates.certificate_id
-                    then 'duplicate_certificate: the same certificate was already counted as '
-                        || first_of_kind.first_certificate_id
+                    then 'duplicate_certificate: 同一证书已按 ' || first_of_kind.first_certificate_id || ' 计入'
             end,
             {{ rule_reason(
                 'certificates.issue_date',
-                "format('a %s certificate at level %s in %s', certificates.certificate_type,
-                coalesce(certificates.skill_rank::text, 'none'), certificates.region_code)"
+                "format('%s 地区等级为 %s 的 %s 证书', certificates.region_code,
+                coalesce(certificates.skill_rank::text, '无'), certificates.certificate_type)"
             ) }}
         ], null) as reasons
     from certificates

@@ -97,27 +97,27 @@ assessed as (
         array_remove(array[
             case
                 when outcomes.completion_status <> 'completed'
-                    then 'not_completed: completion status is ' || outcomes.completion_status
+                    then 'not_completed: 结业状态为 ' || outcomes.completion_status || '，未结业'
             end,
             {{ rule_reason(
                 'outcomes.end_date',
-                "format('%s training of %s trainees in %s', outcomes.program_type, outcomes.trainee_category,
-                outcomes.region_code)"
+                "format('%s 地区 %s 类学员的 %s 培训', outcomes.region_code, outcomes.trainee_category,
+                outcomes.program_type)"
             ) }},
             case
                 when rules_matched.min_class_employment_rate is null or not rules_matched.is_rule_in_force then null
                 when class_rates.employment_rate is null
                     then format(
-                            'class_employment_rate: class %s has no completed trainee in the employment rate, %s needs %s%%',
+                            'class_employment_rate: 班级 %s 没有计入就业率的结业学员，规则 %s 要求就业率达到 %s%%',
                             outcomes.class_id, rules_matched.rule_id,
                             trim_scale(rules_matched.min_class_employment_rate * 100)
                         )
                 when class_rates.employment_rate < rules_matched.min_class_employment_rate
                     then format(
-                            'class_employment_rate: employment rate %s%% < %s%% (%s of %s trainees employed; %s)',
+                            'class_employment_rate: 班级就业率 %s%% 低于 %s%%（%s 名学员中 %s 名就业；%s）',
                             trim_scale(round(class_rates.employment_rate * 100, 2)),
                             trim_scale(rules_matched.min_class_employment_rate * 100),
-                            class_rates.employed_trainees, class_rates.employment_rate_denominator,
+                            class_rates.employment_rate_denominator, class_rates.employed_trainees,
                             rules_matched.source_clause
                         )
             end,
@@ -125,40 +125,39 @@ assessed as (
                 when catalogue_years.catalogue_year is null then null
                 when listed_institutions.institution_code is null
                     then format(
-                            'outside_catalogue: institution %s is not in the %s catalogue of training institutions '
-                            '(001 §三(七); 003 §七(三))', outcomes.institution_code, catalogue_years.catalogue_year
+                            'outside_catalogue: 培训机构 %s 不在 %s 年度培训机构目录内（001 §三(七)；003 §七(三)）',
+                            outcomes.institution_code, catalogue_years.catalogue_year
                         )
                 when licences.occupation_code is null
                     then format(
-                            'outside_licence: institution %s is not licensed for occupation %s on %s in the %s '
-                            'catalogue (003 §七(三))', outcomes.institution_code, outcomes.occupation_code,
-                            outcomes.start_date, catalogue_years.catalogue_year
+                            'outside_licence: 培训机构 %s 在 %s 年度目录中于 %s 未获准开展职业（工种）%s 的培训（003 §七(三)）',
+                            outcomes.institution_code, catalogue_years.catalogue_year, outcomes.start_date,
+                            outcomes.occupation_code
                         )
             end,
             case
                 when voucher_requirement.voucher_clause is not null and vouchers.redeemed_date is null
                     then format(
-                            'no_redeemed_voucher: training in %s from %s is claimed with a redeemed e-voucher (%s); %s',
+                            'no_redeemed_voucher: %s 地区自 %s 起培训须凭已核销的电子培训券申领（%s）；%s',
                             outcomes.region_code, voucher_requirement.voucher_required_from, voucher_requirement.voucher_clause,
                             case
-                                when outcomes.voucher_id is null then 'the training carries none'
+                                when outcomes.voucher_id is null then '该培训未关联电子券'
                                 when vouchers.voucher_id is null
-                                    then format('voucher %s is in no voucher record', outcomes.voucher_id)
-                                else format('voucher %s is %s', outcomes.voucher_id, vouchers.voucher_state)
+                                    then format('电子券 %s 无发放记录', outcomes.voucher_id)
+                                else format('电子券 %s 状态为 %s', outcomes.voucher_id, vouchers.voucher_state)
                             end
                         )
             end,
             case
                 when voucher_write_offs.enrollment_id <> outcomes.enrollment_id
                     then format(
-                            'voucher_paid: voucher %s was written off by settlement run %s for training %s (one '
-                            'voucher pays once; 003 §五)', outcomes.voucher_id, voucher_write_offs.run_id,
-                            voucher_write_offs.enrollment_id
+                            'voucher_paid: 电子券 %s 已由结算批次 %s 为培训 %s 核销（一券只付一次；003 §五）',
+                            outcomes.voucher_id, voucher_write_offs.run_id, voucher_write_offs.enrollment_id
                         )
                 when voucher_uses.first_enrollment_with_voucher <> outcomes.enrollment_id
                     then format(
-                            'voucher_reused: voucher %s is carried by the earlier training %s (one voucher pays once; '
-                            '003 §五)', outcomes.voucher_id, voucher_uses.first_enrollment_with_voucher
+                            'voucher_reused: 电子券 %s 已用于更早的培训 %s（一券只付一次；003 §五）',
+                            outcomes.voucher_id, voucher_uses.first_enrollment_with_voucher
                         )
             end
         ], null) as refusals
@@ -237,13 +236,13 @@ limits as (
         case
             when repeat_ranked.occupation_level_order > 1
                 then format(
-                        'repeat_occupation_level: occupation %s at level %s was already subsidised (enrollment %s; 001 §二(六))',
-                        repeat_ranked.occupation_code, coalesce(repeat_ranked.skill_rank::text, 'none'),
+                        'repeat_occupation_level: 同一职业（工种）%s 同一等级 %s 已享受过补贴（培训 %s；001 §二(六)）',
+                        repeat_ranked.occupation_code, coalesce(repeat_ranked.skill_rank::text, '无等级'),
                         repeat_ranked.first_enrollment_at_level
                     )
             when year_ranked.order_in_year > yearly_limit.trainings
                 then format(
-                        'annual_limit: subsidised training number %s of the person in %s; at most %s a year (001 §二(六))',
+                        'annual_limit: 本人第 %s 次补贴性培训（%s 年），每年最多 %s 次（001 §二(六)）',
                         year_ranked.order_in_year, extract(year from repeat_ranked.start_date), yearly_limit.trainings
                     )
         end as limit_reason

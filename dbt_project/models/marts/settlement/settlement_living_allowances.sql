@@ -37,9 +37,9 @@ assessed as (
         array_remove(array[
             case
                 when enrollments.completion_status <> 'completed'
-                    then 'not_completed: completion status is ' || enrollments.completion_status
+                    then 'not_completed: 结业状态为 ' || enrollments.completion_status || '，未结业'
             end,
-            {{ rule_reason("enrollments.end_date", "'a living allowance in ' || enrollments.region_code", 'rules_matched') }},
+            {{ rule_reason("enrollments.end_date", "enrollments.region_code || ' 地区的生活费补贴'", 'rules_matched') }},
             enrollments.limit_reason
         ], null) as reasons
     from enrollments
