@@ -92,9 +92,13 @@ def generate_docs() -> dict:
 
     target = settings.dbt_docs_dir()
     dbt_build.run("docs", "generate", "--static", "--target-path", str(target), "--quiet")
-    dbt_build.run("source", "freshness", "--target-path", str(target), "--quiet")
+    try:
+        dbt_build.run("source", "freshness", "--target-path", str(target), "--quiet")
+    except RuntimeError:  # a stale feed is a warning here; the results page says which
+        pass
+    results = publish.write_build_results(target)
     index = publish.write_index()
-    return {"dbt_docs": str(target / "static_index.html"), "index": str(index)}
+    return {"dbt_docs": str(target / "static_index.html"), "results": str(results), "index": str(index)}
 
 
 def record_archive_changes(everyone: bool = False) -> dict:

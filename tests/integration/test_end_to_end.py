@@ -156,6 +156,27 @@ def test_history_from_2023_loads_through_the_main_job_into_archive_metrics_and_s
     assert runner.run_main_job(landing_root=str(tmp_path), start=first, end=second) == 0
     assert smtp_server == []  # a night that succeeds sends nothing
 
+    # The docs task's dbt docs describe every column the warehouse really has, in every layer and every source,
+    # and the results page beside them shows the sources' freshness and the build's tests.
+    import json
+
+    docs = settings.dbt_docs_dir()
+    manifest = json.loads((docs / "manifest.json").read_text(encoding="utf-8"))
+    catalog = json.loads((docs / "catalog.json").read_text(encoding="utf-8"))
+    undescribed = [
+        f"{key.rsplit('.', 1)[-1]}.{column}"
+        for kind in ("nodes", "sources")
+        for key, node in catalog[kind].items()
+        for column in node["columns"]
+        if not manifest[kind][key]["columns"].get(column, {}).get("description", "").strip()
+    ]
+    assert not undescribed, f"describe these columns in the models' yml: {undescribed}"
+    results = (docs / "results.html").read_text(encoding="utf-8")
+    assert (
+        "Source freshness" in results and "source.skills_archive" not in results and "training.enrollments" in results
+    )
+    assert "not_null_stg_training__enrollments_enrollment_id" in results
+
     # build_archive's publish task delivered the night's changed archives, signed, and the delivery verifies
     (delivery,) = (outside_landing / "archive_exports").iterdir()
     public_key = signing.load_private_key().public_key()

@@ -53,3 +53,16 @@ def test_each_feed_has_the_freshness_check_the_registry_gives_it(manifest):
             continue
         assert sources[feed.name]["loaded_at_field"] == "updated_at", feed.name
         assert sources[feed.name]["freshness"]["warn_after"]["count"] == feed.freshness_days
+
+
+def test_every_model_seed_and_source_is_described_and_every_exposure_has_an_owner_and_a_url(manifest):
+    """Every layer, not only the marts (the columns' descriptions against the warehouse's real columns are checked
+    after a build: test_end_to_end)."""
+    undescribed = [node["name"] for node in manifest["nodes"].values()
+                   if node["resource_type"] in ("model", "seed") and not node["description"].strip()]  # fmt: skip
+    assert not undescribed, undescribed
+    for source in manifest["sources"].values():
+        assert source["description"].strip() or source["source_description"].strip(), source["unique_id"]
+    for exposure in manifest["exposures"].values():
+        assert exposure["owner"]["name"] and "@" in (exposure["owner"]["email"] or ""), exposure["name"]
+        assert exposure["url"], exposure["name"]

@@ -62,6 +62,52 @@ def record(report_html: Path) -> None:
             handle.write(path + "\n")
 
 
+def write_build_results(target: Path) -> Path:
+    """<dbt docs>/results.html beside the docs: every source's freshness as the last check found it (sources.json)
+    and the build's tests (manifest.json). The docs task runs only after every model and test of the build
+    succeeded, so each test listed passed in that build; a failed build leaves the previous page, dated."""
+    import datetime as dt
+    import json
+    from zoneinfo import ZoneInfo
+
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    freshness_file = target / "sources.json"
+    freshness = json.loads(freshness_file.read_text(encoding="utf-8")) if freshness_file.exists() else {}
+    beijing = dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    rows = []
+    for result in sorted(freshness.get("results", []), key=lambda r: r["unique_id"]):
+        source = result["unique_id"].removeprefix("source.skills_archive.")
+        status = result.get("status", "")
+        newest = (result.get("max_loaded_at") or "")[:19].replace("T", " ")
+        age = result.get("max_loaded_at_time_ago_in_s")
+        days = f"{age / 86400:.1f}" if isinstance(age, int | float) else ""
+        rows.append(f"<tr class='{html.escape(status)}'><td>{html.escape(source)}</td><td>{html.escape(status)}</td>"
+                    f"<td>{html.escape(newest)}</td><td>{days}</td></tr>")  # fmt: skip
+
+    def tested(node: dict) -> str:
+        return ", ".join(sorted(node.get("depends_on", {}).get("nodes", []))).replace("model.skills_archive.", "")
+
+    checks = [*manifest["nodes"].values(), *manifest.get("unit_tests", {}).values()]
+    tests = sorted((node["name"], tested(node)) for node in checks if node["resource_type"] in ("test", "unit_test"))
+    test_rows = [f"<tr><td>{html.escape(name)}</td><td>{html.escape(on)}</td><td>passed</td></tr>"
+                 for name, on in tests]  # fmt: skip
+    page = target / "results.html"
+    page.write_text(
+        '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8"><title>dbt 构建结果 build results</title>'
+        "<style>body{font-family:'Noto Sans CJK SC',sans-serif;margin:16px 24px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ddd;padding:2px 8px;text-align:left}.warn td{background:#fff3cd}"
+        ".error td{background:#f8d7da}.pass td{background:#e8f5e9}</style></head><body>"
+        f"<h1>dbt 构建结果 Build results</h1><p>写于 written {beijing} 北京时间 (Beijing), after a build whose models "
+        "and tests all succeeded (a failed build leaves the previous page).</p>"
+        "<h2>数据新鲜度 Source freshness</h2><table><tr><th>source</th><th>status</th><th>newest record</th>"
+        f"<th>days old</th></tr>{''.join(rows) or '<tr><td colspan=4>not checked</td></tr>'}</table>"
+        f"<h2>测试 Tests ({len(tests)})</h2><table><tr><th>test</th><th>on</th><th>result</th></tr>"
+        f"{''.join(test_rows)}</table></body></html>\n",
+        encoding="utf-8",
+    )
+    return page
+
+
 def write_index() -> Path:
     """<state dir>/index.html: every report (newest first; those written by hand elsewhere too), the Data Docs
     site of each feed, the dbt docs, and the latest bi-weekly report on the page itself."""
@@ -74,6 +120,7 @@ def write_index() -> Path:
     public = sorted(settings.report_dir().glob("public-*/index.html"), reverse=True)
     docs = sorted(settings.data_docs_dir().glob("*/index.html"))
     dbt_docs = settings.dbt_docs_dir() / "static_index.html"
+    build_results = settings.dbt_docs_dir() / "results.html"
 
     def link(path: Path, text: str) -> str:
         return f'<li><a href="{html.escape(path.resolve().as_uri())}">{html.escape(text)}</a></li>'
@@ -95,7 +142,12 @@ def write_index() -> Path:
         ),
         (
             "数据模型 dbt docs",
-            [link(dbt_docs, "dbt docs")] if dbt_docs.exists() else ["<li>尚未生成 (not generated yet)</li>"],
+            [
+                link(dbt_docs, "dbt docs"),
+                *([link(build_results, "测试与新鲜度 tests and source freshness")] if build_results.exists() else []),
+            ]
+            if dbt_docs.exists()
+            else ["<li>尚未生成 (not generated yet)</li>"],
         ),
     ]
     links = "\n".join(f"<h2>{title}</h2>\n<ul>\n{chr(10).join(items)}\n</ul>" for title, items in sections)
