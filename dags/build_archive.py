@@ -19,19 +19,17 @@ import sys
 from functools import reduce
 from pathlib import Path
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
+from skills_pipeline.assets import ARCHIVE_ASSET, METRICS_ASSET, RAW_ASSETS
 from skills_pipeline.dbt_build import manifest_path, project_dir, quicken_behavior_flags
 from skills_pipeline.operations import HEAVY_POOL, archive_deadline, default_args, failure_callbacks
-from skills_pipeline.schedule import ARCHIVE_ASSET_URI, METRICS_ASSET_URI, RAW_ASSET_URIS, dag_start_date
+from skills_pipeline.schedule import dag_start_date
 
 DBT_PROJECT = project_dir()
 MANIFEST = manifest_path()
-RAW_ASSETS = [Asset(name=f"raw_{feed}", uri=uri, group="skills_warehouse") for feed, uri in RAW_ASSET_URIS.items()]
-ARCHIVE_ASSET = Asset(name="archive", uri=ARCHIVE_ASSET_URI, group="skills_warehouse")
-METRICS_ASSET = Asset(name="metrics", uri=METRICS_ASSET_URI, group="skills_warehouse")
 
 if not MANIFEST.exists():
     raise FileNotFoundError(f"{MANIFEST} is missing: run `make venv` (it runs `dbt parse`) before loading DAGs")
@@ -39,7 +37,7 @@ if not MANIFEST.exists():
 
 @dag(
     doc_md=__doc__,
-    schedule=reduce(operator.and_, RAW_ASSETS),  # all of them, whichever feeds the registry holds
+    schedule=reduce(operator.and_, RAW_ASSETS.values()),  # all of them, whichever feeds the registry holds
     start_date=dag_start_date(),
     catchup=False,
     max_active_runs=1,

@@ -20,8 +20,9 @@ History loads like any night: `airflow backfill create --dag-id ingest_feeds --f
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 
+from skills_pipeline.assets import RAW_ASSETS
 from skills_pipeline.feeds import get_feed
 from skills_pipeline.operations import HEAVY_POOL, TIMEOUTS, default_args, failure_callbacks, ingestion_deadline
 from skills_pipeline.schedule import (
@@ -33,9 +34,6 @@ from skills_pipeline.schedule import (
 )
 
 FEEDS = tuple(RAW_ASSET_URIS)
-RAW_ASSETS = {
-    feed: Asset(name=f"raw_{feed}", uri=uri, group="skills_warehouse") for feed, uri in RAW_ASSET_URIS.items()
-}
 
 
 @dag(

@@ -17,21 +17,19 @@ then `skills-pipeline settlement export RUN`.
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from skills_pipeline.assets import METRICS_ASSET
 from skills_pipeline.operations import default_args, failure_callbacks
 from skills_pipeline.schedule import (
     LOCAL_TIME_ZONE,
-    METRICS_ASSET_URI,
     MONTHLY_SETTLEMENT_CRON,
     dag_start_date,
     time_schedules_enabled,
 )
 from skills_pipeline.tasks import publish_reports, settle_period
-
-METRICS_ASSET = Asset(name="metrics", uri=METRICS_ASSET_URI, group="skills_warehouse")
 
 
 @dag(

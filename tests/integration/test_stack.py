@@ -37,11 +37,12 @@ def wait_for(probe, seconds: float):
 
 
 def test_nightly_dags_succeed_under_the_scheduler_and_celery_workers(
-    db, dbt_manifest, tmp_path, monkeypatch, smtp_server
+    db, dbt, dbt_manifest, tmp_path, monkeypatch, smtp_server
 ):
     """Alerts on (a real SMTP server on loopback): the night of 2026-06-01 is run long after its deadline (06:00 on
     2026-06-02), so the scheduler finds the ingestion's deadline missed and the triggerer sends its e-mail; the runs
-    succeed as they do without alerts."""
+    succeed as they do without alerts. (`dbt`: the workers' dbt profile is the test warehouse's, whichever test ran
+    before this one.)"""
     if not redis_is_up():
         pytest.fail("no Redis on 127.0.0.1:6379 for the Celery broker: run the suite with `make test` (it starts one)")
     landing = tmp_path / "landing"
