@@ -64,7 +64,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
         "def handler(args):\n"
         "    for n in range(100000): print('line', n)\n"
         "    return 0\n"
-        "cli.cmd_ledger = handler\n"
+        "cli.loading.cmd_ledger = handler\n"
         "raise SystemExit(cli.main(['ledger', '--date', '2026-06-01']))\n"
     )
     reader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
