@@ -15,6 +15,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+# At collection, not inside the test: CPython 3.11.7 can fail to parse a module imported (and assertion-rewritten by
+# pytest) late in a long session ("AST constructor recursion depth mismatch"), as CI saw once.
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
 from helpers import INSTITUTION, LIULIN, YAODU, county_person, two_county_deliveries, write_csv
 from skills_pipeline import cli, dbt_build, feeds
 from skills_pipeline.delivery import api, changes, documents, exports, lookups, signing, tokens
@@ -535,7 +539,6 @@ def test_schemathesis_finds_no_server_error(client):
     """Property-based requests generated from the served OpenAPI document, with a county token: never a 5xx."""
     import hypothesis
     import schemathesis
-    from schemathesis.specs.openapi.checks import positive_data_acceptance
 
     test_client, issued = client
     schema = schemathesis.openapi.from_asgi("/openapi.json", test_client.app)
