@@ -14,9 +14,6 @@ import time
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-
-# At collection, not inside the test: CPython 3.11.7 can fail to parse a module imported (and assertion-rewritten by
-# pytest) late in a long session ("AST constructor recursion depth mismatch"), as CI saw once.
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from helpers import INSTITUTION, LIULIN, YAODU, county_person, two_county_deliveries, write_csv
@@ -25,6 +22,26 @@ from skills_pipeline.delivery import api, changes, documents, exports, lookups, 
 from skills_pipeline.ingest import loader, pseudonyms
 
 pytestmark = pytest.mark.integration
+
+
+def _import_schemathesis_whole() -> None:
+    """Every schemathesis module imported at collection, not lazily inside the test. pytest rewrites the modules of
+    a pytest plugin (schemathesis is one) when they are first imported, and CPython 3.11.7's parser fails with
+    "AST constructor recursion depth mismatch" when that happens deep in this module's run (CI saw it twice, on
+    different modules)."""
+    import importlib
+    import pkgutil
+
+    import schemathesis
+
+    for module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError:  # optional integrations (allure) that are not installed
+            pass
+
+
+_import_schemathesis_whole()
 
 DAY = dt.date(2026, 6, 1)
 
