@@ -439,6 +439,18 @@ def test_a_run_is_idempotent_frozen_once_approved_and_exported_for_finance(settl
     assert "SHA-256 differs" in refused and "signature does not match" in refused and "control total" in refused
 
 
+def test_a_run_with_no_line_has_a_workbook_that_adds_up_to_nothing(settled, tmp_path):
+    """A period with no claim still gets its run and workbook: the totals are zeros, never a formula over itself."""
+    conn, _ = settled
+    empty = settlement.create_run(conn, settlement.parse_period("2019-01"))
+    book = load_workbook(settlement_exports.export_run(conn, empty.run_id, str(tmp_path)).workbook)
+    sheet = book["汇总"]
+    total = next(row for row in sheet.iter_rows() if row[0].value == "合计")
+    assert [cell.value for cell in total[3:6]] == [0, 0, 0]
+    figures = recalculated(sheet)
+    assert figures[next(row for row in sheet.iter_rows() if row[0].value == "核对")[1].coordinate] == "一致"
+
+
 def recalculated(sheet) -> dict:
     """The summary sheet's formulas evaluated as Excel would (the two forms the export writes: SUBTOTAL(9, range),
     which skips the SUBTOTALs inside its range, and the IF of the reconciliation check)."""

@@ -260,10 +260,12 @@ def _summary_sheet(book, run: dict, payees: list[tuple], labels: dict, line_tota
         )
         widths.append(["小计：" + label, "", "", 0, 0, sum(payee[5] for payee in group)])
     total_row = next_row()
-    rows.append([_cell(summary, "合计", bold=True), "", "", *(
-        _formula(summary, f"=SUBTOTAL(9,{col}{SUMMARY_TABLE_TOP}:{col}{max(total_row - 1, SUMMARY_TABLE_TOP)})",
-                 col == "F", bold=True)
-        for col in "DEF")])  # fmt: skip
+    if payees:
+        totals = [_formula(summary, f"=SUBTOTAL(9,{col}{SUMMARY_TABLE_TOP}:{col}{total_row - 1})", col == "F",
+                           bold=True) for col in "DEF"]  # fmt: skip
+    else:  # a run with no line: nothing to add up, and a formula over its own cell would be circular
+        totals = [0, 0, _cell(summary, Decimal(0), bold=True, money=True)]
+    rows.append([_cell(summary, "合计", bold=True), "", "", *totals])
     widths.append(["合计", "", "", 0, 0, line_total])
     rows.append([])
     facts = (
