@@ -71,7 +71,7 @@ def write_social_security_csv(path: Path, rows: int, seed: int = 7) -> None:
 
 def reset(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("drop schema if exists raw, ingest, scratch, bench cascade")
+        conn.execute("drop schema if exists raw, ingest, scratch, pseudonymised, bench cascade")
         conn.execute("create schema bench")
         conn.execute(EQUIVALENT_TABLE)
         conn.execute("checkpoint")

@@ -23,7 +23,7 @@ import psycopg
 from skills_pipeline import feeds
 
 FEEDS = tuple(feeds.FEEDS)  # every feed of the registry
-SCHEMAS = "raw, ingest, scratch, vault, delivery, staging, intermediate, archive, metrics, reference"
+SCHEMAS = "raw, ingest, scratch, vault, pseudonymised, delivery, staging, intermediate, archive, metrics, reference"
 
 
 def reset(url: str) -> None:

@@ -33,7 +33,8 @@ from skills_pipeline import feeds
 
 FEEDS = tuple(feeds.FEEDS)  # every feed of the registry
 SCHEMAS = (
-    "raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, metrics, settlement, reference"
+    "raw, ingest, scratch, vault, pseudonymised, payments, delivery, staging, intermediate, archive, metrics, "
+    "settlement, reference"
 )
 # dbt model groups in build order; seeds first (every group reads them)
 DBT_GROUPS = {

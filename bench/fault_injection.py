@@ -113,7 +113,8 @@ class Pipeline:
 
 def reset(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        schemas = "raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, metrics, settlement"
+        schemas = "raw, ingest, scratch, vault, pseudonymised, payments, delivery, staging, intermediate, archive, "
+        schemas += "metrics, settlement"
         conn.execute(f"drop schema if exists {schemas}, reference cascade")
 
 

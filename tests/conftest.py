@@ -73,8 +73,8 @@ def warehouse(warehouse_url):
     """An empty warehouse for one test: the project's schemas are dropped before it runs."""
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         schemas = (
-            "raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, metrics, settlement, "
-            "reference"
+            "raw, ingest, scratch, vault, pseudonymised, payments, delivery, staging, intermediate, archive, metrics, "
+            "settlement, reference"
         )
         conn.execute(f"drop schema if exists {schemas} cascade")
     yield warehouse_url

@@ -60,6 +60,10 @@ class RequiredUnless:
 
 RowRule = NotBefore | RequiredUnless
 
+# Personal information under PIPL (docs/feeds.md): only raw.<feed> and the vault hold them; the transformer reads
+# raw through pseudonymised.<feed>, which leaves them out.
+PERSONAL_COLUMNS = ("id_number", "name")
+
 # Plausibility (docs/feeds.md, plausibility): no date in the feeds is before this one.
 EARLIEST_PLAUSIBLE_DATE = dt.date(1950, 1, 1)
 
@@ -119,6 +123,16 @@ class Feed:
         return any(c.kind is Kind.RESIDENT_ID for c in self.columns)
 
     @property
+    def person_column(self) -> str | None:
+        """The column naming the person by ID number (pseudonymised at load time into raw.<feed>.person_id)."""
+        return next((c.name for c in self.columns if c.kind is Kind.RESIDENT_ID), None)
+
+    @property
+    def personal_columns(self) -> list[str]:
+        """The columns pseudonymised.<feed> leaves out (feeds.md, Personal information)."""
+        return [c.name for c in self.columns if c.name in PERSONAL_COLUMNS or c.kind is Kind.RESIDENT_ID]
+
+    @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
@@ -131,6 +145,11 @@ class Feed:
     @property
     def raw_table(self) -> str:
         return f"raw.{self.name}"
+
+    @property
+    def pseudonymised_view(self) -> str:
+        """raw.<feed> without its personal columns: what dbt's sources read (migration 013)."""
+        return f"pseudonymised.{self.name}"
 
 
 PROGRAM_TYPES = {

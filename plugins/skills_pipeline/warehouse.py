@@ -169,6 +169,7 @@ MIGRATIONS = (
     "010_imported_targets.sql",
     "011_payment_exports.sql",
     "012_voucher_write_offs.sql",
+    "013_pseudonymised_records.sql",
 )
 
 

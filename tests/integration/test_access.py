@@ -58,8 +58,8 @@ def secured(warehouse_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("access_landing")
     with psycopg.connect(warehouse_url, autocommit=True) as admin:
         admin.execute(
-            "drop schema if exists raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, "
-            "metrics, settlement, reference cascade"
+            "drop schema if exists raw, ingest, scratch, vault, pseudonymised, payments, delivery, staging, "
+            "intermediate, archive, metrics, settlement, reference cascade"
         )
         two_county_deliveries(root)
         for feed in feeds.FEEDS:
@@ -234,12 +234,21 @@ def test_a_role_that_may_not_migrate_is_told_who_can(secured, monkeypatch):
 
 def test_the_transformer_builds_but_reads_no_quarantine_changes_no_payment_line_and_creates_no_function(secured):
     """Least privilege for the role that builds everything: it made the run above, but with its own login it can
-    read no quarantined record (names and ID numbers), change or delete no payment line, and create no routine,
-    temporary or not."""
-    _, url = secured
+    read no ID number or name (not the vault, not raw, not a quarantined record), change or delete no payment line,
+    and create no routine, temporary or not."""
+    admin, url = secured
     with login(url, "t_transformer") as transformer:
         assert transformer.execute("select count(*) from payments.settlement_run_lines").fetchone()[0] > 0
         assert refused(transformer, "select raw_record from raw.quarantined_rows")
+        assert refused(transformer, "select id_number from vault.person_pseudonyms")
+        for feed in feeds.FEEDS.values():
+            assert refused(transformer, f"select * from {feed.raw_table} limit 1"), feed.raw_table
+            assert transformer.execute(f"select count(*) from {feed.pseudonymised_view}").fetchone()[0] >= 0
+        # It built the person spine from the loader's pseudonyms and attributes: everyone the vault holds.
+        people, born = transformer.execute(
+            "select count(*), count(birth_date) from intermediate.int_people__unified"
+        ).fetchone()
+        assert people > 0 and born == people
         assert refused(transformer, "update payments.settlement_run_lines set amount_yuan = 0")
         assert refused(transformer, "delete from payments.settlement_run_lines")
         assert refused(transformer, "update payments.payment_exports set amount_yuan = 0")
@@ -250,6 +259,25 @@ def test_the_transformer_builds_but_reads_no_quarantine_changes_no_payment_line_
                 transformer.execute(ddl)
         transformer.execute("create temporary table scratch_rows (a int)")  # dbt's incremental models need this
         assert transformer.execute("select count(*) from scratch_rows").fetchone()[0] == 0
+
+
+def test_what_the_transformer_reads_holds_no_id_number_or_name(secured):
+    """The views it reads leave the personal columns out, and no value in them is an ID number of the vault."""
+    admin, _ = secured
+    readable = admin.execute(
+        "select table_schema, table_name, column_name from information_schema.column_privileges "
+        "where grantee = 'skills_transformer' and privilege_type = 'SELECT' "
+        "and table_schema in ('raw', 'vault', 'pseudonymised')"
+    ).fetchall()
+    assert readable and {schema for schema, _, _ in readable} == {"pseudonymised"}
+    assert not {column for _, _, column in readable} & set(feeds.PERSONAL_COLUMNS)
+    ids = {row[0] for row in admin.execute("select id_number from vault.person_pseudonyms")}
+    shown = set()
+    for feed in (f for f in feeds.FEEDS.values() if f.person_column):
+        rows = admin.execute(f"select to_jsonb(v) from {feed.pseudonymised_view} as v").fetchall()
+        shown |= {str(value) for (row,) in rows for value in row.values()}
+    assert ids and len(shown) > len(ids)  # the fixture's training, contributions, registrations and certificates
+    assert not shown & ids
 
 
 def test_analysts_create_nothing_not_even_temporary_tables_functions_or_views(secured):

@@ -384,8 +384,8 @@ def test_an_interrupted_load_leaves_nothing_half_written(db, tmp_path, monkeypat
 
     original = raw._insert_raw
 
-    def insert_then_crash(*args):
-        original(*args)
+    def insert_then_crash(*args, **kwargs):
+        original(*args, **kwargs)
         raise KeyboardInterrupt("operator pressed Ctrl-C after raw was written")
 
     monkeypatch.setattr(raw, "_insert_raw", insert_then_crash)

@@ -843,7 +843,7 @@ GOOD = {
 def judged(warehouse_url, tmp_path_factory):
     """The corpus delivered for one date and judged once, as a night would."""
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute("drop schema if exists raw, ingest, scratch, vault cascade")
+        conn.execute("drop schema if exists raw, ingest, scratch, vault, pseudonymised cascade")
     root = tmp_path_factory.mktemp("corpus") / "landing"
     paths = {}
     for feed, write in GOOD.items():

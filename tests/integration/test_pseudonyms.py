@@ -19,6 +19,31 @@ def test_each_loaded_person_gets_a_keyed_pseudonym(db, tmp_path, monkeypatch):
     expected = hmac.new(key.secret, PERSON_ID.encode(), hashlib.sha256).hexdigest()[:32]
     assert rows == [(PERSON_ID, 1, expected)]
     assert expected != hashlib.sha256(PERSON_ID.encode()).hexdigest()[:32]  # not an unkeyed, enumerable hash
+    # The loader's insert made the same pseudonym in SQL for every row it wrote, and the rows' view shows it
+    # without the ID number or the name.
+    stored = db.execute("select distinct person_id, key_version from raw.social_security").fetchall()
+    assert stored == [(expected, 1)]
+    view = db.execute("select * from pseudonymised.social_security limit 1")
+    shown = [column.name for column in view.description]
+    assert "person_id" in shown and not {"id_number", "name"} & set(shown)
+    attributes = db.execute(
+        "select person_id, birth_date, gender, id_division_code from pseudonymised.person_attributes"
+    )
+    birth = f"{PERSON_ID[6:10]}-{PERSON_ID[10:12]}-{PERSON_ID[12:14]}"
+    gender = "male" if int(PERSON_ID[16]) % 2 else "female"
+    assert [(p, str(b), g, d) for p, b, g, d in attributes.fetchall()] == [(expected, birth, gender, PERSON_ID[:6])]
+
+
+def test_the_sql_pseudonym_is_the_python_pseudonym_for_any_key_length(db):
+    """The loader's SQL HMAC (core sha256 over the RFC 2104 pads) agrees with Python's hmac, including keys longer
+    than SHA-256's 64-byte block, which RFC 2104 hashes first."""
+    from psycopg import sql
+
+    for secret in (b"k" * 32, b"a-key-of-exactly-sixty-four-bytes-" + b"x" * 30, "密钥".encode() * 20):
+        key = pseudonyms.PseudonymKey(1, secret)
+        expression = pseudonyms.sql_person_id(sql.Literal("14112519900101123X"))
+        (made,) = db.execute(sql.SQL("select {}").format(expression), key.sql_parameters()).fetchone()
+        assert made == key.person_id("14112519900101123X"), secret
 
 
 def test_a_missing_key_stops_before_anything_is_written(db, tmp_path, monkeypatch):

@@ -51,7 +51,7 @@ FILES = {
 def _judge(warehouse_url: str, root, monkeypatch, server_side: bool) -> tuple[dict, list | None]:
     """Ingest the landing root into an empty warehouse; the outcome with batch ids left out."""
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute("drop schema if exists raw, ingest, scratch, vault cascade")
+        conn.execute("drop schema if exists raw, ingest, scratch, vault, pseudonymised cascade")
     taken: list = []
     original = Staging.copy_plain_csv
 

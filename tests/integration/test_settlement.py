@@ -142,8 +142,8 @@ def settled(warehouse_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("settlement_landing")
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute(
-            "drop schema if exists raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, "
-            "metrics, settlement, reference cascade"
+            "drop schema if exists raw, ingest, scratch, vault, pseudonymised, payments, delivery, staging, "
+            "intermediate, archive, metrics, settlement, reference cascade"
         )
     deliveries(root)
     ingest(root, DAY)
@@ -799,6 +799,9 @@ def test_key_rotation_is_one_command_and_approved_runs_stay_resolvable(settled, 
     assert cli.main(["vault", "rotate", "--new-key-file", str(new_key)]) == 0
     versions = dict(conn.execute("select key_version, count(*) from vault.person_pseudonyms group by 1").fetchall())
     assert versions == {1: people, 2: people}
+    # Each person's two pseudonyms are linked both ways (records keep the version they were loaded with).
+    links = dict(conn.execute("select to_version, count(*) from pseudonymised.pseudonym_links group by 1").fetchall())
+    assert links == {1: people, 2: people}
     assert cli.main(["vault", "rotate", "--new-key-file", str(new_key)]) == 2  # the current key is still version 1
 
     monkeypatch.setenv(pseudonyms.KEY_ENV, new_key.read_text())

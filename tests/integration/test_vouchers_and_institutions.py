@@ -114,8 +114,8 @@ def built(warehouse_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("loop_landing")
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute(
-            "drop schema if exists raw, ingest, scratch, vault, payments, delivery, staging, intermediate, archive, "
-            "metrics, settlement, reference cascade"
+            "drop schema if exists raw, ingest, scratch, vault, pseudonymised, payments, delivery, staging, "
+            "intermediate, archive, metrics, settlement, reference cascade"
         )
     deliveries(root)
     for feed in feeds.FEEDS:

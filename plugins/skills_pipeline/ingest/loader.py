@@ -158,7 +158,9 @@ class FileLoader:
             result.reject(*delivery.problem)
             return self._finish_rejected(delivery, sha256, result, started, supersedes)
         staging = Staging(self.feed, sha256)
-        judgement = Judgement(delivery, sha256, result, staging, staged_rows=0, reader_rejects=0, supersedes=supersedes)
+        judgement = Judgement(
+            delivery, sha256, result, staging, staged_rows=0, reader_rejects=0, supersedes=supersedes, key=self.key
+        )
         stage = "parse"
         early: raw.EarlyWrite | None = None
         try:
@@ -183,7 +185,7 @@ class FileLoader:
                 with warehouse.connect() as conn:
                     judgement.batch_id = ledger.allocate_batch_id(conn)
                 if judgement.staged_rows:  # the write into raw runs while the file is judged (raw.EarlyWrite)
-                    early = raw.EarlyWrite(self.feed, staging, judgement.batch_id)
+                    early = raw.EarlyWrite(self.feed, staging, judgement.batch_id, self.key)
                 stage = "identifier checks"
                 result.rule_warnings.update(self.check_identifiers(staging))
                 lap("identifier_checks")

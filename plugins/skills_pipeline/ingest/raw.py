@@ -22,7 +22,7 @@ from psycopg import sql
 
 from skills_pipeline import feeds, settings, warehouse
 from skills_pipeline.feeds import Feed
-from skills_pipeline.ingest import ledger, rules
+from skills_pipeline.ingest import ledger, pseudonyms, rules
 from skills_pipeline.ingest.landing import Delivery
 from skills_pipeline.ingest.ledger import FileResult
 from skills_pipeline.ingest.staging import Staging
@@ -46,6 +46,8 @@ def ensure_raw_tables_exist(conn: psycopg.Connection) -> list[str]:
         if conn.execute("select to_regclass(%s)", (feed.raw_table,)).fetchone()[0] is None:
             ensure_raw_table(conn, feed)
             created.append(feed.name)
+        elif conn.execute("select to_regclass(%s)", (feed.pseudonymised_view,)).fetchone()[0] is None:
+            ensure_pseudonymised_view(conn, feed)  # a warehouse upgraded by migration 013
     return created
 
 
@@ -67,18 +69,59 @@ def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
             sql.Identifier(f"{feed.name}_batch"), table
         )
     )
-    for column in feed.columns:
-        conn.execute(
-            sql.SQL("alter table {} add column if not exists {} {}").format(
-                table, sql.Identifier(column.name), sql.SQL(rules.raw_type(column.kind))
-            )
-        )
+    added = [(sql.Identifier(column.name), sql.SQL(rules.raw_type(column.kind))) for column in feed.columns]
+    if feed.person_column:  # the person's pseudonym, made as the row is written (_insert_raw)
+        added += [(sql.Identifier("person_id"), sql.SQL("text")), (sql.Identifier("key_version"), sql.SQL("integer"))]
+    for name, data_type in added:
+        conn.execute(sql.SQL("alter table {} add column if not exists {} {}").format(table, name, data_type))
+    ensure_pseudonymised_view(conn, feed)
     if feed.raw_key_index:
         conn.execute(
             sql.SQL("create index if not exists {} on {} ({})").format(
                 sql.Identifier(f"{feed.name}_key"), table, sql.SQL(", ").join(map(sql.Identifier, feed.natural_key))
             )
         )
+
+
+def ensure_pseudonymised_view(conn: psycopg.Connection, feed: Feed) -> None:
+    """(Re)create pseudonymised.<feed>: raw.<feed> without its personal columns, the only way the transformer reads
+    the records (migration 013). Columns come in the table's order, so a column added to the contract is appended."""
+    columns = [
+        name
+        for (name,) in conn.execute(
+            "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 and not attisdropped "
+            "order by attnum",
+            (feed.raw_table,),
+        )
+        if name not in feed.personal_columns
+    ]
+    view = sql.Identifier(*feed.pseudonymised_view.split("."))
+    if conn.execute("select to_regclass(%s)", (feed.pseudonymised_view,)).fetchone()[0] is not None:
+        shown = [
+            name
+            for (name,) in conn.execute(
+                "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 order by attnum",
+                (feed.pseudonymised_view,),
+            )
+        ]
+        if shown == columns:
+            return  # as it should be: no lock taken on a view a build may be reading
+    conn.execute(
+        sql.SQL("create or replace view {} as select {} from {}").format(
+            view, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier("raw", feed.name)
+        )
+    )
+    conn.execute(
+        sql.SQL("comment on view {} is {}").format(
+            view,
+            sql.Literal(
+                f"raw.{feed.name} as the transformer reads it: each person by pseudonym (person_id), without "
+                f"{', '.join(feed.personal_columns) or 'personal columns'}"
+            ),
+        )
+    )
+    if conn.execute("select from pg_roles where rolname = 'skills_transformer'").fetchone():
+        conn.execute(sql.SQL("grant select on {} to skills_transformer").format(view))
 
 
 @dataclass
@@ -96,6 +139,7 @@ class Judgement:
     data_docs: str | None = None  # the file's page in its feed's Data Docs
     batch_id: int | None = None  # allocated before validation, so that the Data Docs page can name it
     keys_may_repeat: bool = True  # Staging.keys_may_repeat's answer: False spares the exact duplicate-key pass
+    key: pseudonyms.PseudonymKey | None = None  # the key the rows' pseudonyms are made with (feeds naming persons)
 
 
 class EarlyWrite:
@@ -108,8 +152,8 @@ class EarlyWrite:
     early write back, and write_batch writes the passing rows after validation, as it would have without it. Nothing
     of the early write is visible before the batch commits, with its ledger row, in the same transaction."""
 
-    def __init__(self, feed: Feed, staging: Staging, batch_id: int):
-        self.feed, self.staging, self.batch_id = feed, staging, batch_id
+    def __init__(self, feed: Feed, staging: Staging, batch_id: int, key: pseudonyms.PseudonymKey | None):
+        self.feed, self.staging, self.batch_id, self.key = feed, staging, batch_id, key
         self.conn = psycopg.connect(warehouse.warehouse_url())
         self.inserted: int | None = None  # rows written early; None when the casts failed (or nothing was written)
         self._error: BaseException | None = None
@@ -118,7 +162,7 @@ class EarlyWrite:
 
     def _write(self) -> None:
         try:
-            self.inserted = _insert_raw(self.conn, self.feed, self.staging, self.batch_id)
+            self.inserted = _insert_raw(self.conn, self.feed, self.staging, self.batch_id, self.key)
         except psycopg.DataError:  # SQLSTATE class 22: a value no cast takes
             self.conn.rollback()  # write_batch writes the passing rows instead, after validation
         except BaseException as error:  # handed to the judging thread by join()
@@ -184,7 +228,7 @@ def write_batch(feed: Feed, judgement: Judgement, max_bad_row_share: float, earl
         stored = _quarantine(conn, feed, j.staging, batch_id, whole_file=result.status == "rejected")
         if result.status == "loaded":
             if written_early is None:
-                inserted = _insert_raw(conn, feed, j.staging, batch_id, without_failures=True)
+                inserted = _insert_raw(conn, feed, j.staging, batch_id, j.key, without_failures=True)
             else:
                 inserted = (
                     written_early - _delete_failed(conn, feed, j.staging, batch_id) if failed_rows else written_early
@@ -336,27 +380,38 @@ def _quarantine(conn: psycopg.Connection, feed: Feed, staging: Staging, batch_id
 
 
 def _insert_raw(
-    conn: psycopg.Connection, feed: Feed, staging: Staging, batch_id: int, without_failures: bool = False
+    conn: psycopg.Connection,
+    feed: Feed,
+    staging: Staging,
+    batch_id: int,
+    key: pseudonyms.PseudonymKey | None,
+    without_failures: bool = False,
 ) -> int:
-    """Cast the staged records into raw.<feed> (all of them, or those with no failure); returns how many."""
-    target_columns = sql.SQL(", ").join(
-        map(sql.Identifier, ["batch_id", "source_row_number", *feed.column_names, "extra_columns"])
-    )
-    casts = sql.SQL(", ").join(rules.raw_cast(c) for c in feed.columns)
+    """Cast the staged records into raw.<feed> (all of them, or those with no failure), each with its person's
+    pseudonym under `key` when the feed names persons; returns how many."""
+    names = ["batch_id", "source_row_number", *feed.column_names, "extra_columns"]
+    values = [sql.Literal(batch_id), sql.Identifier("source_row_number")]
+    values += [rules.raw_cast(c) for c in feed.columns]
+    values.append(sql.Identifier("extra_columns"))
+    parameters: dict[str, object] = {}
+    if feed.person_column:
+        if key is None:
+            raise RuntimeError(f"raw.{feed.name} names persons: its rows cannot be written without the pseudonym key")
+        person = rules.raw_cast(feed.column(feed.person_column))
+        names += ["person_id", "key_version"]
+        values += [pseudonyms.sql_person_id(person), sql.Literal(key.version)]
+        parameters = key.sql_parameters()
     where = sql.SQL("where source_row_number not in (select source_row_number from {})").format(staging.failures)
     conn.execute("select set_config('timezone', %s, true)", (rules.CAST_TIME_ZONE,))  # for this transaction
     return conn.execute(
-        sql.SQL(
-            "insert into {raw} ({columns}) "
-            "select {batch}, source_row_number, {casts}, extra_columns from {table} {where}"
-        ).format(
+        sql.SQL("insert into {raw} ({columns}) select {values} from {table} {where}").format(
             raw=sql.Identifier("raw", feed.name),
-            columns=target_columns,
-            batch=sql.Literal(batch_id),
-            casts=casts,
+            columns=sql.SQL(", ").join(map(sql.Identifier, names)),
+            values=sql.SQL(", ").join(values),
             table=staging.table,
             where=where if without_failures else sql.SQL(""),
-        )
+        ),
+        parameters or None,
     ).rowcount
 
 

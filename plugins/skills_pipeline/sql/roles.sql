@@ -1,9 +1,10 @@
 -- Warehouse roles and what each may see. Idempotent: `skills-pipeline warehouse roles` applies it as an
 -- administrator (a role with CREATEROLE that owns the schemas), on set-up and after every upgrade.
 --
---   skills_loader       ingestion: writes ingest, raw, scratch and the vault's pseudonym map
---   skills_transformer  dbt and settlement runs: reads raw and the vault, owns the modelled schemas; never the
---                       quarantined records, never a payment line changed, never a function of its own
+--   skills_loader       ingestion: writes ingest, raw, scratch, the vault's pseudonym map and pseudonymised
+--   skills_transformer  dbt and settlement runs: reads the records through pseudonymised (each person by pseudonym,
+--                       no ID number or name), owns the modelled schemas; never raw, the vault or the quarantined
+--                       records, never a payment line changed, never a function of its own
 --   analyst_province    reads archive, metrics, settlement, payments and reference; file-level QA; never raw or vault
 --   analyst_county      as analyst_province, but row-level security shows only the rows of the county mapped to
 --                       the login in access.analyst_regions (a property of the login, not a filter one chooses)
@@ -39,9 +40,10 @@ create schema if not exists scratch;
 create schema if not exists vault;
 create schema if not exists payments;
 create schema if not exists access;
+create schema if not exists pseudonymised;
 
 -- Nobody but the named roles: PostgreSQL lets every role use the public schema and run functions by default.
-revoke all on schema ingest, raw, scratch, vault, payments, access from public;
+revoke all on schema ingest, raw, scratch, vault, payments, access, pseudonymised from public;
 
 -- Which county each county-analyst login sees. Readable by no analyst: the function below is the only door.
 create table if not exists access.analyst_regions (
@@ -96,14 +98,21 @@ grant select, insert, update on all tables in schema ingest, raw to skills_loade
 grant select, insert on all tables in schema vault to skills_loader;
 grant usage on all sequences in schema ingest, raw to skills_loader;
 grant execute on all functions in schema ingest to skills_loader;
+-- It makes each person's pseudonym as it writes their rows, their attributes as it records them in the vault, and
+-- the views of raw without the personal columns (ingest/raw.py ensure_pseudonymised_view).
+grant usage, create on schema pseudonymised to skills_loader;
+grant select, insert on pseudonymised.person_attributes to skills_loader;
+grant select on pseudonymised.pseudonym_links to skills_loader;
 
--- Transformer: reads what was loaded (staging joins ID numbers to pseudonyms), builds the modelled schemas, and
--- writes settlement runs. Not the quarantined records (names and ID numbers of rows that never reach a model).
+-- Transformer: reads what was loaded through pseudonymised (the loader made each person's pseudonym; no ID number
+-- or name is there), builds the modelled schemas, and writes settlement runs. Not raw, where the records keep their
+-- ID numbers and names, not the quarantined records, not the vault (revoked too, for a warehouse set up before).
 -- Payment lines, exports and write-offs are written once and never changed: insert only; the one update it makes is
 -- a run's status (draft -> superseded or approved), which the approval chain and the frozen-run triggers guard.
-grant usage on schema ingest, raw, vault to skills_transformer;
-grant select on all tables in schema ingest, raw, vault to skills_transformer;
-revoke all on raw.quarantined_rows from skills_transformer;
+revoke all on all tables in schema raw, vault from skills_transformer;
+revoke all on schema raw, vault from skills_transformer;
+grant usage on schema ingest, pseudonymised to skills_transformer;
+grant select on all tables in schema ingest, pseudonymised to skills_transformer;
 grant usage on schema payments to skills_transformer;
 revoke update, delete, truncate on all tables in schema payments from skills_transformer;
 grant select, insert on all tables in schema payments to skills_transformer;
@@ -177,8 +186,11 @@ create policy county_rows on delivery.archive_documents for select
 -- Vault officer: the pseudonym map, nothing else.
 grant usage on schema vault to vault_officer;
 grant select on all tables in schema vault to vault_officer;
--- Key rotation (skills-pipeline vault rotate) is the vault officer's act: a new version and its pseudonyms.
+-- Key rotation (skills-pipeline vault rotate) is the vault officer's act: a new version and its pseudonyms, their
+-- attributes and the links from every older version's pseudonyms.
 grant insert on vault.pseudonym_keys, vault.person_pseudonyms to vault_officer;
+grant usage on schema pseudonymised to vault_officer;
+grant insert on pseudonymised.person_attributes, pseudonymised.pseudonym_links to vault_officer;
 
 -- Settlement run lines carry a region: county analysts see their county's lines. FORCE: the owner is bound too,
 -- so an owner-run job cannot read around the policies by accident (superusers still bypass RLS).

@@ -1,4 +1,5 @@
--- The person spine: everyone any agency knows, with what the ID number may reveal outside the vault.
+-- The person spine: everyone any agency knows, with what the ID number may reveal outside the vault (birth date,
+-- gender, the division prefix: pseudonymised.person_attributes, recorded by the loader).
 -- Incremental by person: a person's row depends on their ID number and on their being named by a staged record, so
 -- a night rewrites only the persons its batches touched (persons_touched_after), and removes those no record names
 -- any more (a corrected ID number moved their only record; strategy replace_touched_persons). last_batch_id is the
@@ -26,8 +27,10 @@ record_batches as not materialized (
     select * from {{ ref('int_people__record_batches') }}
 ),
 
-person_pseudonyms as (
-    {{ current_person_pseudonyms() }}
+-- What the loader read from each ID number (pseudonymised.person_attributes): the ID number itself is not here.
+person_attributes as (
+    select * from {{ source('pseudonymised', 'person_attributes') }}
+    where key_version = {{ var('pseudonym_key_version') }}
 ),
 
 division_code_history as (
@@ -76,33 +79,20 @@ known_people as (
     group by person_id
 ),
 
--- Birth date, gender and the division prefix are read from the ID here, inside the warehouse's own process:
--- only the derived values leave this model.
-id_attributes as (
-    select
-        person_pseudonyms.person_id,
-        {{ birth_date_from_id('person_pseudonyms.id_number') }} as birth_date,
-        {{ gender_from_id('person_pseudonyms.id_number') }} as gender,
-        left(person_pseudonyms.id_number, 6) as id_division_code
-    from person_pseudonyms
-    inner join known_people
-        on person_pseudonyms.person_id = known_people.person_id
-),
-
 final as (
     select
         known_people.person_id,
-        id_attributes.birth_date,
-        extract(year from id_attributes.birth_date)::integer as birth_year,
-        id_attributes.gender,
-        id_attributes.id_division_code,
-        coalesce(division_code_history.current_code, id_attributes.id_division_code) as home_region_code,
+        person_attributes.birth_date,
+        extract(year from person_attributes.birth_date)::integer as birth_year,
+        person_attributes.gender,
+        person_attributes.id_division_code,
+        coalesce(division_code_history.current_code, person_attributes.id_division_code) as home_region_code,
         known_people.last_batch_id
     from known_people
-    inner join id_attributes
-        on known_people.person_id = id_attributes.person_id
+    inner join person_attributes
+        on known_people.person_id = person_attributes.person_id
     left join division_code_history
-        on id_attributes.id_division_code = division_code_history.historical_code
+        on person_attributes.id_division_code = division_code_history.historical_code
 )
 
 select * from final

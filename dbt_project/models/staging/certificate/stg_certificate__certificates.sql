@@ -19,8 +19,8 @@ certificates as (
     {{ changed_key_versions(source('certificate', 'certificates'), 'certificate_id') }}
 ),
 
-person_pseudonyms as (
-    {{ current_person_pseudonyms() }}
+pseudonym_links as (
+    {{ pseudonym_links() }}
 ),
 
 skill_level_spellings as (
@@ -48,7 +48,7 @@ stored_persons as (
 final as (
     select
         latest_certificates.certificate_id,
-        person_pseudonyms.person_id,
+        {{ current_person_id('latest_certificates') }} as person_id,
         latest_certificates.certificate_type,
         latest_certificates.occupation_code,
         latest_certificates.occupation_name,
@@ -62,10 +62,9 @@ final as (
         latest_certificates.updated_at,
         latest_certificates.batch_id,
         -- the person the stored row named, when this version names someone else (macro stored_persons)
-        nullif(stored_persons.person_id, person_pseudonyms.person_id) as replaced_person_id
+        nullif(stored_persons.person_id, {{ current_person_id('latest_certificates') }}) as replaced_person_id
     from latest_certificates
-    left join person_pseudonyms
-        on latest_certificates.id_number = person_pseudonyms.id_number
+    {{ join_pseudonym_links('latest_certificates') }}
     left join stored_persons
         on latest_certificates.certificate_id = stored_persons.certificate_id
     left join skill_level_spellings

@@ -17,8 +17,8 @@ awards as (
     {{ changed_key_versions(source('competition', 'awards'), 'award_id') }}
 ),
 
-person_pseudonyms as (
-    {{ current_person_pseudonyms() }}
+pseudonym_links as (
+    {{ pseudonym_links() }}
 ),
 
 skill_level_spellings as (
@@ -36,7 +36,7 @@ stored_persons as (
 final as (
     select
         latest_awards.award_id,
-        person_pseudonyms.person_id,
+        {{ current_person_id('latest_awards') }} as person_id,
         latest_awards.competition_name,
         latest_awards.tier,
         latest_awards.occupation_code,
@@ -48,10 +48,9 @@ final as (
         latest_awards.region_code,
         latest_awards.updated_at,
         latest_awards.batch_id,
-        nullif(stored_persons.person_id, person_pseudonyms.person_id) as replaced_person_id
+        nullif(stored_persons.person_id, {{ current_person_id('latest_awards') }}) as replaced_person_id
     from latest_awards
-    left join person_pseudonyms
-        on latest_awards.id_number = person_pseudonyms.id_number
+    {{ join_pseudonym_links('latest_awards') }}
     left join stored_persons
         on latest_awards.award_id = stored_persons.award_id
     left join skill_level_spellings

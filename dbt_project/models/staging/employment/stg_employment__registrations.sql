@@ -19,8 +19,8 @@ registrations as (
     {{ changed_key_versions(source('employment', 'registrations'), 'registration_id') }}
 ),
 
-person_pseudonyms as (
-    {{ current_person_pseudonyms() }}
+pseudonym_links as (
+    {{ pseudonym_links() }}
 ),
 
 latest_registrations as (
@@ -34,7 +34,7 @@ stored_persons as (
 final as (
     select
         latest_registrations.registration_id,
-        person_pseudonyms.person_id,
+        {{ current_person_id('latest_registrations') }} as person_id,
         latest_registrations.event_type,
         latest_registrations.employer_code,
         latest_registrations.region_code,
@@ -43,10 +43,9 @@ final as (
         latest_registrations.updated_at,
         latest_registrations.batch_id,
         -- the person the stored row named, when this version names someone else (macro stored_persons)
-        nullif(stored_persons.person_id, person_pseudonyms.person_id) as replaced_person_id
+        nullif(stored_persons.person_id, {{ current_person_id('latest_registrations') }}) as replaced_person_id
     from latest_registrations
-    left join person_pseudonyms
-        on latest_registrations.id_number = person_pseudonyms.id_number
+    {{ join_pseudonym_links('latest_registrations') }}
     left join stored_persons
         on latest_registrations.registration_id = stored_persons.registration_id
 )

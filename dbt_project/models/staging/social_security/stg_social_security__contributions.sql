@@ -24,13 +24,13 @@ contributions as (
     {% endif %}
 ),
 
-person_pseudonyms as (
-    {{ current_person_pseudonyms() }}
+pseudonym_links as (
+    {{ pseudonym_links() }}
 ),
 
 new_versions as (
     select
-        person_pseudonyms.person_id,
+        {{ current_person_id('contributions') }} as person_id,
         coalesce(contributions.employer_code, '') as employer_code,
         contributions.region_code,
         contributions.insurance_type,
@@ -41,8 +41,7 @@ new_versions as (
         contributions.batch_id,
         contributions.source_row_number
     from contributions
-    left join person_pseudonyms
-        on contributions.id_number = person_pseudonyms.id_number
+    {{ join_pseudonym_links('contributions') }}
 ),
 
 candidates as (

@@ -19,8 +19,8 @@ enrollments as (
     {{ changed_key_versions(source('training', 'enrollments'), 'enrollment_id') }}
 ),
 
-person_pseudonyms as (
-    {{ current_person_pseudonyms() }}
+pseudonym_links as (
+    {{ pseudonym_links() }}
 ),
 
 skill_level_spellings as (
@@ -39,7 +39,7 @@ final as (
     select
         latest_enrollments.enrollment_id,
         latest_enrollments.class_id,
-        person_pseudonyms.person_id,
+        {{ current_person_id('latest_enrollments') }} as person_id,
         latest_enrollments.institution_code,
         latest_enrollments.institution_name,
         latest_enrollments.program_type,
@@ -55,10 +55,9 @@ final as (
         latest_enrollments.updated_at,
         latest_enrollments.batch_id,
         -- the person the stored row named, when this version names someone else (macro stored_persons)
-        nullif(stored_persons.person_id, person_pseudonyms.person_id) as replaced_person_id
+        nullif(stored_persons.person_id, {{ current_person_id('latest_enrollments') }}) as replaced_person_id
     from latest_enrollments
-    left join person_pseudonyms
-        on latest_enrollments.id_number = person_pseudonyms.id_number
+    {{ join_pseudonym_links('latest_enrollments') }}
     left join stored_persons
         on latest_enrollments.enrollment_id = stored_persons.enrollment_id
     left join skill_level_spellings

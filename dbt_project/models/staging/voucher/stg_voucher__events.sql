@@ -21,8 +21,8 @@ voucher_events as (
     {{ changed_key_versions(source('voucher', 'events'), 'voucher_event_id') }}
 ),
 
-person_pseudonyms as (
-    {{ current_person_pseudonyms() }}
+pseudonym_links as (
+    {{ pseudonym_links() }}
 ),
 
 latest_events as (
@@ -37,7 +37,7 @@ final as (
     select
         latest_events.voucher_event_id,
         latest_events.voucher_id,
-        person_pseudonyms.person_id,
+        {{ current_person_id('latest_events') }} as person_id,
         latest_events.event_type,
         latest_events.event_date,
         latest_events.program_type,
@@ -49,10 +49,9 @@ final as (
         latest_events.region_code,
         latest_events.updated_at,
         latest_events.batch_id,
-        nullif(stored_persons.person_id, person_pseudonyms.person_id) as replaced_person_id
+        nullif(stored_persons.person_id, {{ current_person_id('latest_events') }}) as replaced_person_id
     from latest_events
-    left join person_pseudonyms
-        on latest_events.id_number = person_pseudonyms.id_number
+    {{ join_pseudonym_links('latest_events') }}
     left join stored_persons
         on latest_events.voucher_event_id = stored_persons.voucher_event_id
 )
