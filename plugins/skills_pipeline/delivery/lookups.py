@@ -9,7 +9,7 @@ arrives when nothing is in flight is sent at once, so an idle API answers as fas
 Each role's connections log in as that role (the `role` start-up setting, which RESET ROLE returns to), so every
 statement runs under the row-level security of the token's role, as any other request does. Only roles whose
 policies need no per-request setting share statements this way: a county token's county is a setting of its own
-transaction, and its lookups go through api.py's scoped path.
+transaction, and its lookups go through the API's scoped path (delivery/api/persons.py).
 
 asyncpg rather than psycopg here: measured in the same API on the same warehouse, it answered about 25% more
 lookups per second (its protocol parsing is compiled; psycopg's async cursor layer is Python), and the hot path is
