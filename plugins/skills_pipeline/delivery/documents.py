@@ -1,7 +1,8 @@
 """One person's archive as a versioned JSON document (person-archive-1.schema.json, docs/archive-document.md).
 
-Built from the archive marts (archive.persons, archive.person_events) and, for the subsidies, from the lines of
-approved settlement runs (payments): what was actually approved for payment, not today's computation (adjustment
+Built from archive.persons, whose timeline column is the one home of a person's events (dbt's persons model
+aggregates archive.person_events into it, in date order), and, for the subsidies, from the lines of approved
+settlement runs (payments): what was actually approved for payment, not today's computation (adjustment
 and reversal lines included, so the amounts of a claim add up to what was paid). Trainings
 and certificates are shaped as achievements with an alignment to the occupation code, an issuer and a status, so a
 consumer can map them onto Open Badges 3.0 / CLR 2.0 field by field. No ID number or name: the person is the
@@ -183,10 +184,10 @@ def skill_level_names(conn: psycopg.Connection) -> dict[int, str]:
     return dict(conn.execute(SKILL_LEVELS_QUERY).fetchall())
 
 
-# The three queries of a set of persons (a list of pseudonyms as the one parameter), each ordered by person.
-EVENTS_QUERY = (
-    "select person_id, event_id, event_type, event_date, end_date, region_code, details "
-    "from archive.person_events where person_id = any(%s) order by person_id, event_date, event_id"
+# The two queries of a set of persons (a list of pseudonyms as the one parameter), each ordered by person.
+PERSONS_QUERY = (
+    "select person_id, birth_year, gender, home_region_code, highest_skill_rank, is_high_skilled, "
+    "timeline -> 'events' from archive.persons where person_id = any(%s) order by person_id"
 )
 # What approved settlement runs paid: adjustment and reversal lines included, so a claim's amounts add up.
 SUBSIDIES_QUERY = (
@@ -195,10 +196,6 @@ SUBSIDIES_QUERY = (
     "from payments.settlement_run_lines as l join payments.settlement_runs as r using (run_id) "
     "where r.status = 'approved' and l.amount_yuan <> 0 "
     "and l.person_id = any(%s) order by l.person_id, l.run_id, l.line_key"
-)
-PERSONS_QUERY = (
-    "select person_id, birth_year, gender, home_region_code, highest_skill_rank, is_high_skilled "
-    "from archive.persons where person_id = any(%s) order by person_id"
 )
 
 
@@ -210,7 +207,7 @@ def document_chunks(
     stamp = (as_of or dt.datetime.now(dt.UTC)).isoformat()
     levels = skill_level_names(conn)
     for chunk in _chunks(conn, person_ids):
-        rows = [conn.execute(query, (chunk,)).fetchall() for query in (PERSONS_QUERY, EVENTS_QUERY, SUBSIDIES_QUERY)]
+        rows = [conn.execute(query, (chunk,)).fetchall() for query in (PERSONS_QUERY, SUBSIDIES_QUERY)]
         yield list(assemble(*rows, levels=levels, stamp=stamp))
 
 
@@ -222,25 +219,14 @@ def documents(
         yield from chunk
 
 
-def assemble(persons: list, events: list, subsidies: list, levels: dict[int, str], stamp: str) -> Iterator[dict]:
-    """The documents of the rows of the three queries (tuples in their column order), in the persons' order."""
-    own_events: dict[str, list[dict]] = defaultdict(list)
-    for person_id, event_id, event_type, event_date, end_date, region_code, details in events:
-        own_events[person_id].append(
-            {
-                "event_id": event_id,
-                "event_type": event_type,
-                "event_date": event_date,
-                "end_date": end_date,
-                "region_code": region_code,
-                "details": details,
-            }  # fmt: skip
-        )
+def assemble(persons: list, subsidies: list, levels: dict[int, str], stamp: str) -> Iterator[dict]:
+    """The documents of the rows of the two queries (tuples in their column order), in the persons' order. A
+    timeline event carries event_id, event_type, event_date, end_date (ISO dates), region_code and details."""
     paid: dict[str, list[dict]] = defaultdict(list)
     for person_id, *line in subsidies:
         paid[person_id].append(_subsidy(tuple(line)))
-    for person_id, birth_year, gender, region, rank, high_skilled in persons:
-        own = own_events.get(person_id, [])
+    for person_id, birth_year, gender, region, rank, high_skilled, timeline in persons:
+        own = timeline or []
         yield {
             "schema_version": SCHEMA_VERSION,
             "person": {"pseudonym": person_id, "birth_year": birth_year, "gender": gender, "region_code": region},
