@@ -56,10 +56,6 @@ certificates as (
     where promoted_skill_rank is not null
 ),
 
-regions as (
-    select * from {{ ref('regions') }}
-),
-
 targets as (
     select * from {{ ref('int_targets__in_force') }}
 ),
@@ -176,22 +172,24 @@ skill_milestones as (
     group by person_id
 ),
 
+located_months as (
+    {{ located('employment_months', 'region_code') }}
+),
+
 employed_people as (
     select
-        employment_months.person_id,
-        employment_months.employment_month,
-        employment_months.region_code as county_code,
-        coalesce(regions.city_code, {{ city_of('employment_months.region_code') }}) as city_code,
-        coalesce(skill_milestones.skilled_since < employment_months.employment_month + interval '1 month', false)
+        located_months.person_id,
+        located_months.employment_month,
+        located_months.region_code as county_code,
+        located_months.city_code,
+        coalesce(skill_milestones.skilled_since < located_months.employment_month + interval '1 month', false)
             as is_skilled,
         coalesce(
-            skill_milestones.high_skilled_since < employment_months.employment_month + interval '1 month', false
+            skill_milestones.high_skilled_since < located_months.employment_month + interval '1 month', false
         ) as is_high_skilled
-    from employment_months
-    left join regions
-        on employment_months.region_code = regions.region_code
+    from located_months
     left join skill_milestones
-        on employment_months.person_id = skill_milestones.person_id
+        on located_months.person_id = skill_milestones.person_id
 ),
 
 by_region as (

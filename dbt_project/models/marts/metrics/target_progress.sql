@@ -201,18 +201,20 @@ measures as (
         on first_intermediate.person_id = graduating_students.person_id
 ),
 
+located_measures as (
+    {{ located('measures', 'county_code') }}
+),
+
 with_geography as (
     select
-        measures.indicator,
-        measures.numerator,
-        measures.denominator,
-        measures.window_end_date,
-        measures.county_code,
-        extract(year from measures.activity_date)::integer as target_year,
-        coalesce(regions.city_code, {{ city_of('measures.county_code') }}) as city_code
-    from measures
-    left join regions
-        on measures.county_code = regions.region_code
+        indicator,
+        numerator,
+        denominator,
+        window_end_date,
+        county_code,
+        city_code,
+        extract(year from activity_date)::integer as target_year
+    from located_measures
 ),
 
 actuals as (

@@ -25,18 +25,8 @@ outcomes as (
     select * from {{ ref('int_training__quarterly_outcomes') }}
 ),
 
-regions as (
-    select * from {{ ref('regions') }}
-),
-
 with_geography as (
-    select
-        outcomes.*,
-        outcomes.region_code as county_code,
-        coalesce(regions.city_code, {{ city_of('outcomes.region_code') }}) as city_code
-    from outcomes
-    left join regions
-        on outcomes.region_code = regions.region_code
+    {{ located('outcomes', 'region_code') }}
 ),
 
 -- One row per enrollment and measure: its status, the exclusion reason, the evidence and the value it carries.
@@ -44,7 +34,7 @@ cases as (
     select
         exit_quarter,
         as_of_date,
-        county_code,
+        region_code as county_code,
         city_code,
         program_type,
         completion_status,
@@ -60,7 +50,7 @@ cases as (
     select
         exit_quarter,
         as_of_date,
-        county_code,
+        region_code as county_code,
         city_code,
         program_type,
         completion_status,
@@ -77,7 +67,7 @@ cases as (
     select
         exit_quarter,
         as_of_date,
-        county_code,
+        region_code as county_code,
         city_code,
         program_type,
         completion_status,
@@ -98,7 +88,7 @@ cases as (
     select
         exit_quarter,
         as_of_date,
-        county_code,
+        region_code as county_code,
         city_code,
         program_type,
         completion_status,

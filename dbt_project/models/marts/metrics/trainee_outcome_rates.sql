@@ -12,7 +12,7 @@
 {%- set breakdowns = {
     'province': "'140000'",
     'city': 'city_code',
-    'county': 'county_code',
+    'county': 'region_code',
     'institution': 'institution_code',
     'program_type': 'program_type',
     'trainee_category': 'trainee_category',
@@ -26,10 +26,6 @@ outcomes as (
     where completion_status = 'completed'
 ),
 
-regions as (
-    select * from {{ ref('regions') }}
-),
-
 targets as (
     select * from {{ ref('int_targets__in_force') }}
     where indicator = 'trainee_employment_rate'
@@ -40,13 +36,7 @@ data_as_of as (
 ),
 
 with_geography as (
-    select
-        outcomes.*,
-        outcomes.region_code as county_code,
-        coalesce(regions.city_code, {{ city_of('outcomes.region_code') }}) as city_code
-    from outcomes
-    left join regions
-        on outcomes.region_code = regions.region_code
+    {{ located('outcomes', 'region_code') }}
 ),
 
 rates as (
