@@ -11,6 +11,7 @@ the file's failures table beside staging, so that a rejection can roll the early
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections import Counter
@@ -394,21 +395,39 @@ def _insert_raw(
     values += [rules.raw_cast(c) for c in feed.columns]
     values.append(sql.Identifier("extra_columns"))
     parameters: dict[str, object] = {}
+    persons, join = sql.SQL(""), sql.SQL("")
     if feed.person_column:
         if key is None:
             raise RuntimeError(f"raw.{feed.name} names persons: its rows cannot be written without the pseudonym key")
-        person = rules.raw_cast(feed.column(feed.person_column))
+        # Each distinct ID number is pseudonymised once (a file names each person many times: a month's
+        # contributions, five insurance types each), then joined back to its rows: the HMAC per row cost as much
+        # as the rest of the insert.
+        staged = sql.Identifier(feed.person_column)
+        # the column's own cast (trim, upper case), applied to the distinct values
+        cast = rules.raw_cast(dataclasses.replace(feed.column(feed.person_column), name="staged_id_number"))
+        persons = sql.SQL(
+            "with staged_persons as (select staged_id_number, {} as staged_person_id "
+            "from (select distinct {} as staged_id_number from {} where {} is not null) as ids) "
+        ).format(
+            pseudonyms.sql_person_id(cast),
+            staged,
+            staging.table,
+            staged,
+        )
+        join = sql.SQL("left join staged_persons on staged_persons.staged_id_number = {}").format(staged)
         names += ["person_id", "key_version"]
-        values += [pseudonyms.sql_person_id(person), sql.Literal(key.version)]
+        values += [sql.Identifier("staged_person_id"), sql.Literal(key.version)]
         parameters = key.sql_parameters()
     where = sql.SQL("where source_row_number not in (select source_row_number from {})").format(staging.failures)
     conn.execute("select set_config('timezone', %s, true)", (rules.CAST_TIME_ZONE,))  # for this transaction
     return conn.execute(
-        sql.SQL("insert into {raw} ({columns}) select {values} from {table} {where}").format(
+        sql.SQL("{persons}insert into {raw} ({columns}) select {values} from {table} {join} {where}").format(
+            persons=persons,
             raw=sql.Identifier("raw", feed.name),
             columns=sql.SQL(", ").join(map(sql.Identifier, names)),
             values=sql.SQL(", ").join(values),
             table=staging.table,
+            join=join,
             where=where if without_failures else sql.SQL(""),
         ),
         parameters or None,
