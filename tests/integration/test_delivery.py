@@ -237,7 +237,7 @@ def test_the_api_needs_a_live_token_and_refuses_bad_input_with_a_4xx(client, arc
     test_client, issued = client
     conn, _ = archived
     person = pseudonym_of(LIULIN, 2)
-    assert get(test_client, "/healthz").json() == {"status": "ok"}
+    assert get(test_client, "/healthz").json() == {"status": "ok", "warehouse": "primary"}
     assert get(test_client, f"/v1/persons/{person}").status_code == 401
     assert get(test_client, f"/v1/persons/{person}", "skp_not-a-token").status_code == 401
     assert get(test_client, "/v1/persons/NOT-A-PSEUDONYM", issued["archive"]).status_code == 422

@@ -12,7 +12,18 @@ OCCUPATION_PATTERN = r"^[0-9]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"
 TALENT_CURSOR_PATTERN = r"^[0-9a-f]{32}:[0-9]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"
 DOCUMENT_SCHEMA_REF = "#/components/schemas/PersonArchive"
 
-HEALTH_SCHEMA = {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}
+HEALTH_SCHEMA = {
+    "type": "object", "required": ["status", "warehouse"],
+    "properties": {
+        "status": {"const": "ok"},
+        "warehouse": {"type": "string", "enum": ["primary", "standby"],
+                      "description": "whether the API reads the primary or a hot standby (docs/scaling.md)"},
+        "replay_lag_seconds": {"type": "number", "minimum": 0,
+                               "description": "standby only: 0 when caught up, else the last replayed change's age"},
+        "unreplayed_bytes": {"type": "integer", "minimum": 0,
+                             "description": "standby only: WAL received from the primary, not yet replayed"},
+    },
+}  # fmt: skip
 BATCH_SCHEMA = {
     "type": "object", "required": ["documents", "missing"],
     "properties": {
