@@ -25,7 +25,7 @@ from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from skills_pipeline.assets import ARCHIVE_ASSET, METRICS_ASSET, RAW_ASSETS
 from skills_pipeline.dbt_build import manifest_path, project_dir, quicken_behavior_flags
-from skills_pipeline.operations import HEAVY_POOL, archive_deadline, default_args, failure_callbacks
+from skills_pipeline.operations import archive_deadline, default_args, failure_callbacks, heavy_task_args
 from skills_pipeline.schedule import dag_start_date
 
 DBT_PROJECT = project_dir()
@@ -66,7 +66,7 @@ def build_archive():
         ),
         default_args=default_args("data-engineering", retries=1, timeout="dbt"),
         # quicken_behavior_flags: dbt's adapter start-up inspects the whole stack, slow inside a task (dbt_build.py)
-        operator_args={"pool": HEAVY_POOL, "pre_execute": quicken_behavior_flags},
+        operator_args={**heavy_task_args(), "pre_execute": quicken_behavior_flags},
     )
 
     @task(outlets=[ARCHIVE_ASSET, METRICS_ASSET])

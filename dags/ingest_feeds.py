@@ -24,7 +24,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 
 from skills_pipeline.assets import RAW_ASSETS
 from skills_pipeline.feeds import get_feed
-from skills_pipeline.operations import HEAVY_POOL, TIMEOUTS, default_args, failure_callbacks, ingestion_deadline
+from skills_pipeline.operations import TIMEOUTS, default_args, failure_callbacks, heavy_task_args, ingestion_deadline
 from skills_pipeline.schedule import (
     LOCAL_TIME_ZONE,
     NIGHTLY_CRON,
@@ -59,7 +59,9 @@ FEEDS = tuple(RAW_ASSET_URIS)
     },
 )
 def ingest_feeds():
-    @task(retries=0, execution_timeout=TIMEOUTS["survey"])
+    # A stray or a setting fails at once (AirflowFailException skips retries); the retries are for a worker lost
+    # mid-task, which would otherwise fail the night.
+    @task(execution_timeout=TIMEOUTS["survey"])
     def survey(params=None) -> dict:
         """Files in no <feed>/<YYYY-MM-DD>/ folder are recorded as rejected, and fail the run until handled."""
         from airflow.sdk.exceptions import AirflowFailException
@@ -81,7 +83,7 @@ def ingest_feeds():
         @task_group(group_id=feed)
         def feed_group(feed: str = feed):
             # A heavy feed (social security: about 10 M rows a month) takes a slot of the pool.
-            @task(pool=HEAVY_POOL if get_feed(feed).heavy else "default_pool")
+            @task(**(heavy_task_args() if get_feed(feed).heavy else {"pool": "default_pool"}))
             def load(feed: str, data_interval_start=None, params=None) -> dict:
                 from airflow.sdk.exceptions import AirflowFailException
 
@@ -96,7 +98,7 @@ def ingest_feeds():
                 except ConfigurationError as problem:  # retrying cannot fix a setting: fail now, say what to do
                     raise AirflowFailException(str(problem)) from None
 
-            @task(outlets=[RAW_ASSETS[feed]], retries=0, execution_timeout=TIMEOUTS["check"])
+            @task(outlets=[RAW_ASSETS[feed]], execution_timeout=TIMEOUTS["check"])  # retries: as survey's
             def check(summary: dict) -> None:
                 import datetime as dt
 

@@ -29,6 +29,18 @@ ARCHIVE_DEADLINE = dt.timedelta(hours=3)  # from the moment build_archive is que
 # fleet (created by `airflow pools set` in compose and by the local runner; size it to the warehouse).
 HEAVY_POOL = "skills_heavy"
 HEAVY_POOL_SLOTS = 4
+# The heavy work can also go to a Celery queue of its own (SKILLS_HEAVY_QUEUE), served by workers sized for it
+# (more memory, closer to the warehouse); every worker that serves it should serve the default queue too, so a lost
+# worker of either kind leaves the night to the others. Unset: one queue, every worker takes everything.
+HEAVY_QUEUE_ENV = "SKILLS_HEAVY_QUEUE"
+
+
+def heavy_task_args() -> dict:
+    """The arguments of a heavy task: a slot of the heavy pool, and the heavy queue when one is configured."""
+    queue = os.environ.get(HEAVY_QUEUE_ENV, "").strip()
+    return {"pool": HEAVY_POOL, **({"queue": queue} if queue else {})}
+
+
 # Longer than any healthy run at province scale (see bench/), short enough that a hung task is noticed the same night.
 TIMEOUTS = {
     "load": dt.timedelta(hours=3),
@@ -39,7 +51,8 @@ TIMEOUTS = {
 }
 
 
-RETRY_DELAY = dt.timedelta(minutes=5)
+# SKILLS_RETRY_DELAY_SECONDS: the local stack's worker-loss test shortens it; five minutes lets a warehouse restart.
+RETRY_DELAY = dt.timedelta(seconds=float(os.environ.get("SKILLS_RETRY_DELAY_SECONDS", "300")))
 
 
 def default_args(owner: str, retries: int, timeout: str) -> dict:

@@ -1,12 +1,15 @@
-"""The nightly DAGs under Airflow's real scheduler, dag-processor, api-server, triggerer and a Celery worker (Redis
-broker, PostgreSQL metadata), started as local processes and driven only through the REST API."""
+"""The nightly DAGs under Airflow's real scheduler, dag-processor, api-server, triggerer and two Celery workers (one
+of them for the heavy queue; Redis broker, PostgreSQL metadata), started as local processes and driven only through
+the REST API, with one worker killed part-way and a hot standby of the warehouse streaming the night."""
 
 from __future__ import annotations
 
 import datetime as dt
 import socket
+import threading
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 
 from skills_pipeline import settings
@@ -36,6 +39,11 @@ def wait_for(probe, seconds: float):
     return value
 
 
+def kill_a_worker_once_busy(local: stack.LocalStack) -> None:
+    if wait_for(lambda: local.running_tasks("ingest_feeds"), 600):
+        local.kill("celery-worker")
+
+
 def test_nightly_dags_succeed_under_the_scheduler_and_celery_workers(
     db, dbt, dbt_manifest, tmp_path, monkeypatch, smtp_server
 ):
@@ -51,18 +59,33 @@ def test_nightly_dags_succeed_under_the_scheduler_and_celery_workers(
     monkeypatch.setenv(settings.LANDING_ROOT_ENV, str(landing))
     monkeypatch.setenv(settings.EXPORT_ROOT_ENV, str(tmp_path / "exports"))
 
-    with stack.LocalStack.create() as local:
+    with stack.LocalStack.create(standby=True) as local:
+        assert local.standby is not None, "the stack's hot standby did not start (see the test's output)"
+        # A worker is lost part-way through the night (SIGKILL, its task processes with it): the other worker,
+        # which serves both queues, finishes the night once the lost tasks are found without a heartbeat.
+        killer = threading.Thread(target=kill_a_worker_once_busy, args=(local,), daemon=True)
+        killer.start()
         results = stack.run_nightly(local, DAY, timeout=1500)
+        killer.join(timeout=10)
+        assert local.killed == {"celery-worker"}
         assert {dag_id: run["state"] for dag_id, run in results.items()} == {
             "ingest_feeds": "success", "build_archive": "success", "settle_subsidies": "success"
         }  # fmt: skip
         assert results["ingest_feeds"]["conf"] == {"data_date": "2026-06-01"}
         deadline_mails = wait_for(lambda: [m for m in smtp_server if "missed its deadline" in m["Subject"]], 120)
         processes = list(local.processes.values())
+        # The standby streamed the night: once it has replayed the primary's WAL it holds the same archive.
+        local.standby.wait_for_primary()
+        with psycopg.connect(local.standby.url) as replica:
+            assert replica.execute("select pg_is_in_recovery()").fetchone()[0]
+            replicated = replica.execute("select count(*) from archive.persons").fetchone()[0]
+        standby_url = local.standby.url
     assert deadline_mails and deadline_mails[0]["To"] == "duty-engineer@example.org"
     assert "ingestion" in deadline_mails[0]["Subject"]
     assert not [m for m in smtp_server if "failed" in m["Subject"]]  # nothing failed, nothing said so
     assert all(process.poll() is not None for process in processes)  # everything it started is stopped
+    with pytest.raises(psycopg.OperationalError):  # the standby too
+        psycopg.connect(standby_url, connect_timeout=2)
 
     ledger = db.execute("select distinct data_date, status from ingest.load_ledger").fetchall()
     assert ledger == [(DAY, "loaded")]
@@ -71,7 +94,7 @@ def test_nightly_dags_succeed_under_the_scheduler_and_celery_workers(
         "raw.social_security union select id_number from raw.employment union select id_number from raw.certificate) "
         "as loaded"
     ).fetchone()[0]
-    assert db.execute("select count(*) from archive.persons").fetchone()[0] == people_loaded > 0
+    assert db.execute("select count(*) from archive.persons").fetchone()[0] == people_loaded == replicated > 0
     # settle_subsidies ran on the metrics Asset and drafted the month before the run.
     beijing_today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
     previous_month = (beijing_today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)

@@ -17,6 +17,9 @@ def test_compose_file_has_the_stack_with_health_checks_and_no_secrets():
     services = compose["services"]
     assert {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker", "airflow-triggerer",
             "airflow-init", "airflow-metadata", "warehouse", "redis", "archive-api"} <= set(services)  # fmt: skip
+    # the heavy queue has a worker of its own, which also serves the default queue
+    assert "--queues heavy,default" in services["airflow-worker-heavy"]["command"]
+    assert compose["x-airflow-common"]["environment"]["SKILLS_HEAVY_QUEUE"] == "heavy"
     for name, service in services.items():
         if name != "airflow-init":
             assert "healthcheck" in service, name

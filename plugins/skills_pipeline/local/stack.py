@@ -1,7 +1,8 @@
 """The full Airflow stack as local processes: what docker-compose.yml runs, without Docker.
 
-Starts Airflow's api-server, scheduler, dag-processor, triggerer and a Celery worker (CeleryExecutor, Redis as
-broker, a PostgreSQL metadata database of its own), drives them only through the public REST API — the way an
+Starts Airflow's api-server, scheduler, dag-processor, triggerer and two Celery workers (CeleryExecutor, Redis as
+broker, a PostgreSQL metadata database of its own; the second worker serves the heavy queue), and on request a hot
+standby of the warehouse (local/replica.py), drives them only through the public REST API — the way an
 operator or another system would — and stops everything it started, whatever happens. Used by `make stack` and
 by the test suite, so the nightly DAGs are proven under the real scheduler and distributed executor, not only
 through `dag.test`.
@@ -29,6 +30,7 @@ import httpx
 import psycopg
 
 from skills_pipeline import settings
+from skills_pipeline.local.replica import ReplicaError, Standby
 from skills_pipeline.schedule import nightly_run_time
 from skills_pipeline.warehouse import with_database
 
@@ -38,7 +40,14 @@ METADATA_SERVER_ENV = "SKILLS_STACK_POSTGRES_URL"  # a server where the stack ma
 BROKER_URL_ENV = "SKILLS_STACK_REDIS_URL"
 DEFAULT_METADATA_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "celery-worker")
+# Two Celery workers, as a fleet has: one for the default queue, one for the heavy queue (the heavy pool's work:
+# the social-security load and the dbt models, operations.heavy_task_args) and the default queue too.
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "celery-worker", "celery-heavy-worker")
+# A worker lost mid-task (killed, its machine gone) leaves its task "running" with no heartbeat and its reserved
+# messages unacknowledged: the scheduler fails such a task after this many seconds and it is retried on a worker
+# that is alive, and the broker hands the lost worker's messages to another after as long. Airflow's defaults
+# (5 minutes; a day for Redis) suit a fleet; the local stack, whose test kills a worker, shortens them.
+LOST_WORKER_SECONDS = 60
 TERMINAL_STATES = {"success", "failed"}
 
 
@@ -67,11 +76,16 @@ class LocalStack:
     metadata_database: str
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     password: str = ""
+    with_standby: bool = False
+    killed: set[str] = field(default_factory=set)  # components killed on purpose (kill), not failures
+    standby: Standby | None = None  # a hot standby of the warehouse, streaming through the night (local/replica.py)
     _token: str | None = None
     _previous_sigterm: object = None
 
     @classmethod
-    def create(cls, worker_concurrency: int = 2) -> LocalStack:
+    def create(cls, worker_concurrency: int = 2, standby: bool = False) -> LocalStack:
+        """`standby`: also start a hot standby of the warehouse, as the read API and the analysts use it past one
+        machine (docs/scaling.md)."""
         home = Path(tempfile.mkdtemp(prefix="skills-stack-"))
         port = _free_port()
         server = os.environ.get(METADATA_SERVER_ENV, DEFAULT_METADATA_SERVER)
@@ -91,8 +105,13 @@ class LocalStack:
             "AIRFLOW__CELERY__BROKER_URL": os.environ.get(BROKER_URL_ENV, DEFAULT_BROKER),
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
-            # Each stack gets its own Celery queue, so two stacks sharing one Redis never take each other's tasks.
+            # Each stack gets its own Celery queues, so two stacks sharing one Redis never take each other's tasks.
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"skills-{database}",
+            "SKILLS_HEAVY_QUEUE": f"skills-{database}-heavy",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(LOST_WORKER_SECONDS),
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(LOST_WORKER_SECONDS * 2),
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": str(LOST_WORKER_SECONDS),
+            "SKILLS_RETRY_DELAY_SECONDS": "5",
             "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -116,7 +135,7 @@ class LocalStack:
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "plugins"), os.environ.get("PYTHONPATH")])),
         }
-        return cls(home, port, env, server, database, password=password)
+        return cls(home, port, env, server, database, password=password, with_standby=standby)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -158,7 +177,12 @@ class LocalStack:
             "dag-processor": ["dag-processor"],
             "triggerer": ["triggerer"],
             "celery-worker": ["celery", "worker", "--queues", self.env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]],
-        }
+            "celery-heavy-worker": [
+                # its own node name, and no second log server on the first worker's port (both write the same folder)
+                "celery", "worker", "--celery-hostname", "heavy@%h", "--skip-serve-logs",
+                "--queues", f"{self.env['SKILLS_HEAVY_QUEUE']},{self.env['AIRFLOW__OPERATORS__DEFAULT_QUEUE']}",
+            ],
+        }  # fmt: skip
         for name in COMPONENTS:
             logfile = open(self.home / f"{name}.log", "wb")  # noqa: SIM115  (closed with the process in stop())
             self.processes[name] = subprocess.Popen(
@@ -170,8 +194,20 @@ class LocalStack:
             )
         self._wait_for_api(timeout)
         print(f"stack: {', '.join(COMPONENTS)} running; API at http://127.0.0.1:{self.port}", flush=True)
+        if self.with_standby:
+            from skills_pipeline import warehouse
+
+            try:
+                self.standby = Standby.start(warehouse.warehouse_url(), self.home / "standby")
+            except ReplicaError as error:  # e.g. a configured warehouse that grants this machine no replication
+                print(f"stack: no hot standby ({error}); the night runs without one", flush=True)
+            else:
+                print(f"stack: hot standby of the warehouse streaming at {self.standby.url}", flush=True)
 
     def stop(self) -> None:
+        if self.standby is not None:
+            self.standby.stop()
+            self.standby = None
         for process in self.processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -190,8 +226,18 @@ class LocalStack:
             log.warning("could not drop the stack's metadata database %s: %s", self.metadata_database, error)
         shutil.rmtree(self.home, ignore_errors=True)
 
+    def kill(self, component: str) -> None:
+        """SIGKILL a component and its children, as a lost machine would: no shutdown, no goodbye to the broker."""
+        process = self.processes[component]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        self.killed.add(component)
+        print(f"stack: {component} killed", flush=True)
+
     def _check_alive(self) -> None:
         for name, process in self.processes.items():
+            if name in self.killed:
+                continue
             if process.poll() is not None:
                 tail = (self.home / f"{name}.log").read_text(errors="replace")[-3000:]
                 raise StackError(f"{name} exited with code {process.returncode}; last log lines:\n{tail}")
@@ -246,6 +292,11 @@ class LocalStack:
     def trigger(self, dag_id: str, logical_date: dt.datetime, conf: dict | None = None) -> str:
         body = {"logical_date": logical_date.isoformat(), "conf": conf or {}}
         return self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def running_tasks(self, dag_id: str) -> list[dict]:
+        """The task instances of `dag_id` running now, in any of its runs."""
+        found = self.api("GET", f"/dags/{dag_id}/dagRuns/~/taskInstances", params={"state": "running"})
+        return found["task_instances"]
 
     def runs(self, dag_id: str) -> list[dict]:
         return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after", "limit": 100})["dag_runs"]
@@ -320,11 +371,17 @@ def run_demo(persons: int = 500, day: dt.date = dt.date(2026, 6, 1)) -> int:
         generate(GeneratorConfig(out=landing, persons=persons, start=day, end=day, history_months=3,
                                  defects=DefectRates.none()))  # fmt: skip
         os.environ[settings.LANDING_ROOT_ENV] = str(landing)
-        with LocalStack.create() as stack:
+        with LocalStack.create(standby=True) as stack:
             results = run_nightly(stack, day)
-        with psycopg.connect(url) as conn:
-            persons_archived = conn.execute("select count(*) from archive.persons").fetchone()[0]
-        print(f"stack: the archive now holds {persons_archived:,} persons ({persons:,} generated for this night)")
+            with psycopg.connect(url) as conn:
+                persons_archived = conn.execute("select count(*) from archive.persons").fetchone()[0]
+            print(f"stack: the archive now holds {persons_archived:,} persons ({persons:,} generated for this night)")
+            if stack.standby is not None:
+                caught_up = stack.standby.wait_for_primary()
+                with psycopg.connect(stack.standby.url) as conn:
+                    replicated = conn.execute("select count(*) from archive.persons").fetchone()[0]
+                print(f"stack: the hot standby had replayed the night {caught_up:.1f}s after it ended: it serves "
+                      f"{replicated:,} archives (docs/scaling.md: the read API and analysts on a replica)")  # fmt: skip
     finally:
         shutil.rmtree(landing, ignore_errors=True)
     ok = [run["state"] for run in results.values()] == ["success"] * len(NIGHTLY_DAGS)
