@@ -1,9 +1,14 @@
 """Shared fixtures. Tests run against a real PostgreSQL: the server at SKILLS_TEST_WAREHOUSE_URL when set (CI can
 point it at a local PostgreSQL 15), otherwise an embedded PostgreSQL 16 started for the session and stopped after.
-Each session works in a database of its own, dropped at the end."""
+Each session works in a database of its own, dropped at the end.
+
+The suite runs on every core (pytest-xdist, `-n auto` in pyproject.toml, a file per worker at a time): each worker
+process is a session of its own here, with its own temporary folder (state, Airflow home, embedded server) and its
+own dbt target folder (DBT_TARGET_PATH), so no two workers write the same file or database."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -18,6 +23,10 @@ import pytest
 # Airflow reads its configuration at import time, so this runs before any test module imports it.
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="skills-tests-"))
 os.environ["SKILLS_STATE_DIR"] = str(SESSION_DIR / "state")
+# dbt's manifest, run results and logs: per session, seeded with the manifest `make venv` parsed (the DAGs render
+# from it until a test parses again).
+os.environ["DBT_TARGET_PATH"] = str(SESSION_DIR / "dbt-target")
+os.environ["DBT_LOG_PATH"] = str(SESSION_DIR / "dbt-logs")
 os.environ.pop("SKILLS_LANDING_ROOT", None)
 os.environ["SKILLS_PSEUDONYM_KEY"] = "test-key-" + "0123456789abcdef" * 3  # a throwaway key for test data only
 os.environ.pop("SKILLS_PSEUDONYM_KEY_FILE", None)
@@ -31,7 +40,24 @@ from skills_pipeline import dbt_build  # noqa: E402  (after the environment abov
 from skills_pipeline import warehouse as warehouse_module  # noqa: E402
 from skills_pipeline.local import runner  # noqa: E402
 
+if (dbt_build.project_dir() / "target" / "manifest.json").exists():
+    dbt_build.target_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copy(dbt_build.project_dir() / "target" / "manifest.json", dbt_build.manifest_path())
+
 runner.configure_airflow()
+
+
+# The longest files first (minutes each, mostly waiting on Airflow, dbt and PostgreSQL): with the suite spread over the
+# cores a file at a time, one started last would run on alone while the other workers sit idle.
+LONGEST_FIRST = ("test_stack.py", "test_end_to_end.py", "test_faults.py", "test_incremental_build.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
 
 
 def _admin_url() -> tuple[str, object | None]:
@@ -57,7 +83,10 @@ def warehouse_url():
     url = warehouse_module.with_database(admin_url, database)
     os.environ["SKILLS_WAREHOUSE_URL"] = url
     os.environ.setdefault("SKILLS_STACK_POSTGRES_URL", admin_url)  # the local stack's metadata database lives here
-    warehouse_module.apply_roles()  # roles are cluster-wide; dbt's grants and policies need them
+    # Roles are cluster-wide (dbt's grants and policies need them): workers sharing a configured server take turns.
+    with open(Path(tempfile.gettempdir()) / "skills-tests-roles.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        warehouse_module.apply_roles()
     try:
         yield url
     finally:

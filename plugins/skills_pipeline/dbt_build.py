@@ -14,8 +14,14 @@ def project_dir() -> Path:
     return settings.project_root() / "dbt_project"
 
 
+def target_dir() -> Path:
+    """dbt's target folder: DBT_TARGET_PATH (dbt reads it too) when set, else the project's own."""
+    configured = os.environ.get("DBT_TARGET_PATH")
+    return Path(configured) if configured else project_dir() / "target"
+
+
 def manifest_path() -> Path:
-    return project_dir() / "target" / "manifest.json"
+    return target_dir() / "manifest.json"
 
 
 def profile_env(url: str | None = None) -> dict[str, str]:

@@ -107,7 +107,7 @@ def test_with_a_heavy_queue_configured_the_heavy_tasks_go_to_it(monkeypatch, dbt
     from airflow.dag_processing.dagbag import DagBag
 
     monkeypatch.setenv("SKILLS_HEAVY_QUEUE", "heavy")
-    dags = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False).dags
+    dags = DagBag(dag_folder=str(DAGS_FOLDER)).dags
     ingest = dags["ingest_feeds"]
     assert ingest.get_task("social_security.load").queue == "heavy"
     assert ingest.get_task("training.load").queue != "heavy"

@@ -44,7 +44,7 @@ def _marts(db) -> dict[str, list[str]]:
 
 
 def _rows_inserted(model: str) -> int:
-    results = json.loads((dbt_build.project_dir() / "target" / "run_results.json").read_text(encoding="utf-8"))
+    results = json.loads((dbt_build.target_dir() / "run_results.json").read_text(encoding="utf-8"))
     (result,) = [r for r in results["results"] if r["unique_id"] == f"model.skills_archive.{model}"]
     return result["adapter_response"]["rows_affected"]
 

@@ -71,7 +71,7 @@ def test_loads_and_builds_leave_statistics_and_the_contribution_key_is_enforced(
         db.execute(orphan)
 
     # So the key's dbt test reads the catalog, not the rows ...
-    results = json.loads((dbt_build.project_dir() / "target" / "run_results.json").read_text(encoding="utf-8"))
+    results = json.loads((dbt_build.target_dir() / "run_results.json").read_text(encoding="utf-8"))
     (compiled,) = [
         r["compiled_code"] for r in results["results"]
         if r["unique_id"].startswith("test.skills_archive.unique_combination_of_columns_stg_social_security")
@@ -131,7 +131,7 @@ def test_a_night_leaves_its_batches_in_the_watermark_statistics_and_month_keys_a
         "select count(*) from pg_index where indrelid = 'intermediate.int_employment__contribution_months'::regclass "
         "and indisunique and indnullsnotdistinct"
     ).fetchone() == (1,)
-    results = json.loads((dbt_build.project_dir() / "target" / "run_results.json").read_text(encoding="utf-8"))
+    results = json.loads((dbt_build.target_dir() / "run_results.json").read_text(encoding="utf-8"))
     (compiled,) = [
         r["compiled_code"] for r in results["results"]
         if r["unique_id"].startswith("test.skills_archive.unique_combination_of_columns_int_employment")
