@@ -118,6 +118,7 @@ def cmd_export_talent_pool(args) -> int:
     import csv
 
     from skills_pipeline import warehouse
+    from skills_pipeline.delivery import talent_pool
 
     with warehouse.connect() as conn:
         if conn.execute("select to_regclass('metrics.high_skilled_talent_pool')").fetchone()[0] is None:
@@ -126,8 +127,7 @@ def cmd_export_talent_pool(args) -> int:
             )
         rows = conn.execute(
             f"select {', '.join(TALENT_POOL_COLUMNS)} from metrics.high_skilled_talent_pool "
-            "where (%(region)s::text is null or region_code = %(region)s "
-            "or left(region_code, 4) || '00' = %(region)s or left(region_code, 2) || '0000' = %(region)s) "
+            f"where {talent_pool.IN_REGION} "
             "and (%(occupation)s::text is null or occupation_code = %(occupation)s) "
             "order by region_code, occupation_code, skill_rank desc, person_id",
             {"region": args.region, "occupation": args.occupation},

@@ -146,7 +146,7 @@ def print_institutions_summary() -> None:
     if public:
         print(f"  public lists: {public[-1].resolve().as_uri()} (catalogues and grades, HTML and CSV)")
     print(f"  high-skilled talent pool: {pool:,} person-occupations ({promoted:,} by a competition's promotion); "
-          "skills-pipeline export talent-pool --out FILE")  # fmt: skip
+          f"{console.command_name()} export talent-pool --out FILE")  # fmt: skip
 
 
 def print_settlement_summary() -> None:

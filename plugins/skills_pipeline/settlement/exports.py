@@ -130,8 +130,9 @@ def _row(sheet, values: list) -> list:
     return [value if isinstance(value, Cell) else inert(value) for value in values]
 
 
-def _cell(sheet, value, bold: bool = False, money: bool = False) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=inert(value))
+def _cell(sheet, value, bold: bool = False, money: bool = False, own_formula: bool = False) -> WriteOnlyCell:
+    """A styled cell; its value made inert unless it is one of our own formulas (_formula)."""
+    cell = WriteOnlyCell(sheet, value=value if own_formula else inert(value))
     if bold:
         cell.font = Font(bold=True)
     if money:
@@ -296,13 +297,8 @@ def _summary_sheet(book, run: dict, payees: list[tuple], labels: dict, line_tota
 
 
 def _formula(sheet, formula: str, money: bool = False, bold: bool = False) -> WriteOnlyCell:
-    """One of our own formulas (never text from a feed: that is made inert by _cell)."""
-    cell = WriteOnlyCell(sheet, value=formula)
-    if bold:
-        cell.font = Font(bold=True)
-    if money:
-        cell.number_format = MONEY
-    return cell
+    """One of our own formulas (never text from a feed, which _cell makes inert)."""
+    return _cell(sheet, formula, bold=bold, money=money, own_formula=True)
 
 
 def write_workbook(conn: psycopg.Connection, run_id: int, out) -> tuple[int, Decimal]:

@@ -11,7 +11,7 @@ import psycopg
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from skills_pipeline.delivery import problems
+from skills_pipeline.delivery import problems, talent_pool
 from skills_pipeline.delivery.api.access import Token, Warehouse, require_region
 from skills_pipeline.delivery.api.http import JSON, conditional, plain, problem
 from skills_pipeline.delivery.api.schemas import (
@@ -114,17 +114,13 @@ def skilled_shares(
     return _answer(request, rows)
 
 
-# A region filter matches the county itself, or its city (first four digits), or the province (first two).
-TALENT_POOL = """
+TALENT_POOL = f"""
 select
     person_id as pseudonym, region_code, occupation_code, occupation_name, skill_rank, level_name, attained_date,
     evidence_kind, evidence_id
 from metrics.high_skilled_talent_pool
 where
-    (
-        %(region)s::text is null or region_code = %(region)s
-        or left(region_code, 4) || '00' = %(region)s or left(region_code, 2) || '0000' = %(region)s
-    )
+    {talent_pool.IN_REGION}
     and (%(occupation)s::text is null or occupation_code = %(occupation)s)
     and skill_rank >= %(rank)s
     and (person_id, occupation_code) > (%(person)s, %(after_occupation)s)
