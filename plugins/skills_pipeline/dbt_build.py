@@ -20,8 +20,14 @@ def target_dir() -> Path:
     return Path(configured) if configured else project_dir() / "target"
 
 
+MANIFEST_ENV = "SKILLS_DBT_MANIFEST"
+
+
 def manifest_path() -> Path:
-    return target_dir() / "manifest.json"
+    """The manifest the build_archive DAG renders its dbt tasks from: SKILLS_DBT_MANIFEST (a file no dbt run writes,
+    set by the local stack for its processes), else the one in dbt's target folder."""
+    configured = os.environ.get(MANIFEST_ENV)
+    return Path(configured) if configured else target_dir() / "manifest.json"
 
 
 def profile_env(url: str | None = None) -> dict[str, str]:

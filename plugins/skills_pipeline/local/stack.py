@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from skills_pipeline import settings
+from skills_pipeline import dbt_build, settings
 from skills_pipeline.local.replica import ReplicaError, Standby
 from skills_pipeline.schedule import nightly_run_time
 from skills_pipeline.warehouse import with_database
@@ -94,9 +94,18 @@ class LocalStack:
         password = secrets.token_urlsafe(16)
         (home / "passwords.json").write_text(json.dumps({"admin": password}))
         root = settings.project_root()
+        # The DAGs render from a copy of the manifest that no dbt run writes: a worker parses build_archive at every
+        # task's start, while the dbt tasks beside it would rewrite a shared target folder's manifest under it.
+        manifest = home / "manifest.json"
+        if dbt_build.manifest_path().exists():
+            shutil.copy(dbt_build.manifest_path(), manifest)
+        inherited = {name: value for name, value in os.environ.items()
+                     if name not in ("SKILLS_LOCAL_RUNNER", "DBT_TARGET_PATH", "DBT_LOG_PATH")}  # fmt: skip
         env = {
             # Not the local runner's marker: under the scheduler and triggerer the DAGs keep their deadline alerts.
-            **{name: value for name, value in os.environ.items() if name != "SKILLS_LOCAL_RUNNER"},
+            # Nor a dbt target folder of the caller's: each task's dbt run works in a folder of its own.
+            **inherited,
+            dbt_build.MANIFEST_ENV: str(manifest),
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
@@ -356,7 +365,7 @@ def run_nightly(stack: LocalStack, day: dt.date, timeout: float = 1500) -> dict[
 
 def run_demo(persons: int = 500, day: dt.date = dt.date(2026, 6, 1)) -> int:
     """`skills-pipeline stack`: generate one night of feeds, run it through the local stack, check and report."""
-    from skills_pipeline import dbt_build, warehouse
+    from skills_pipeline import warehouse
     from skills_pipeline.local import embedded, runner
     from skills_pipeline.local.generator import DefectRates, GeneratorConfig, generate
 
