@@ -53,6 +53,15 @@ def _answer(request: Request, rows: list[dict], **more) -> Response:
     return conditional(request, json.dumps({"rows": rows, **more}, ensure_ascii=False, default=plain))
 
 
+def _monthly_rows(request: Request, grant, warehouse, query: str, region, from_month, to_month, limit) -> Response:
+    """A monthly metric's rows for a region and a span of months, as the token's role sees them."""
+    require_region(grant, region)
+    first, last = _months(from_month, to_month)
+    with warehouse.connection(grant) as conn:
+        rows = _rows(conn, query, {"region": region, "first": first, "last": last, "limit": limit})
+    return _answer(request, rows)
+
+
 EMPLOYMENT_RATES = """
 select
     completion_month, breakdown as region_level, breakdown_value as region_code, employed_trainees,
@@ -78,11 +87,7 @@ def employment_rates(
     request: Request, grant: Token, warehouse: Warehouse, region: Region = None, from_month: Month = None,
     to_month: Month = None, limit: Limit = 1_000,
 ) -> Response:  # fmt: skip
-    require_region(grant, region)
-    first, last = _months(from_month, to_month)
-    with warehouse.connection(grant) as conn:
-        rows = _rows(conn, EMPLOYMENT_RATES, {"region": region, "first": first, "last": last, "limit": limit})
-    return _answer(request, rows)
+    return _monthly_rows(request, grant, warehouse, EMPLOYMENT_RATES, region, from_month, to_month, limit)
 
 
 SKILLED_SHARES = """
@@ -107,11 +112,7 @@ def skilled_shares(
     request: Request, grant: Token, warehouse: Warehouse, region: Region = None, from_month: Month = None,
     to_month: Month = None, limit: Limit = 1_000,
 ) -> Response:  # fmt: skip
-    require_region(grant, region)
-    first, last = _months(from_month, to_month)
-    with warehouse.connection(grant) as conn:
-        rows = _rows(conn, SKILLED_SHARES, {"region": region, "first": first, "last": last, "limit": limit})
-    return _answer(request, rows)
+    return _monthly_rows(request, grant, warehouse, SKILLED_SHARES, region, from_month, to_month, limit)
 
 
 TALENT_POOL = f"""
