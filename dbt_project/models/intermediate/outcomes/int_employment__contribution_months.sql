@@ -13,6 +13,9 @@
     Indexes: the key is a unique index (post-hook unique_key_index), which serves the models that look a night's
     persons up and spares the key's test a scan of every month; the index on employment_month gives
     metrics.skilled_talent_shares the first and last month without a scan.
+
+    The contributions are partitioned by month: the night's months, named as literals (in_months), keep the plan to
+    their partitions.
 -#}
 {{
     config(
@@ -26,6 +29,10 @@
         post_hook="{{ unique_key_index(['person_id', 'employment_month']) }}",
     )
 }}
+
+{%- set night_months = months_after(
+    ref('stg_social_security__contributions'), incremental_watermark('last_seen_batch_id')
+) %}
 
 with
 
@@ -45,7 +52,9 @@ insurance_types as (
             person_id,
             contribution_month
         from contributions
-        where batch_id > {{ incremental_watermark('last_seen_batch_id') }}
+        where
+            batch_id > {{ incremental_watermark('last_seen_batch_id') }}
+            and {{ in_months('contribution_month', night_months) }}
     ),
 {% endif %}
 
@@ -57,6 +66,7 @@ relevant_contributions as (
             on
                 contributions.person_id = touched_person_months.person_id
                 and contributions.contribution_month = touched_person_months.contribution_month
+        where {{ in_months('contributions.contribution_month', night_months) }}
     {% endif %}
 ),
 

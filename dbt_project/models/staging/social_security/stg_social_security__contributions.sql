@@ -4,6 +4,9 @@
     wins, so a late file carrying an older version cannot overwrite a newer one.
     The unique index on the key (person and month first) serves the lookups of the touched persons and months by
     the models downstream, and lets the key's uniqueness test read the catalog instead of every row.
+
+    Partitioned by contribution month (macros/partitioned_by_month.sql): a night's new months get their partitions
+    first (pre-hook), and its stored versions are looked up in the partitions of the months it brings only.
 -#}
 {{
     config(
@@ -11,9 +14,13 @@
         unique_key=['person_id', 'employer_code', 'insurance_type', 'contribution_month'],
         incremental_strategy='delete+insert',
         indexes=[{'columns': ['batch_id']}],
+        partition_by_month='contribution_month',
+        pre_hook="{{ month_partitions_of_night(source('social_security', 'contributions')) }}",
         post_hook="{{ unique_key_index(['person_id', 'contribution_month', 'insurance_type', 'employer_code']) }}",
     )
 }}
+
+{%- set night_months = months_after(source('social_security', 'contributions'), incremental_watermark('batch_id')) %}
 
 with
 
@@ -56,6 +63,7 @@ candidates as (
                 and stored_versions.employer_code = new_versions.employer_code
                 and stored_versions.insurance_type = new_versions.insurance_type
                 and stored_versions.contribution_month = new_versions.contribution_month
+        where {{ in_months('stored_versions.contribution_month', night_months) }}
     {% endif %}
 ),
 
