@@ -84,28 +84,25 @@ def ensure_raw_table(conn: psycopg.Connection, feed: Feed) -> None:
         )
 
 
-def ensure_pseudonymised_view(conn: psycopg.Connection, feed: Feed) -> None:
-    """(Re)create pseudonymised.<feed>: raw.<feed> without its personal columns, the only way the transformer reads
-    the records (migration 013). Columns come in the table's order, so a column added to the contract is appended."""
-    columns = [
+def _column_names(conn: psycopg.Connection, relation: str) -> list[str]:
+    """The columns of a table or view, in their order."""
+    return [
         name
         for (name,) in conn.execute(
             "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 and not attisdropped "
             "order by attnum",
-            (feed.raw_table,),
+            (relation,),
         )
-        if name not in feed.personal_columns
     ]
+
+
+def ensure_pseudonymised_view(conn: psycopg.Connection, feed: Feed) -> None:
+    """(Re)create pseudonymised.<feed>: raw.<feed> without its personal columns, the only way the transformer reads
+    the records (migration 013). Columns come in the table's order, so a column added to the contract is appended."""
+    columns = [name for name in _column_names(conn, feed.raw_table) if name not in feed.personal_columns]
     view = sql.Identifier(*feed.pseudonymised_view.split("."))
     if conn.execute("select to_regclass(%s)", (feed.pseudonymised_view,)).fetchone()[0] is not None:
-        shown = [
-            name
-            for (name,) in conn.execute(
-                "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 order by attnum",
-                (feed.pseudonymised_view,),
-            )
-        ]
-        if shown == columns:
+        if _column_names(conn, feed.pseudonymised_view) == columns:
             return  # as it should be: no lock taken on a view a build may be reading
     conn.execute(
         sql.SQL("create or replace view {} as select {} from {}").format(
