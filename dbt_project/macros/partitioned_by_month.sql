@@ -40,17 +40,51 @@
     do $month_partitions$
     declare
         parent regclass := '{{ relation }}'::regclass;
-        parent_name text := (select relname from pg_class where oid = parent);
         month date;
         partition_name text;
     begin
+        {{ _create_month_partitions(relation, months_sql) }}
+    end
+    $month_partitions$
+{% endmacro %}
+
+
+{#-
+    For a warehouse upgraded from a version that built `relation` as a plain table: the statements that rebuild it
+    partitioned by `month_column`, once, in the model's transaction: renamed aside, recreated partitioned with its
+    columns, defaults and indexes (LIKE … INCLUDING ALL), given its months' partitions and its rows, and dropped.
+    Nothing (`select 1`) when it is partitioned already, which one catalog lookup tells as the hook is rendered.
+-#}
+{% macro partitioned_in_place(relation, month_column) %}
+    {%- set found = run_query("select relkind from pg_class where oid = to_regclass('" ~ relation ~ "')") -%}
+    {%- if found.rows | length == 1 and found.columns[0].values()[0] == 'r' -%}
+        {%- set plain = relation.incorporate(path={'identifier': relation.identifier ~ '__unpartitioned'}) -%}
+        {%- do log(relation ~ ' is not partitioned yet: rebuilding it partitioned by ' ~ month_column, info=true) -%}
+        alter table {{ relation }} rename to {{ plain.identifier }};
+        create table {{ relation }} (like {{ plain }} including all) partition by range ({{ month_column }});
+        {{ month_partitions(relation, month_column, 'select ' ~ month_column ~ ' from ' ~ plain) }};
+        insert into {{ relation }} select * from {{ plain }};
+        drop table {{ plain }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{% endmacro %}
+
+
+{#- The PL/pgSQL loop creating the partitions (variables parent, month, partition_name). -#}
+{% macro _create_month_partitions(relation, months_sql) %}
         for month in
             select distinct date_trunc('month', found.month)::date
             from ({{ months_sql }}) as found (month)
             where found.month is not null
             order by 1
         loop
-            partition_name := format('%s_%s_%s', left(parent_name, 36), to_char(month, 'YYYYMM'), parent::oid);
+            partition_name := format(
+                '%s_%s_%s',
+                left((select relname from pg_class where oid = parent), 36),
+                to_char(month, 'YYYYMM'),
+                parent::oid
+            );
             if to_regclass(format('%I.%I', '{{ relation.schema }}', partition_name)) is null then
                 execute format(
                     'create table %I.%I partition of %s for values from (%L) to (%L)',
@@ -58,8 +92,6 @@
                 );
             end if;
         end loop;
-    end
-    $month_partitions$
 {% endmacro %}
 
 
@@ -94,9 +126,11 @@
 
 
 {#- Pre-hook of an incremental model partitioned by month: the partitions of the months that `source`'s batches
-    after the model's watermark bring, created before dbt's delete+insert writes into them. -#}
+    after the model's watermark bring, created before dbt's delete+insert writes into them (and the table rebuilt
+    partitioned if an earlier version built it plain). -#}
 {% macro month_partitions_of_night(source, batch_column='batch_id') %}
     {%- if is_incremental() -%}
+        {{ partitioned_in_place(this, config.get('partition_by_month')) }};
         {{ month_partitions(
             this,
             config.get('partition_by_month'),

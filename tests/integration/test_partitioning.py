@@ -1,6 +1,7 @@
 """Contributions are partitioned by month (dbt_project/macros/partitioned_by_month.sql): one partition per
-contribution month, new months get theirs on the night they arrive, and a night's queries are planned on the
-partitions of the months it touched only (EXPLAIN names no other)."""
+contribution month, new months get theirs on the night they arrive, a night's queries are planned on the
+partitions of the months it touched only (EXPLAIN names no other), and a warehouse whose table an earlier version
+built plain gets it partitioned on its next night."""
 
 from __future__ import annotations
 
@@ -131,3 +132,35 @@ def test_contributions_are_partitioned_by_month_and_a_night_plans_on_its_months_
         (person[0], months[1], outcome.batch_id),
     ).fetchone()[0]
     assert verdicts[months[1]] is (others > 0)
+
+    # An upgraded warehouse: the table as a version before partitioning built it (plain, its two indexes). The next
+    # night rebuilds it partitioned, with every row and index, and adds its own.
+    stored = db.execute(f"select count(*) from {CONTRIBUTIONS}").fetchone()[0]
+    (owner,) = db.execute(
+        f"select relowner::regrole::text from pg_class where oid = '{CONTRIBUTIONS}'::regclass"
+    ).fetchone()
+    db.execute(f"create table staging.plain as select * from {CONTRIBUTIONS}")
+    db.execute(f"drop table {CONTRIBUTIONS}")
+    db.execute("alter table staging.plain rename to stg_social_security__contributions")
+    db.execute(f"alter table {CONTRIBUTIONS} owner to {owner}")
+    db.execute(f"create index on {CONTRIBUTIONS} (batch_id)")
+    db.execute(
+        f"create unique index on {CONTRIBUTIONS} (person_id, contribution_month, insurance_type, employer_code) "
+        "nulls not distinct"
+    )
+    older_month = dt.date(new_month.year - 1, new_month.month, 1)
+    later = {**arrival, "contribution_month": f"{older_month:%Y-%m}", "updated_at": f"{night} 08:00:00"}
+    write_csv(landing, "social_security", [later], name="later.csv", day=night + dt.timedelta(days=1), chinese=False)
+    (outcome,) = loader.ingest("social_security", night + dt.timedelta(days=1), landing_root=str(landing)).files
+    assert outcome.rows_loaded == 1, outcome.describe()
+    dbt("run", "--quiet", "--select", "stg_social_security__contributions")
+    assert db.execute(
+        "select count(*) from pg_partitioned_table where partrelid = %s::regclass", (CONTRIBUTIONS,)
+    ).fetchone() == (1,)
+    assert len(_partitions(db)) == len(months) + 2
+    assert db.execute(f"select count(*) from {CONTRIBUTIONS}").fetchone()[0] == stored + 1
+    indexed = db.execute(
+        "select array_agg(pg_get_indexdef(indexrelid) order by 1) from pg_index where indrelid = %s::regclass",
+        (CONTRIBUTIONS,),
+    ).fetchone()[0]
+    assert len(indexed) == 2 and any("UNIQUE" in d and "NULLS NOT DISTINCT" in d for d in indexed), indexed
