@@ -6,8 +6,9 @@
     - A full build (this override of dbt-postgres's create_table_as) computes the rows once into a temporary
       table, creates the partitioned table with one partition per month found, and inserts the rows. A model's
       temporary tables (an incremental night's new rows) stay plain.
-    - An incremental night creates the partitions of its new months first (pre-hook month_partitions, from the
-      months its new batches bring: months_after), then dbt's delete+insert writes into them.
+    - An incremental night creates the partitions of its new months first (pre-hook month_partitions_of_night,
+      from the months its new batches bring), then dbt's delete+insert writes into them. A table an earlier version
+      built plain is rebuilt partitioned first, once (partitioned_in_place).
     - The models then name the night's months as literals (in_months), so PostgreSQL prunes the other partitions
       when it plans the night's queries: EXPLAIN lists only the touched months (tests/integration/
       test_partitioning.py).
