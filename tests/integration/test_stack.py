@@ -65,7 +65,9 @@ def test_nightly_dags_succeed_under_the_scheduler_and_celery_workers(
         # which serves both queues, finishes the night once the lost tasks are found without a heartbeat.
         killer = threading.Thread(target=kill_a_worker_once_busy, args=(local,), daemon=True)
         killer.start()
-        results = stack.run_nightly(local, DAY, timeout=1500)
+        # A bound on waiting, not a speed target: on a slow day of this shared machine the whole suite took half as
+        # long again, and the night under two other test files' load ran past 1,500 s while still progressing.
+        results = stack.run_nightly(local, DAY, timeout=2400)
         killer.join(timeout=10)
         assert local.killed == {"celery-worker"}
         assert {dag_id: run["state"] for dag_id, run in results.items()} == {
