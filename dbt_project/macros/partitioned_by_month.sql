@@ -24,7 +24,7 @@
             {{ sql }}
         );
         create table {{ relation }} (like {{ rows }}) partition by range ({{ month_column }});
-        {{ month_partitions(relation, month_column, 'select distinct ' ~ month_column ~ ' from ' ~ rows) }};
+        {{ month_partitions(relation, 'select ' ~ month_column ~ ' from ' ~ rows) }};
         insert into {{ relation }} select * from {{ rows }}
     {%- else -%}
         {{ dbt.postgres__create_table_as(temporary, relation, sql) }}
@@ -37,7 +37,7 @@
     dates) returns. A partition is named after its parent, its month and the parent's OID: a full refresh builds the
     new table beside the old one (dbt renames them after), so a name without the OID would already be taken.
 -#}
-{% macro month_partitions(relation, month_column, months_sql) %}
+{% macro month_partitions(relation, months_sql) %}
     do $month_partitions$
     declare
         parent regclass := '{{ relation }}'::regclass;
@@ -63,7 +63,7 @@
         {%- do log(relation ~ ' is not partitioned yet: rebuilding it partitioned by ' ~ month_column, info=true) -%}
         alter table {{ relation }} rename to {{ plain.identifier }};
         create table {{ relation }} (like {{ plain }} including all) partition by range ({{ month_column }});
-        {{ month_partitions(relation, month_column, 'select ' ~ month_column ~ ' from ' ~ plain) }};
+        {{ month_partitions(relation, 'select ' ~ month_column ~ ' from ' ~ plain) }};
         insert into {{ relation }} select * from {{ plain }};
         drop table {{ plain }}
     {%- else -%}
@@ -134,7 +134,6 @@
         {{ partitioned_in_place(this, config.get('partition_by_month')) }};
         {{ month_partitions(
             this,
-            config.get('partition_by_month'),
             'select ' ~ config.get('partition_by_month') ~ ' from ' ~ source
             ~ ' where ' ~ batch_column ~ ' > ' ~ incremental_watermark(batch_column)
         ) }}
