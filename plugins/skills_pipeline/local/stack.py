@@ -336,6 +336,17 @@ class LocalStack:
 NIGHTLY_DAGS = ["ingest_feeds", "build_archive", "settle_subsidies"]
 
 
+def _took(run: dict) -> str:
+    """' in N s' from a run's start and end as the REST API gives them, or '' when either is missing."""
+    try:
+        seconds = (
+            dt.datetime.fromisoformat(run["end_date"]) - dt.datetime.fromisoformat(run["start_date"])
+        ).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return ""
+    return f" in {seconds:.0f} s"
+
+
 def run_nightly(stack: LocalStack, day: dt.date, timeout: float = 1500) -> dict[str, dict]:
     """Trigger ingestion of data date `day` through the REST API and follow the Asset chain it sets off:
     ingest_feeds → build_archive (on the four raw Assets) → settle_subsidies (on the metrics Asset)."""
@@ -359,7 +370,10 @@ def run_nightly(stack: LocalStack, day: dt.date, timeout: float = 1500) -> dict[
         previous_dag = dag_id
     for dag_id, run in results.items():
         failed = [] if run["state"] == "success" else stack.failed_tasks(dag_id, run["dag_run_id"])
-        print(f"stack: {dag_id} {run['dag_run_id']}: {run['state']}" + (f" (failed: {failed})" if failed else ""))
+        print(
+            f"stack: {dag_id} {run['dag_run_id']}: {run['state']}{_took(run)}"
+            + (f" (failed: {failed})" if failed else "")
+        )
     return results
 
 
