@@ -2,11 +2,11 @@
 ### Build the lifelong skill archive and the metrics
 
 Runs when every raw feed of the registry (`skills_pipeline.feeds.FEEDS`) has been updated (their Assets, published by
-`ingest_feeds`). Astronomer Cosmos
-renders the dbt project in `dbt_project/` as one task per seed and model, each a `dbt build` of the node and its own
-tests (a test spanning two models is a task of its own once both are built), from the manifest `dbt parse` wrote during set-up (parsing the DAG never runs dbt). When the build passes, the
-`archive` and `metrics` Assets are updated for downstream consumers, and the dbt docs of the build are written
-as one static page beside the Great Expectations Data Docs.
+`ingest_feeds`). Astronomer Cosmos renders the dbt project in `dbt_project/` as one task per seed and model, each a
+`dbt build` of the node and its own tests (a test spanning two models is a task of its own once both are built), from
+the manifest `dbt parse` wrote during set-up (parsing the DAG never runs dbt). When the build passes, the `archive`
+and `metrics` Assets are updated for downstream consumers, and the dbt docs of the build are written as one static
+page beside the Great Expectations Data Docs.
 
 Personal information: the models read ID numbers only through `vault.person_pseudonyms`; everything in `archive`
 and `metrics` carries keyed pseudonyms.
