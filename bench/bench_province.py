@@ -85,7 +85,10 @@ def stage_dbt(selector: str, exclude: str = "") -> dict:
 
     # buildable: a group's tests run once every model they read is built (a seed's relationship tests with staging)
     excluded = ["--exclude", *exclude.split()] if exclude else []
-    dbt_build.run("build", "--quiet", "--select", selector, *excluded, "--indirect-selection", "buildable")
+    dbt_build.run(
+        "build", "--quiet", "--select", selector, *excluded, "--indirect-selection", "buildable",
+        *dbt_build.NIGHTLY_BUILD_FLAGS,  # as build_archive runs it: no unit tests at night
+    )  # fmt: skip
     # Where the group's time went: its slowest nodes (models and tests), from dbt's own run results.
     results = json.loads((dbt_build.target_dir() / "run_results.json").read_text(encoding="utf-8"))
     slowest = sorted(results["results"], key=lambda r: r["execution_time"], reverse=True)[:3]

@@ -24,7 +24,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from skills_pipeline.assets import ARCHIVE_ASSET, METRICS_ASSET, RAW_ASSETS
-from skills_pipeline.dbt_build import manifest_path, project_dir, quicken_behavior_flags
+from skills_pipeline.dbt_build import NIGHTLY_BUILD_FLAGS, manifest_path, project_dir, quicken_behavior_flags
 from skills_pipeline.operations import archive_deadline, default_args, failure_callbacks, heavy_task_args
 from skills_pipeline.schedule import dag_start_date
 
@@ -71,10 +71,12 @@ def build_archive():
         # quicken_behavior_flags: dbt's adapter start-up inspects the whole stack, slow inside a task (dbt_build.py).
         # --no-write-json: each task's dbt writes its manifest.json and run_results.json into a temporary copy of the
         # project that Cosmos deletes after the task; serialising the manifest was a third of each invocation (py-spy).
+        # NIGHTLY_BUILD_FLAGS: the data tests run every night, dbt's unit tests in the test suite (dbt_build.py).
         operator_args={
             **heavy_task_args(),
             "pre_execute": quicken_behavior_flags,
             "dbt_cmd_global_flags": ["--no-write-json"],
+            "dbt_cmd_flags": list(NIGHTLY_BUILD_FLAGS),
         },
     )
 

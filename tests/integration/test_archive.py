@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
 
+from skills_pipeline import dbt_build
 from skills_pipeline.ingest import loader
 from skills_pipeline.local.generator import GeneratorConfig, generate
 from skills_pipeline.settlement import runs as settlement
@@ -17,7 +19,7 @@ ANALYST_SCHEMAS = ("staging", "intermediate", "archive", "metrics", "settlement"
 ID_PATTERN = re.compile(r"\b\d{17}[\dXx]\b")
 
 
-def test_dbt_build_on_a_generated_year_is_idempotent_settles_and_leaks_no_identity(db, dbt, tmp_path):
+def test_dbt_build_on_a_generated_year_is_idempotent_settles_and_leaks_no_identity(db, dbt, tmp_path, monkeypatch):
     start = dt.date(2026, 6, 1)
     generate(
         GeneratorConfig(out=tmp_path, persons=1200, start=start, end=start + dt.timedelta(days=3), history_months=12)
@@ -26,7 +28,13 @@ def test_dbt_build_on_a_generated_year_is_idempotent_settles_and_leaks_no_identi
         for feed in ("training", "social_security", "employment", "certificate"):
             loader.ingest(feed, day, landing_root=str(tmp_path), max_bad_row_share=1.0, fail_on_rejected=False)
 
-    dbt("build", "--quiet")  # models, seeds, data tests, unit tests, contracts
+    with monkeypatch.context() as everything:  # the suite's other builds leave the unit tests out (conftest.py)
+        for name in dbt_build.NIGHTLY_BUILD_ENV:
+            everything.delenv(name)
+        dbt("build", "--quiet")  # models, seeds, data tests, unit tests, contracts
+    results = json.loads((dbt_build.target_dir() / "run_results.json").read_text(encoding="utf-8"))["results"]
+    unit_tests = [r for r in results if r["unique_id"].startswith("unit_test.")]
+    assert len(unit_tests) >= 20 and {r["status"] for r in unit_tests} == {"pass"}, unit_tests
     counts = {
         table: db.execute(f"select count(*) from {table}").fetchone()[0]
         for table in ("archive.persons", "archive.person_events", "metrics.trainee_outcome_rates")

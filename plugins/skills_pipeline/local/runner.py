@@ -40,6 +40,10 @@ def configure_airflow() -> Path:
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        # Cosmos keeps dbt's partial-parse state for the next task in a cache folder, /tmp/cosmos by default. That
+        # state is only valid for one warehouse (dbt hashes the connection into it): two runs on one machine with
+        # different warehouses (the test workers, `make run` beside them) made each other's tasks parse from scratch.
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         # The console is for the run's own progress lines; task logs stay in Airflow's log folder.
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         # dag.test runs no scheduler or triggerer: the DAGs leave their deadline alerts out (operations.py).

@@ -142,6 +142,8 @@ class LocalStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            # dbt's partial-parse state between tasks is valid for this stack's warehouse only (runner.py says why).
+            "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "plugins"), os.environ.get("PYTHONPATH")])),
         }
         return cls(home, port, env, server, database, password=password, with_standby=standby)
