@@ -27,6 +27,9 @@ os.environ["SKILLS_STATE_DIR"] = str(SESSION_DIR / "state")
 # from it until a test parses again).
 os.environ["DBT_TARGET_PATH"] = str(SESSION_DIR / "dbt-target")
 os.environ["DBT_LOG_PATH"] = str(SESSION_DIR / "dbt-logs")
+# No debug log file of dbt's (its default): it goes with the session's folder at the end, unread, and writing every
+# query to it was a fifth of the tests' dbt time (py-spy). A failing build's output is in the test's report.
+os.environ["DBT_LOG_LEVEL_FILE"] = "none"
 os.environ.pop("SKILLS_LANDING_ROOT", None)
 os.environ["SKILLS_PSEUDONYM_KEY"] = "test-key-" + "0123456789abcdef" * 3  # a throwaway key for test data only
 os.environ.pop("SKILLS_PSEUDONYM_KEY_FILE", None)
