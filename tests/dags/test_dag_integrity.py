@@ -68,6 +68,20 @@ def test_archive_build_runs_every_model_and_publishes_archive_and_metrics(dagbag
     assert {"warehouse://marts/archive", "warehouse://marts/metrics"} <= outlets
 
 
+def test_each_dbt_task_builds_one_node_with_its_data_tests_and_no_unit_tests(dagbag):
+    """One `dbt build` per seed and model (its tests in the same invocation), a task of its own for a test spanning
+    two models; every one leaves the unit tests out and writes no artifacts into its throw-away project."""
+    from cosmos.operators.local import DbtBuildLocalOperator, DbtTestLocalOperator
+
+    dbt_tasks = [task for task in dagbag.dags["build_archive"].tasks if task.task_id.startswith("dbt.")]
+    builds = [task for task in dbt_tasks if isinstance(task, DbtBuildLocalOperator)]
+    assert len(builds) >= 40 and all(task.task_id.endswith("_build") for task in builds)
+    assert all(isinstance(task, DbtBuildLocalOperator | DbtTestLocalOperator) for task in dbt_tasks)
+    for task in dbt_tasks:
+        assert list(dbt_build.NIGHTLY_BUILD_FLAGS) == task.dbt_cmd_flags[:2], task.task_id
+        assert {"--no-write-json", "--log-level-file"} <= set(task.dbt_cmd_global_flags), task.task_id
+
+
 def test_settlement_follows_the_metrics_asset_and_the_month(dagbag):
     dag = dagbag.dags["settle_subsidies"]
     assert "warehouse://marts/metrics" in str(dag.timetable.asset_condition)
