@@ -40,12 +40,12 @@ os.environ[signing.KEY_ENV] = signing.new_private_key_pem().decode()
 os.environ.pop(signing.KEY_FILE_ENV, None)
 
 from skills_pipeline import dbt_build  # noqa: E402  (after the environment above)
+from skills_pipeline import warehouse as warehouse_module  # noqa: E402
+from skills_pipeline.local import runner  # noqa: E402
 
 # The tests' dbt builds are nights, as the build_archive DAG runs them: without dbt's unit tests, which the one test
 # that means to run them asks for (test_archive.py); a few dozen builds each ran all of them again.
 os.environ.update(dbt_build.NIGHTLY_BUILD_ENV)
-from skills_pipeline import warehouse as warehouse_module  # noqa: E402
-from skills_pipeline.local import runner  # noqa: E402
 
 if (dbt_build.project_dir() / "target" / "manifest.json").exists():
     dbt_build.target_dir().mkdir(parents=True, exist_ok=True)

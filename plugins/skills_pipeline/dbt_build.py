@@ -24,9 +24,10 @@ MANIFEST_ENV = "SKILLS_DBT_MANIFEST"
 # The nightly build leaves dbt's unit tests out (dbt's own advice for production runs): they check the models' logic
 # on fixed inputs, which no night's data changes, and they were about 40% of the dbt time of a small night (py-spy).
 # The test suite runs them on every change (tests/integration/test_archive.py); the data tests run every night.
-NIGHTLY_BUILD_FLAGS = ("--exclude-resource-type", "unit_test")
+NIGHTLY_EXCLUDED_RESOURCE_TYPE = "unit_test"
+NIGHTLY_BUILD_FLAGS = ("--exclude-resource-type", NIGHTLY_EXCLUDED_RESOURCE_TYPE)
 # The same for a dbt invocation started without those flags (dbt reads this variable as the flag's default).
-NIGHTLY_BUILD_ENV = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
+NIGHTLY_BUILD_ENV = {"DBT_EXCLUDE_RESOURCE_TYPES": NIGHTLY_EXCLUDED_RESOURCE_TYPE}
 
 
 def manifest_path() -> Path:
