@@ -11,8 +11,8 @@
 -- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
 {{ config(meta={'county_filter': 'case when breakdown = \'county\' then breakdown_value end'}) }}
 
+{#- Each breakdown: its name, and the column it groups by (the province groups by nothing). -#}
 {%- set breakdowns = {
-    'province': "'140000'",
     'city': 'city_code',
     'county': 'county_code',
     'program_type': 'program_type',
@@ -102,23 +102,35 @@ cases as (
     from with_geography
 ),
 
-cases_by_breakdown as (
-    {% for breakdown, column in breakdowns.items() %}
-        select
-            cases.*,
-            '{{ breakdown }}' as breakdown,
-            {{ column }}::text as breakdown_value
-        from cases
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
-),
+-- Every breakdown in one pass: a grouping set per breakdown (the province is the empty set), where a union of the
+-- cases once per breakdown copied them five times over, twice (both aggregates below read it).
+{%- set grouping_sets = ['exit_quarter, measure'] %}
+{%- for column in breakdowns.values() %}
+    {%- do grouping_sets.append('exit_quarter, measure, ' ~ column) %}
+{%- endfor %}
+{%- set breakdown_of_set %}
+    case
+        {%- for breakdown, column in breakdowns.items() %}
+            when grouping({{ column }}) = 0 then '{{ breakdown }}'
+        {%- endfor %}
+        else 'province'
+    end
+{%- endset %}
+{%- set breakdown_value_of_set %}
+    case
+        {%- for column in breakdowns.values() %}
+            when grouping({{ column }}) = 0 then {{ column }}::text
+        {%- endfor %}
+        else '140000'
+    end
+{%- endset %}
 
 by_breakdown as (
     select
         exit_quarter,
         measure,
-        breakdown,
-        breakdown_value,
+        {{ breakdown_of_set }} as breakdown,
+        {{ breakdown_value_of_set }} as breakdown_value,
         max(as_of_date) as as_of_date,
         count(*) filter (where status in ('employed', 'attained')) as numerator,
         count(*) filter (where status in ('employed', 'attained', 'not_employed', 'not_attained')) as denominator,
@@ -131,23 +143,38 @@ by_breakdown as (
         count(*) filter (
             where status = 'employed' and evidence in ('registration', 'contribution_and_registration')
         ) as by_registration,
-        max(window_end_date) filter (where status <> 'excluded') as latest_window_end_date,
-        percentile_cont(0.5) within group (order by amount) filter (where status = 'employed') as median_amount
-    from cases_by_breakdown
-    group by exit_quarter, measure, breakdown, breakdown_value
+        max(window_end_date) filter (where status <> 'excluded') as latest_window_end_date
+    from cases
+    group by grouping sets ({% for columns in grouping_sets %}({{ columns }}){{ ', ' if not loop.last }}{% endfor %})
+),
+
+-- The median only where there is an amount: an ordered-set aggregate sorts its group's rows, and the other measures'
+-- cases carry none.
+medians as (
+    select
+        exit_quarter,
+        measure,
+        {{ breakdown_of_set }} as breakdown,
+        {{ breakdown_value_of_set }} as breakdown_value,
+        percentile_cont(0.5) within group (order by amount) as median_amount
+    from cases
+    where status = 'employed' and amount is not null
+    group by grouping sets ({% for columns in grouping_sets %}({{ columns }}){{ ', ' if not loop.last }}{% endfor %})
 ),
 
 exclusion_counts as (
     select
         exit_quarter,
         measure,
-        breakdown,
-        breakdown_value,
+        {{ breakdown_of_set }} as breakdown,
+        {{ breakdown_value_of_set }} as breakdown_value,
         exclusion_reason,
         count(*) as cases_excluded
-    from cases_by_breakdown
+    from cases
     where status = 'excluded'
-    group by exit_quarter, measure, breakdown, breakdown_value, exclusion_reason
+    group by grouping sets (
+        {%- for columns in grouping_sets %}({{ columns }}, exclusion_reason){{ ', ' if not loop.last }}{% endfor %}
+    )
 ),
 
 exclusions as (
@@ -176,13 +203,19 @@ final as (
         by_breakdown.by_contribution,
         by_breakdown.by_registration,
         case
-            when by_breakdown.measure = 'median_earnings_q2' then round(by_breakdown.median_amount::numeric, 2)
+            when by_breakdown.measure = 'median_earnings_q2' then round(medians.median_amount::numeric, 2)
             else round(by_breakdown.numerator::numeric / nullif(by_breakdown.denominator, 0), 4)
         end as measure_value,
         case when by_breakdown.pending = 0 then 'final' else 'provisional' end as measure_status,
         by_breakdown.latest_window_end_date,
         by_breakdown.as_of_date
     from by_breakdown
+    left join medians
+        on
+            by_breakdown.exit_quarter = medians.exit_quarter
+            and by_breakdown.measure = medians.measure
+            and by_breakdown.breakdown = medians.breakdown
+            and by_breakdown.breakdown_value is not distinct from medians.breakdown_value
     left join exclusions
         on
             by_breakdown.exit_quarter = exclusions.exit_quarter
