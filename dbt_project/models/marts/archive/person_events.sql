@@ -76,13 +76,14 @@ employment_months as (
     {% endif %}
 ),
 
-contributions as (
-    select * from {{ ref('stg_social_security__contributions') }}
+-- The newest update and batch of each person's contributions per employer, kept incrementally (reading every
+-- contribution of each touched person made the night grow with history).
+contribution_updates as (
+    select * from {{ ref('int_employment__employer_contribution_updates') }}
     {% if is_incremental() %}
         where person_id in (select person_id from touched_people)
     {% endif %}
 ),
-
 
 -- Consecutive qualifying months with the same employer form one spell (gaps and islands).
 numbered_months as (
@@ -97,16 +98,6 @@ numbered_months as (
             partition by person_id, coalesce(employer_code, '') order by employment_month
         )::integer as island
     from employment_months
-),
-
-contribution_updates as (
-    select
-        person_id,
-        employer_code,
-        max(updated_at) as updated_at,
-        max(batch_id) as last_batch_id
-    from contributions
-    group by person_id, employer_code
 ),
 
 -- A registered employment (就业、灵活就业、创业登记) ends at the person's first later registration that ends it: an

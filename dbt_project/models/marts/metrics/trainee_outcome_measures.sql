@@ -108,21 +108,12 @@ cases as (
 {%- for column in breakdowns.values() %}
     {%- do grouping_sets.append('exit_quarter, measure, ' ~ column) %}
 {%- endfor %}
-{%- set breakdown_of_set %}
-    case
-        {%- for breakdown, column in breakdowns.items() %}
-            when grouping({{ column }}) = 0 then '{{ breakdown }}'
-        {%- endfor %}
-        else 'province'
-    end
+{#- Which breakdown a grouping set's row is, and its value: the first breakdown column the set groups by. -#}
+{%- set breakdown_of_set -%}
+    case{% for breakdown, column in breakdowns.items() %} when grouping({{ column }}) = 0 then '{{ breakdown }}'{% endfor %} else 'province' end
 {%- endset %}
-{%- set breakdown_value_of_set %}
-    case
-        {%- for column in breakdowns.values() %}
-            when grouping({{ column }}) = 0 then {{ column }}::text
-        {%- endfor %}
-        else '140000'
-    end
+{%- set breakdown_value_of_set -%}
+    case{% for column in breakdowns.values() %} when grouping({{ column }}) = 0 then {{ column }}::text{% endfor %} else '140000' end
 {%- endset %}
 
 by_breakdown as (
