@@ -19,7 +19,9 @@ pytestmark = pytest.mark.integration
 
 START = dt.date(2026, 6, 1)
 CONTRIBUTIONS = "staging.stg_social_security__contributions"
-UPSTREAM = "+int_employment__contribution_months"  # the models in question and what they read (seeds included)
+# the models in question and what they read (seeds included)
+UPSTREAM = ("+int_employment__contribution_months", "+int_employment__employer_contribution_updates")
+UPDATES = "intermediate.int_employment__employer_contribution_updates"
 
 
 def _partitions(db) -> dict[str, tuple[dt.date, dt.date]]:
@@ -62,7 +64,7 @@ def test_contributions_are_partitioned_by_month_and_a_night_plans_on_its_months_
     landing = tmp_path / "landing"
     generate(GeneratorConfig(out=landing, persons=300, start=START, end=START, history_months=4))
     loader.ingest("social_security", START, landing_root=str(landing), max_bad_row_share=1.0, fail_on_rejected=False)
-    dbt("build", "--quiet", "--select", UPSTREAM)
+    dbt("build", "--quiet", "--select", *UPSTREAM)
 
     assert db.execute(
         "select partstrat from pg_partitioned_table where partrelid = %s::regclass", (CONTRIBUTIONS,)
@@ -111,7 +113,19 @@ def test_contributions_are_partitioned_by_month_and_a_night_plans_on_its_months_
     scanned = _scanned(db, "intermediate/outcomes/int_employment__contribution_months.sql")
     assert scanned & set(partitions) == touched | {new_partition}
 
-    dbt("build", "--quiet", "--select", UPSTREAM)
+    dbt("compile", "--quiet", "--select", "int_employment__employer_contribution_updates")
+    scanned = _scanned(db, "intermediate/outcomes/int_employment__employer_contribution_updates.sql")
+    assert scanned & set(partitions) == touched | {new_partition}
+
+    dbt("build", "--quiet", "--select", *UPSTREAM)
+    # The newest update and batch per person and employer, merged night by night into the stored ones, are what
+    # every stored contribution gives: the correction's later update and batch among them.
+    maxima = f"select person_id, employer_code, max(updated_at), max(batch_id) from {CONTRIBUTIONS} group by 1, 2"
+    kept = f"select person_id, employer_code, updated_at, last_batch_id from {UPDATES}"
+    assert db.execute(
+        f"select count(*) from ((({maxima}) except all ({kept})) union all (({kept}) except all ({maxima}))) as differ"
+    ).fetchone() == (0,)
+    assert db.execute(f"select count(*) from {UPDATES} where last_batch_id = %s", (outcome.batch_id,)).fetchone()[0] > 0
     person = db.execute(
         f"select person_id from {CONTRIBUTIONS} where batch_id = %s and contribution_month = %s",
         (outcome.batch_id, months[1]),
