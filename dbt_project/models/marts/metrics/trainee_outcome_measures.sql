@@ -103,11 +103,14 @@ cases as (
 ),
 
 -- Every breakdown in one pass: a grouping set per breakdown (the province is the empty set), where a union of the
--- cases once per breakdown copied them five times over, twice (both aggregates below read it).
+-- cases once per breakdown copied them five times over before they were counted.
 {%- set grouping_sets = ['exit_quarter, measure'] %}
 {%- for column in breakdowns.values() %}
     {%- do grouping_sets.append('exit_quarter, measure, ' ~ column) %}
 {%- endfor %}
+{%- set by_each_breakdown -%}
+    group by grouping sets ({% for columns in grouping_sets %}({{ columns }}){{ ', ' if not loop.last }}{% endfor %})
+{%- endset %}
 {#- Which breakdown a grouping set's row is, and its value: the first breakdown column the set groups by. -#}
 {%- set breakdown_of_set -%}
     case{% for breakdown, column in breakdowns.items() %} when grouping({{ column }}) = 0 then '{{ breakdown }}'{% endfor %} else 'province' end
@@ -136,7 +139,7 @@ by_breakdown as (
         ) as by_registration,
         max(window_end_date) filter (where status <> 'excluded') as latest_window_end_date
     from cases
-    group by grouping sets ({% for columns in grouping_sets %}({{ columns }}){{ ', ' if not loop.last }}{% endfor %})
+    {{ by_each_breakdown }}
 ),
 
 -- The median only where there is an amount: an ordered-set aggregate sorts its group's rows, and the other measures'
@@ -150,7 +153,7 @@ medians as (
         percentile_cont(0.5) within group (order by amount) as median_amount
     from cases
     where status = 'employed' and amount is not null
-    group by grouping sets ({% for columns in grouping_sets %}({{ columns }}){{ ', ' if not loop.last }}{% endfor %})
+    {{ by_each_breakdown }}
 ),
 
 exclusion_counts as (
