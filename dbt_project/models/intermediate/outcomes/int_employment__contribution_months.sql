@@ -30,9 +30,8 @@
     )
 }}
 
-{%- set night_months = months_after(
-    ref('stg_social_security__contributions'), incremental_watermark('last_seen_batch_id')
-) %}
+{%- set watermark = incremental_watermark('last_seen_batch_id') %}
+{%- set night_months = months_after(ref('stg_social_security__contributions'), watermark) %}
 
 with
 
@@ -53,7 +52,7 @@ insurance_types as (
             contribution_month
         from contributions
         where
-            batch_id > {{ incremental_watermark('last_seen_batch_id') }}
+            batch_id > {{ watermark }}
             and {{ in_months('contribution_month', night_months) }}
     ),
 {% endif %}

@@ -20,14 +20,15 @@
     )
 }}
 
-{%- set night_months = months_after(source('social_security', 'contributions'), incremental_watermark('batch_id')) %}
+{%- set watermark = incremental_watermark('batch_id') %}
+{%- set night_months = months_after(source('social_security', 'contributions'), watermark) %}
 
 with
 
 contributions as (
     select * from {{ source('social_security', 'contributions') }}
     {% if is_incremental() %}
-        where batch_id > {{ incremental_watermark('batch_id') }}
+        where batch_id > {{ watermark }}
     {% endif %}
 ),
 
