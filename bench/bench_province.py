@@ -279,6 +279,11 @@ def main() -> int:
         default=str(Path(__file__).resolve().parents[1] / ".local" / "bench-feeds"),
         help="where generated histories are kept for the next run ('none': generate afresh, in a temporary folder)",
     )
+    parser.add_argument(
+        "--keep-warehouse",
+        action="store_true",
+        help="leave the long history's warehouse as the night left it (to profile its models), instead of emptying it",
+    )
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.stage:
@@ -306,7 +311,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="skills-province-") as tmp:
         short = one_history(url, Path(tmp), args.persons, 1, cache=cache)
         long = one_history(url, Path(tmp), args.persons, args.history_months, night_root=short["root"], cache=cache)
-        reset(url)
+        if not args.keep_warehouse:
+            reset(url)
     ratio = long["night"] / short["night"]
     ratio_apart = long["night_without_settlement"] / short["night_without_settlement"]
     peak_gib = max(short["peak_mib"], long["peak_mib"]) / 1024
@@ -326,6 +332,9 @@ def main() -> int:
     print(f"history month(s) end to end (generate, ingest, build): {long['history']:.0f}s   "
           f"(target for one province month <= {TARGETS['month_seconds']}s)")  # fmt: skip
     print(f"peak RSS of any stage: {peak_gib:.2f} GiB   (target <= {TARGETS['rss_gib']} GiB)")
+    if args.keep_warehouse:
+        print(f"the {args.history_months}-month warehouse is kept as the night left it: {warehouse.redacted(url)} "
+              "(the next run empties it)")  # fmt: skip
     if cache is not None:
         print(f"generated feeds kept in {cache}: {directory_bytes(cache) / 2**30:.2f} GiB (ARGS='--feeds-cache none' "
               "to keep none; `make clean` removes them)")  # fmt: skip
