@@ -174,8 +174,41 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
     )
     retyped = {**mistyped, "id_number": target_id, "updated_at": "2026-06-05 10:00:00"}
     write_csv(landing, "training", [retyped], name="correction.csv", day=last + dt.timedelta(days=1), chinese=False)
-    _night(landing, last + dt.timedelta(days=1), feeds=("certificate", "training"))
+    # And a late contribution: an unemployed trainee paid employee insurance in the month their training started.
+    # The warning reaches settlement.risk_warnings through int_training__outcomes, which rebuilds touched persons
+    # only, with the contribution as its evidence.
+    (unemployed, start_date, region) = db.execute(
+        "select e.person_id, e.start_date, e.region_code from settlement.settlement_enrollments as e "
+        "where e.trainee_category = 'unemployed' and e.end_date is not null and e.person_id <> all(%s) "
+        "and not exists (select from settlement.settlement_enrollments as other where other.person_id = e.person_id "
+        "  and other.enrollment_id <> e.enrollment_id) "
+        "and not exists (select from settlement.risk_warnings as w where w.person_id = e.person_id "
+        "  and w.warning_rule = 'unemployed_paying_employee_insurance') "
+        "order by e.start_date, e.enrollment_id limit 1",
+        ([withdrawn, phantom, moved_to[0], moved_from[0]],),
+    ).fetchone()
+    (unemployed_id, unemployed_name) = db.execute(
+        "select t.id_number, t.name from raw.training as t join vault.person_pseudonyms as v using (id_number) "
+        "where v.person_id = %s limit 1",
+        (unemployed,),
+    ).fetchone()
+    (employer,) = db.execute(
+        "select employer_code from staging.stg_social_security__contributions where employer_code <> '' limit 1"
+    ).fetchone()
+    paid_in_training = {
+        "id_number": unemployed_id, "name": unemployed_name, "employer_code": employer, "region_code": region,
+        "insurance_type": "110", "contribution_month": f"{start_date:%Y-%m}", "contribution_base": "6000.00",
+        "paid": "true", "updated_at": "2026-06-05 11:00:00",
+    }  # fmt: skip
+    write_csv(landing, "social_security", [paid_in_training], name="late.csv", day=last + dt.timedelta(days=1),
+              chinese=False)  # fmt: skip
+    _night(landing, last + dt.timedelta(days=1), feeds=("certificate", "training", "social_security"))
     dbt("build", "--quiet")
+    assert db.execute(
+        "select evidence_ids from settlement.risk_warnings "
+        "where person_id = %s and warning_rule = 'unemployed_paying_employee_insurance'",
+        (unemployed,),
+    ).fetchall() == [([f"{start_date:%Y-%m}-01/110/{employer}"],)]
     for table in ("intermediate.int_people__unified", "archive.persons", "archive.person_events"):
         assert db.execute(f"select count(*) from {table} where person_id = %s", (phantom,)).fetchone() == (0,), table
 

@@ -10,6 +10,10 @@
     deletes the keys it inserts again. last_seen_batch_id (every contribution of the pair) is the watermark;
     last_batch_id is the newest qualifying contribution's batch, which the archive's spells carry.
 
+    has_paid_employee_insurance: any paid employee-insurance contribution that month, whatever its base. It tells
+    int_training__outcomes which trainings were paid for in employee insurance (risk_warnings'
+    unemployed_paying_employee_insurance) without a nightly read of every contribution.
+
     Indexes: the key is a unique index (post-hook unique_key_index), which serves the models that look a night's
     persons up and spares the key's test a scan of every month; the index on employment_month gives
     metrics.skilled_talent_shares the first and last month without a scan.
@@ -22,6 +26,7 @@
         materialized='incremental',
         unique_key=['person_id', 'employment_month'],
         incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['last_seen_batch_id']},
             {'columns': ['employment_month']},
@@ -30,7 +35,7 @@
     )
 }}
 
-{%- set watermark = incremental_watermark('last_seen_batch_id') %}
+{%- set watermark = incremental_watermark('last_seen_batch_id', requires=['has_paid_employee_insurance']) %}
 {%- set night_months = months_after(ref('stg_social_security__contributions'), watermark) %}
 
 with
@@ -98,7 +103,8 @@ final as (
         min(region_code) filter (where is_qualifying) as region_code,
         max(contribution_base) filter (where is_qualifying) as contribution_base,
         max(batch_id) filter (where is_qualifying) as last_batch_id,
-        max(batch_id) as last_seen_batch_id
+        max(batch_id) as last_seen_batch_id,
+        coalesce(bool_or(is_employee_insurance and is_paid), false) as has_paid_employee_insurance
     from judged
     group by person_id, contribution_month
 )

@@ -1,5 +1,7 @@
 -- For each enrollment: was the trainee employed within the window after the end date, on which evidence, and
 -- was a certificate of the same occupation obtained. The window length is a setting (pipeline_settings seed).
+-- Also the months of paid employee insurance during the training itself (from the month it starts to its end date),
+-- whatever their base: risk_warnings flags unemployed trainees who paid it.
 -- Incremental by person: an enrollment's outcome depends only on its trainee's records, so a night recomputes the
 -- enrollments of the persons whose records a batch after the watermark named (int_people__unified.last_batch_id,
 -- carried here as last_batch_id), keyed on enrollment_id so that an enrollment corrected onto another person moves.
@@ -19,7 +21,9 @@ with
 people as (
     select * from {{ ref('int_people__unified') }}
     {% if is_incremental() %}
-        where last_batch_id > {{ incremental_watermark('last_batch_id') }}
+        where last_batch_id > {{ incremental_watermark(
+            'last_batch_id', requires=['employee_insurance_months_in_training']
+        ) }}
     {% endif %}
 ),
 
@@ -36,6 +40,10 @@ trainee_categories as (
 
 employment_months as (
     select * from {{ ref('int_employment__qualifying_months') }}
+),
+
+contribution_months as (
+    select * from {{ ref('int_employment__contribution_months') }}
 ),
 
 registrations as (
@@ -75,6 +83,20 @@ contribution_evidence as (
             windows.person_id = employment_months.person_id
             and employment_months.employment_month
             between date_trunc('month', windows.window_start_date)::date and windows.window_end_date
+    group by windows.enrollment_id
+),
+
+employee_insurance_in_training as (
+    select
+        windows.enrollment_id,
+        count(*) as months
+    from windows
+    inner join contribution_months
+        on
+            windows.person_id = contribution_months.person_id
+            and contribution_months.employment_month
+            between date_trunc('month', windows.start_date)::date and windows.end_date
+    where contribution_months.has_paid_employee_insurance
     group by windows.enrollment_id
 ),
 
@@ -146,6 +168,7 @@ final as (
         end as employment_evidence,
         certificate_evidence.first_certificate_date,
         certificate_evidence.enrollment_id is not null as is_certified,
+        coalesce(employee_insurance_in_training.months, 0) as employee_insurance_months_in_training,
         people.last_batch_id
     from windows
     left join people
@@ -156,6 +179,8 @@ final as (
         on windows.enrollment_id = registration_evidence.enrollment_id
     left join certificate_evidence
         on windows.enrollment_id = certificate_evidence.enrollment_id
+    left join employee_insurance_in_training
+        on windows.enrollment_id = employee_insurance_in_training.enrollment_id
 )
 
 select * from final

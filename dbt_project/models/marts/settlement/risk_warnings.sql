@@ -21,6 +21,7 @@ outcomes as (
     select * from {{ ref('int_training__outcomes') }}
 ),
 
+-- Read for the evidence of the few trainings flagged below, never whole.
 contributions as (
     select * from {{ ref('stg_social_security__contributions') }}
 ),
@@ -134,6 +135,10 @@ overlapping_trainings as (
     where earlier.completion_status <> 'dropped' and later.completion_status <> 'dropped'
 ),
 
+-- The trainings int_training__outcomes found paid for in employee insurance (it reads a night's touched persons
+-- only), then those trainings' contributions as evidence, one lateral lookup each by person and month (the
+-- contributions' unique index, in the partitions of the training's months): joining every contribution ever
+-- loaded here made this model grow with the history (bench-province).
 unemployed_paying_employee_insurance as (
     select
         'unemployed_paying_employee_insurance' as warning_rule,
@@ -143,28 +148,33 @@ unemployed_paying_employee_insurance as (
         null::text as institution_code,
         format(
             '%s 至 %s 以失业人员身份参加培训，期间缴纳职工社会保险 %s 个月',
-            enrollments.start_date, enrollments.end_date, count(distinct contributions.contribution_month)
+            enrollments.start_date, enrollments.end_date, outcomes.employee_insurance_months_in_training
         ) as detail,
         'stg_social_security__contributions' as evidence_table,
-        array_agg(
-            concat_ws('/', contributions.contribution_month, contributions.insurance_type, contributions.employer_code)
-            order by contributions.contribution_month, contributions.insurance_type, contributions.employer_code
-        ) as evidence_ids
+        paid.evidence_ids
     from enrollments
-    inner join contributions
-        on
-            enrollments.person_id = contributions.person_id
-            and contributions.contribution_month
-            between date_trunc('month', enrollments.start_date)::date and enrollments.end_date
-    inner join insurance_types
-        on contributions.insurance_type = insurance_types.insurance_type
+    inner join outcomes
+        on enrollments.enrollment_id = outcomes.enrollment_id
+    cross join
+        lateral (
+            select
+                array_agg(
+                    concat_ws('/', contributions.contribution_month, contributions.insurance_type, contributions.employer_code)
+                    order by contributions.contribution_month, contributions.insurance_type, contributions.employer_code
+                ) as evidence_ids
+            from contributions
+            inner join insurance_types
+                on contributions.insurance_type = insurance_types.insurance_type
+            where
+                contributions.person_id = enrollments.person_id
+                and contributions.contribution_month
+                between date_trunc('month', enrollments.start_date)::date and enrollments.end_date
+                and insurance_types.is_employee_insurance
+                and contributions.is_paid
+        ) as paid
     where
         enrollments.trainee_category = 'unemployed'
-        and insurance_types.is_employee_insurance
-        and contributions.is_paid
-    group by
-        enrollments.enrollment_id, enrollments.person_id, enrollments.class_id, enrollments.start_date,
-        enrollments.end_date
+        and outcomes.employee_insurance_months_in_training > 0
 ),
 
 certificate_before_training as (
