@@ -20,7 +20,12 @@ pytestmark = pytest.mark.integration
 START = dt.date(2026, 6, 1)
 CONTRIBUTIONS = "staging.stg_social_security__contributions"
 # the models in question and what they read (seeds included)
-UPSTREAM = ("+int_employment__contribution_months", "+int_employment__employer_contribution_updates")
+UPSTREAM = (
+    "+int_employment__contribution_months",
+    "+int_employment__employer_contribution_updates",
+    "+int_employment__contribution_insurance_types",
+)
+TYPES = "intermediate.int_employment__contribution_insurance_types"
 UPDATES = "intermediate.int_employment__employer_contribution_updates"
 
 
@@ -146,6 +151,11 @@ def test_contributions_are_partitioned_by_month_and_a_night_plans_on_its_months_
         (person[0], months[1], outcome.batch_id),
     ).fetchone()[0]
     assert verdicts[months[1]] is (others > 0)
+    # The insurance types merged night by night are those the contributions hold, each with its newest batch.
+    types = f"select insurance_type, max(batch_id) from {CONTRIBUTIONS} group by 1"
+    assert sorted(db.execute(f"select insurance_type, last_batch_id from {TYPES}").fetchall()) == sorted(
+        db.execute(types).fetchall()
+    )
 
     # An upgraded warehouse: the table as a version before partitioning built it (plain, its two indexes). The next
     # night rebuilds it partitioned, with every row and index, and adds its own.
@@ -178,3 +188,18 @@ def test_contributions_are_partitioned_by_month_and_a_night_plans_on_its_months_
         (CONTRIBUTIONS,),
     ).fetchone()[0]
     assert len(indexed) == 2 and any("UNIQUE" in d and "NULLS NOT DISTINCT" in d for d in indexed), indexed
+
+    # A contribution of a type the insurance_types seed lacks (one the ingestion's list let through, say, after the
+    # seed dropped it) fails the night's relationship test, though the test reads the types and not the rows.
+    rogue = db.execute(
+        f"select person_id, employer_code, contribution_month from {CONTRIBUTIONS} order by batch_id desc limit 1"
+    ).fetchone()
+    db.execute(
+        f"insert into {CONTRIBUTIONS} (person_id, employer_code, region_code, insurance_type, contribution_month, "
+        "contribution_base, is_paid, updated_at, batch_id, source_row_number) "
+        f"select %s, %s, '140105', '999', %s, 1000, true, now(), max(batch_id) + 1, 1 from {CONTRIBUTIONS}",
+        rogue,
+    )
+    with pytest.raises(RuntimeError, match="dbt build"):
+        dbt("build", "--quiet", "--select", "int_employment__contribution_insurance_types")
+    assert db.execute(f"select count(*) from {TYPES} where insurance_type = '999'").fetchone() == (1,)
