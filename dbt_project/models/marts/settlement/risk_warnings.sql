@@ -136,8 +136,8 @@ overlapping_trainings as (
 ),
 
 -- The trainings int_training__outcomes found paid for in employee insurance (it reads a night's touched persons
--- only; settlement_enrollments has one row per outcome). Materialized: the planner would otherwise run the evidence lookup below for every unemployed trainee's
--- training before this filter (47 s at 3 M people).
+-- only; settlement_enrollments has one row per outcome). Materialized: the planner would otherwise run the
+-- evidence lookup below for every unemployed trainee's training before this filter (47 s at 3 M people).
 paid_in_training as materialized (
     select
         enrollment_id,
