@@ -173,7 +173,9 @@ unemployed_paying_employee_insurance as (
         lateral (
             select
                 array_agg(
-                    concat_ws('/', contributions.contribution_month, contributions.insurance_type, contributions.employer_code)
+                    concat_ws(
+                        '/', contributions.contribution_month, contributions.insurance_type, contributions.employer_code
+                    )
                     order by contributions.contribution_month, contributions.insurance_type, contributions.employer_code
                 ) as evidence_ids
             from contributions
