@@ -97,8 +97,12 @@ def stage_dbt(selector: str, exclude: str = "") -> dict:
     )  # fmt: skip
     # Where the group's time went: its slowest nodes (models and tests), from dbt's own run results.
     results = json.loads((dbt_build.target_dir() / "run_results.json").read_text(encoding="utf-8"))
-    slowest = sorted(results["results"], key=lambda r: r["execution_time"], reverse=True)[:3]
-    return {"slowest": [(r["unique_id"].split(".", 2)[-1], round(r["execution_time"], 1)) for r in slowest]}
+    nodes = sorted(
+        ((r["unique_id"].split(".", 2)[-1], round(r["execution_time"], 2)) for r in results["results"]),
+        key=lambda node: node[1],
+        reverse=True,
+    )
+    return {"slowest": [(name, round(seconds, 1)) for name, seconds in nodes[:3]], "nodes": dict(nodes)}
 
 
 def stage_settle(period: str) -> dict:
@@ -240,7 +244,7 @@ def one_history(
         month_seconds += table.add(f"history dbt {group}", seconds, rss, _slowest(built))
     seconds, rss, published = run_stage("publish")
     month_seconds += table.add("history publication", seconds, rss, _published(published))
-    night, night_rows = 0.0, 0
+    night, night_rows, night_nodes = 0.0, 0, {}
     for feed in FEEDS:
         seconds, rss, loaded = run_stage("ingest", night_root, feed, NIGHT.isoformat())
         night += table.add(f"night ingest {feed}", seconds, rss, f"{loaded['rows']:,} rows")
@@ -248,6 +252,7 @@ def one_history(
     for group, (selector, exclude) in DBT_GROUPS.items():
         seconds, rss, built = run_stage("dbt", selector, exclude)
         night += table.add(f"night dbt {group}", seconds, rss, _slowest(built))
+        night_nodes.update(built["nodes"])
     seconds, rss, published = run_stage("publish")
     night += table.add("night publication", seconds, rss, _published(published))
     settlement, rss, settled = run_stage("settle", "2026-05")
@@ -259,7 +264,16 @@ def one_history(
           f"{disk / 2**30:.2f} GiB")  # fmt: skip
     return {"night": night + settlement, "night_without_settlement": night, "settlement": settlement,
             "settlement_lines": settled["lines"], "night_rows": night_rows, "history": month_seconds,
-            "peak_mib": peak, "rows": total_rows, "root": root, "disk_bytes": disk}  # fmt: skip
+            "peak_mib": peak, "rows": total_rows, "root": root, "disk_bytes": disk,
+            "night_nodes": night_nodes}  # fmt: skip
+
+
+def what_grew(short: dict[str, float], long: dict[str, float], at_least: float = 0.3, top: int = 10) -> list:
+    """The night's dbt nodes (models and tests) that took `at_least` seconds longer on the long history, most
+    grown first: where a night that should not grow with history still does."""
+    grown = [(name, short.get(name, 0.0), seconds) for name, seconds in long.items()]
+    grown = [row for row in grown if row[2] - row[1] >= at_least]
+    return sorted(grown, key=lambda row: row[2] - row[1], reverse=True)[:top]
 
 
 def database_bytes(url: str) -> int:
@@ -324,6 +338,11 @@ def main() -> int:
           f"{short['night_without_settlement']:.1f}s = {ratio_apart:.2f}   (target <= {TARGETS['ratio']}); the "
           f"settlement run apart: {long['settlement']:.1f}s for {long['settlement_lines']:,} lines / "
           f"{short['settlement']:.1f}s for {short['settlement_lines']:,} lines")  # fmt: skip
+    grown = what_grew(short["night_nodes"], long["night_nodes"])
+    if grown:
+        print(f"  the night's dbt nodes that took longer on {args.history_months} months than on 1 (seconds):")
+        for name, before, after in grown:
+            print(f"    {name:<72} {before:6.1f} -> {after:6.1f}")
     print(f"night records: {long['night_rows']:,}; {1000 * long['night'] / max(long['night_rows'], 1):.2f}s per "
           f"1,000 (compare across --persons: the night should grow with its records)")  # fmt: skip
     print(f"warehouse on disk after the {args.history_months}-month night: {long['disk_bytes'] / 2**30:.2f} GiB")
