@@ -71,33 +71,48 @@ windows as (
         on enrollments.trainee_category = trainee_categories.trainee_category
 ),
 
+-- Each window's months looked up by the trainee's (person_id, employment_month) index, a lateral aggregate per
+-- window: joined as sets, PostgreSQL hashed every stored month to find the night's few persons' (3.7 million rows
+-- for 32,000 windows on 12 months of a million people, 1.1 s each time, where one month of history hashes a tenth).
+-- A window without a month has no row, as it had none in the join.
 contribution_evidence as (
     select
         windows.enrollment_id,
-        min(employment_months.employment_month) as first_employment_month,
-        count(*) as employment_months_in_window,
-        bool_and(employment_months.employer_code = windows.institution_code) as is_employed_only_by_institution
+        found.first_employment_month,
+        found.employment_months_in_window,
+        found.is_employed_only_by_institution
     from windows
-    inner join employment_months
-        on
-            windows.person_id = employment_months.person_id
-            and employment_months.employment_month
-            between date_trunc('month', windows.window_start_date)::date and windows.window_end_date
-    group by windows.enrollment_id
+    cross join
+        lateral (
+            select
+                min(employment_months.employment_month) as first_employment_month,
+                count(*) as employment_months_in_window,
+                bool_and(employment_months.employer_code = windows.institution_code) as is_employed_only_by_institution
+            from employment_months
+            where
+                employment_months.person_id = windows.person_id
+                and employment_months.employment_month
+                between date_trunc('month', windows.window_start_date)::date and windows.window_end_date
+        ) as found
+    where found.employment_months_in_window > 0
 ),
 
 employee_insurance_in_training as (
     select
         windows.enrollment_id,
-        count(*) as months
+        found.months
     from windows
-    inner join contribution_months
-        on
-            windows.person_id = contribution_months.person_id
-            and contribution_months.employment_month
-            between date_trunc('month', windows.start_date)::date and windows.end_date
-    where contribution_months.has_paid_employee_insurance
-    group by windows.enrollment_id
+    cross join
+        lateral (
+            select count(*) as months
+            from contribution_months
+            where
+                contribution_months.person_id = windows.person_id
+                and contribution_months.employment_month
+                between date_trunc('month', windows.start_date)::date and windows.end_date
+                and contribution_months.has_paid_employee_insurance
+        ) as found
+    where found.months > 0
 ),
 
 registration_evidence as (

@@ -91,17 +91,25 @@ exits as (
 ),
 
 {% for quarter in quarters %}
+    -- a lateral aggregate per exit, by the (person_id, employment_month) index: joined as sets, every stored month
+    -- was hashed for the night's few persons (int_training__outcomes says more); an exit without a month has no row
     {{ quarter }}_quarter_contributions as (
         select
             exits.enrollment_id,
-            round(avg(employment_months.contribution_base), 2) as contribution_base
+            found.contribution_base
         from exits
-        inner join employment_months
-            on
-                exits.person_id = employment_months.person_id
-                and employment_months.employment_month
-                between exits.{{ quarter }}_quarter_start and exits.{{ quarter }}_quarter_end
-        group by exits.enrollment_id
+        cross join
+            lateral (
+                select
+                    round(avg(employment_months.contribution_base), 2) as contribution_base,
+                    count(*) as months
+                from employment_months
+                where
+                    employment_months.person_id = exits.person_id
+                    and employment_months.employment_month
+                    between exits.{{ quarter }}_quarter_start and exits.{{ quarter }}_quarter_end
+            ) as found
+        where found.months > 0
     ),
 
     {{ quarter }}_quarter_registrations as (
