@@ -114,6 +114,8 @@ class LocalStack:
             "AIRFLOW__CELERY__BROKER_URL": os.environ.get(BROKER_URL_ENV, DEFAULT_BROKER),
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
+            # dbt, Cosmos and the task runner imported once per worker, not once per task (celery_config.py).
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "skills_pipeline.celery_config.CELERY_CONFIG",
             # Each stack gets its own Celery queues, so two stacks sharing one Redis never take each other's tasks.
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"skills-{database}",
             "SKILLS_HEAVY_QUEUE": f"skills-{database}-heavy",
