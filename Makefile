@@ -24,6 +24,9 @@ test: venv lint ## lint, then the whole test suite against a real PostgreSQL (se
 	@scripts/ensure_redis.sh
 	@scripts/ensure_compose.sh
 	@scripts/ensure_chromium.sh
+	@# Our own modules' bytecode, written once: where PYTHONDONTWRITEBYTECODE is set, every process the suite starts
+	@# (Airflow's components, each Celery task) compiled them again from source.
+	@$(VENV)/python -m compileall -q plugins dags tests
 	$(VENV)/python -m pytest $(ARGS)
 
 lint: venv ## ruff (lint and format check) on the Python, sqlfluff (.sqlfluff) on the dbt models, macros and migrations

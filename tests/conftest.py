@@ -83,6 +83,13 @@ def _admin_url() -> tuple[str, object | None]:
     import pgserver
 
     server = pgserver.get_server(SESSION_DIR / "pgdata", cleanup_mode="stop")
+    # A throwaway cluster, deleted with the session: no flush to disk at each commit (the builds commit thousands of
+    # times). The server is as real as ever; only its crash durability is off, and the tests that crash a server
+    # (test_faults.py) start one of their own.
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        for setting in ("fsync = off", "synchronous_commit = off", "full_page_writes = off"):
+            conn.execute(f"alter system set {setting}")
+        conn.execute("select pg_reload_conf()")
     return server.get_uri(), server
 
 
