@@ -9,8 +9,10 @@ own dbt target folder (DBT_TARGET_PATH), so no two workers write the same file o
 from __future__ import annotations
 
 import fcntl
+import importlib
 import json
 import os
+import pkgutil
 import shutil
 import tempfile
 import uuid
@@ -61,6 +63,15 @@ runner.configure_airflow()
 from hypothesis.internal import lambda_sources  # noqa: E402
 
 lambda_sources.lambda_description = lambda function: "lambda"
+
+# The same bug struck again through an import: hypothesis imports some of its strategy modules only when first used
+# (from_regex imports its regex module), and pytest rewrites the asserts of a plugin's modules (hypothesis is one) by
+# parsing their source with ast.parse, deep in the test's stack. Imported here, at the top of the stack, they are
+# parsed once where the bug cannot strike.
+import hypothesis.strategies._internal  # noqa: E402
+
+for _strategy_module in pkgutil.iter_modules(hypothesis.strategies._internal.__path__):
+    importlib.import_module(f"hypothesis.strategies._internal.{_strategy_module.name}")
 
 
 # The longest files first (minutes each, mostly waiting on Airflow, dbt and PostgreSQL): with the suite spread over the
