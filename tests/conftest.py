@@ -9,13 +9,12 @@ own dbt target folder (DBT_TARGET_PATH), so no two workers write the same file o
 from __future__ import annotations
 
 import fcntl
-import importlib
 import json
 import os
-import pkgutil
 import shutil
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -64,15 +63,16 @@ from hypothesis.internal import lambda_sources  # noqa: E402
 
 lambda_sources.lambda_description = lambda function: "lambda"
 
-# The same bug struck again through an import: hypothesis imports some of its strategy modules only when first used
-# (from_regex imports its regex module), and pytest rewrites the asserts of a plugin's modules (hypothesis is one) by
-# parsing their source with ast.parse, deep in the test's stack. Imported here, at the top of the stack, they are
-# parsed once where the bug cannot strike.
-import hypothesis.strategies._internal  # noqa: E402
+# The same bug struck again through an import: hypothesis imports its regex module only when from_regex is first
+# called (schemathesis does, for the API's patterns), and pytest rewrites the asserts of a plugin's modules (hypothesis
+# is one) by parsing their source with ast.parse, there deep in the test's stack. Imported here, it is parsed where
+# the stack is shallow (its import reads hypothesis's Unicode tables, which it warns a conftest should not do: here
+# that is the point).
+with warnings.catch_warnings():
+    from hypothesis.errors import HypothesisSideeffectWarning
 
-for _strategy_module in pkgutil.iter_modules(hypothesis.strategies._internal.__path__):
-    importlib.import_module(f"hypothesis.strategies._internal.{_strategy_module.name}")
-
+    warnings.simplefilter("ignore", HypothesisSideeffectWarning)
+    import hypothesis.strategies._internal.regex  # noqa: F401
 
 # The longest files first (minutes each, mostly waiting on Airflow, dbt and PostgreSQL): with the suite spread over the
 # cores a file at a time, one started last would run on alone while the other workers sit idle.
