@@ -74,7 +74,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", HypothesisSideeffectWarning)
     import hypothesis.strategies._internal.regex  # noqa: F401
 
-# The longest files first (minutes each, mostly waiting on Airflow, dbt and PostgreSQL): with the suite spread over the
+# The longest files first (minutes each, in Airflow, dbt and PostgreSQL): with the suite spread over the
 # cores a file at a time, one started last would run on alone while the other workers sit idle.
 LONGEST_FIRST = ("test_stack.py", "test_end_to_end.py", "test_faults.py", "test_incremental_build.py")
 
