@@ -18,8 +18,9 @@ def test_the_configuration_is_airflows_own():
 
 # A worker's start, in a fresh process configured as the workers are: Airflow's executor reads the configuration, Celery
 # sends import_modules (as a worker does before forking its pool), then the process forks. The forked process uses
-# what was preloaded (pandas and pyarrow, a Great Expectations context, dbt's command line) and must finish, not hang
-# on a lock that a thread of its parent held.
+# dbt's command line (preloaded) and what an ingestion task imports itself (pandas, pyarrow, a Great Expectations
+# context) beside the numpy threads Airflow's own preload started, and must finish, not hang on a lock that a thread
+# of its parent held.
 WORKER = """
 import gc, os, signal, sys, weakref
 from airflow.providers.celery.executors import celery_executor_utils
