@@ -115,3 +115,16 @@ subsidy_rules.{{ source }} as {{ column }},
             )
     end
 {% endmacro %}
+
+
+{#-
+    A digest of the subsidy rules as the warehouse applies them (int_subsidy__rules), as a scalar subquery. A claim
+    model that is incremental stores it on every row and reassesses every claim when it differs (a rule amended or
+    added in the seed), so that no line stays assessed under rules no longer in the warehouse.
+-#}
+{% macro subsidy_rules_digest() -%}
+    (
+        select coalesce(md5(string_agg(rules::text, '|' order by rules.rule_id)), md5(''))
+        from {{ ref('int_subsidy__rules') }} as rules
+    )
+{%- endmacro %}

@@ -202,8 +202,34 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
     }  # fmt: skip
     write_csv(landing, "social_security", [paid_in_training], name="late.csv", day=last + dt.timedelta(days=1),
               chinese=False)  # fmt: skip
-    _night(landing, last + dt.timedelta(days=1), feeds=("certificate", "training", "social_security"))
+    # And a voucher number corrected: every event of one voucher re-sent naming another, which must take them in,
+    # while the voucher they left has no event any more and must leave int_vouchers__states (incremental by voucher).
+    columns = [c.name for c in feeds.VOUCHER.columns]
+    (left_voucher, joined_voucher) = [row[0] for row in db.execute(
+        "select voucher_id from staging.stg_voucher__events group by voucher_id order by count(*), voucher_id limit 2"
+    )]  # fmt: skip
+    voucher_corrections = [
+        {
+            **{name: (str(value) if value is not None else None) for name, value in zip(columns, event, strict=True)},
+            "voucher_id": joined_voucher,
+            "updated_at": "2026-06-05 12:00:00",
+        }
+        for event in db.execute(
+            f"select distinct on (voucher_event_id) {', '.join(columns)} from raw.voucher where voucher_id = %s "
+            "order by voucher_event_id, updated_at desc",
+            (left_voucher,),
+        )
+    ]
+    assert voucher_corrections
+    write_csv(landing, "voucher", voucher_corrections, name="correction.csv", day=last + dt.timedelta(days=1),
+              chinese=False)  # fmt: skip
+    _night(landing, last + dt.timedelta(days=1), feeds=("certificate", "training", "social_security", "voucher"))
     dbt("build", "--quiet")
+    assert db.execute(
+        "select voucher_id from intermediate.int_vouchers__states where voucher_id = any(%s)",
+        ([left_voucher, joined_voucher],),
+    ).fetchall() == [(joined_voucher,)]
+    assert _rows_inserted("int_vouchers__states") == 1  # the voucher the events joined, not every voucher
     assert db.execute(
         "select evidence_ids from settlement.risk_warnings "
         "where person_id = %s and warning_rule = 'unemployed_paying_employee_insurance'",
@@ -215,6 +241,9 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
     persons = db.execute("select count(*) from archive.persons").fetchone()[0]
     rebuilt = _rows_inserted("persons")
     assert 0 < rebuilt < persons / 2, (rebuilt, persons)  # the night's persons, not everyone
+    certificates = db.execute("select count(*) from settlement.settlement_certificates").fetchone()[0]
+    reassessed = _rows_inserted("settlement_certificates")
+    assert 0 < reassessed < certificates / 2, (reassessed, certificates)  # the night's holders' certificates only
     status = db.execute(
         "select details ->> 'status' from archive.person_events where event_id = %s",
         (f"certificate:{revocation['certificate_id']}",),
@@ -239,3 +268,24 @@ def test_an_incremental_night_gives_the_marts_of_a_full_rebuild_and_rebuilds_onl
     assert set(incremental) == set(full) and len(full) >= 10
     for table in full:
         assert incremental[table] == full[table], f"{table} differs between the incremental night and a full rebuild"
+
+    # A subsidy rule amended in the warehouse (a seed changed, no batch carrying it): the next night reassesses every
+    # certificate under it, though no record changed; stored under the old rules, a line would pay the old amount.
+    (rule_id, old_amount, paid) = db.execute(
+        "select rule_id, min(amount_yuan), count(*) from settlement.settlement_certificates where is_eligible "
+        "group by rule_id order by count(*) desc, rule_id limit 1"
+    ).fetchone()
+    db.execute(
+        "update reference.subsidy_rules set amount_yuan = amount_yuan + 100 where rule_id = %s "
+        "and rule_version = (select max(rule_version) from reference.subsidy_rules where rule_id = %s)",
+        (rule_id, rule_id),
+    )
+    dbt("run", "--quiet", "--select", "settlement_certificates")
+    assert (
+        _rows_inserted("settlement_certificates")
+        == db.execute("select count(*) from settlement.settlement_certificates").fetchone()[0]
+    )
+    assert db.execute(
+        "select count(*), min(amount_yuan) from settlement.settlement_certificates where is_eligible and rule_id = %s",
+        (rule_id,),
+    ).fetchone() == (paid, old_amount + 100)

@@ -1,10 +1,33 @@
 -- One row per e-voucher (003 §五): its terms as issued, the institution it was used with, and the date of each step
 -- of the loop 申请 → 发券 → 培训(评价) → 兑现 → 核销 (or its end by expiry or cancellation). A step recorded twice
 -- keeps its first date; write_off_events counts the write-offs, which a sound loop records once.
+-- Incremental by voucher: a voucher's row depends on its own events only, so a night rebuilds the vouchers that any
+-- version of its batches' events named, and removes those left with no event (vouchers_touched_after, strategy
+-- replace_touched_vouchers); last_batch_id, the newest batch of a voucher's events, is the watermark. A full rebuild
+-- made the night grow with every voucher ever issued.
+{{
+    config(
+        materialized='incremental',
+        unique_key='voucher_id',
+        incremental_strategy='replace_touched_vouchers',
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['voucher_id'], 'unique': true}, {'columns': ['last_batch_id']}],
+    )
+}}
+
 with
+
+{% if is_incremental() %}
+    touched_vouchers as (
+        {{ vouchers_touched_after(incremental_watermark('last_batch_id')) }}
+    ),
+{% endif %}
 
 voucher_events as (
     select * from {{ ref('stg_voucher__events') }}
+    {% if is_incremental() %}
+        where voucher_id in (select voucher_id from touched_vouchers)
+    {% endif %}
 ),
 
 -- The voucher's terms: those its issue recorded (an application's, when no issue arrived yet).
