@@ -43,17 +43,20 @@ with
     ),
 {% endif %}
 
+-- = any(array(...)): the night's persons as a list each table's person_id index is probed with, once per person. As
+-- `in (select ...)` a misestimate of the list planned a semi-join that rescanned it per row (2.1 s instead of 0.2 s
+-- at 1 M people); unfiltered, the enrollments were read whole for the join below.
 certificates as (
     select * from {{ ref('stg_certificate__certificates') }}
     {% if is_incremental() %}
-        where person_id in (select person_id from touched_people)
+        where person_id = any(array(select person_id from touched_people))
     {% endif %}
 ),
 
 enrollments as (
     select * from {{ ref('stg_training__enrollments') }}
     {% if is_incremental() %}
-        where person_id in (select person_id from touched_people)
+        where person_id = any(array(select person_id from touched_people))
     {% endif %}
 ),
 

@@ -12,6 +12,7 @@
             {'columns': ['voucher_event_id'], 'unique': true}, {'columns': ['batch_id']},
             {'columns': ['person_id']}, {'columns': ['voucher_id']},
         ],
+        post_hook="{{ analyze_watermark('batch_id') }}",
     )
 }}
 
