@@ -10,7 +10,6 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['registration_id'], 'unique': true}, {'columns': ['batch_id']}, {'columns': ['person_id']}],
-        post_hook="{{ analyze_watermark('batch_id') }}",
     )
 }}
 

@@ -12,7 +12,6 @@
             {'columns': ['voucher_event_id'], 'unique': true}, {'columns': ['batch_id']},
             {'columns': ['person_id']}, {'columns': ['voucher_id']},
         ],
-        post_hook="{{ analyze_watermark('batch_id') }}",
     )
 }}
 
