@@ -5,6 +5,8 @@
     read it. A feed whose staged records name persons adds its staging model here (docs/feeds.md, adding a feed;
     tests/unit/test_feed_registry.py checks this list against the feed registry). A view: each reader's
     `batch_id > watermark` reaches every branch's batch index.
+    staging_model names the branch, so a reader that depends on some feeds only filters on it (the other branches
+    are constant-false and not scanned).
 -#}
 {{ config(materialized='view') }}
 
@@ -25,7 +27,8 @@ records as (
         select
             person_id,
             batch_id,
-            true as is_named
+            true as is_named,
+            '{{ staged }}' as staging_model
         from {{ ref(staged) }}
         where person_id is not null
         union all
@@ -34,7 +37,8 @@ records as (
         select
             replaced_person_id as person_id,
             batch_id,
-            false as is_named
+            false as is_named,
+            '{{ staged }}' as staging_model
         from {{ ref(staged) }}
         where replaced_person_id is not null
         {% if not loop.last %}union all{% endif %}

@@ -9,10 +9,12 @@
     the subsidy rules, so a night reassesses every certificate of the persons whose certificates or training records
     a batch after the watermark delivered, moved to them or took from them (source_batch_id, the newer batch of the
     certificate and of its training record, is the watermark). When the rules changed (rules_digest differs from the
-    stored rows'), the night reassesses every certificate. Rebuilt whole, the model grew with every certificate ever
-    issued.
+    stored rows'), the night reassesses every certificate. A certificate never disappears, it can only move to
+    another person, so dbt's delete+insert on certificate_id replaces every row a night changes. Rebuilt whole, the
+    model grew with every certificate ever issued.
 -#}
 -- County analysts see the rows of their own county (row-level security, macros/secure_relation.sql).
+-- depends_on: {{ ref('int_people__record_batches') }}
 {{
     config(
         meta={'county_filter': 'region_code'},
@@ -32,14 +34,7 @@ with
 
 {% if is_incremental() %}
     touched_people as (
-        {%- for staged in ['stg_certificate__certificates', 'stg_training__enrollments'] %}
-            {%- for person_column in ['person_id', 'replaced_person_id'] %}
-                select {{ person_column }} as person_id from {{ ref(staged) }}
-                where batch_id > {{ watermark }}
-                {% if not loop.last %}union{% endif %}
-            {%- endfor %}
-            {% if not loop.last %}union{% endif %}
-        {%- endfor %}
+        {{ persons_touched_after(watermark, ['stg_certificate__certificates', 'stg_training__enrollments']) }}
     ),
 {% endif %}
 
